@@ -1,0 +1,258 @@
+/*
+ * bus: herd's message bus.
+ *
+ * Three parts share this header:
+ *  - topics and frames: validation and NATS-style matching of dot-separated
+ *    topics (`*` one token, `>` one or more trailing tokens), parsing of the
+ *    `<topic> NUL <payload>` wire frame, and a non-allocating JSON syntax check;
+ *  - the broker (`bus_open`): in-process publish/subscribe dispatched on the
+ *    libuv loop after the publishing callback returns, the three nng sockets
+ *    of DESIGN.md section 3 (events.ipc pub0, publish.ipc pull0, request.ipc
+ *    rep0), and request routing by service name with asynchronous replies;
+ *  - the client (`bus_client_*`): what herdctl and external programs link;
+ *    blocking calls, no libuv.
+ *
+ * Threads: every broker function and every callback runs on the loop thread.
+ * nng's threads only move bytes; their readiness reaches the loop through
+ * NNG_OPT_RECVFD watched by uv_poll. Errors are negative errno values.
+ */
+#ifndef HERD_BUS_H
+#define HERD_BUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#define BUS_TOPIC_MAX 255
+#define BUS_DEFAULT_MAX_MESSAGE_BYTES (1024 * 1024)
+#define BUS_DEFAULT_SUBSCRIBER_BUFFER 1024
+#define BUS_DEFAULT_QUEUE_MAX 1024
+
+/* ---- topics ------------------------------------------------------------ */
+
+/* bus_topic_check validates a concrete topic: 1-255 bytes of dot-separated
+ * tokens, each 1+ bytes of [A-Za-z0-9_-]. Returns 0 or -EINVAL. */
+int bus_topic_check(const char *topic, size_t len);
+
+/* bus_pattern_check validates a subscription pattern: a topic whose tokens
+ * may also be `*`, and whose last token may be `>`. Returns 0 or -EINVAL. */
+int bus_pattern_check(const char *pattern, size_t len);
+
+/* bus_topic_match tells whether a valid topic matches a valid pattern. */
+bool bus_topic_match(const char *pattern, size_t pattern_len, const char *topic, size_t topic_len);
+
+/* bus_pattern_prefix_len is the length of the literal prefix of a pattern
+ * before its first wildcard token: what a remote subscriber hands nng as its
+ * byte-prefix filter before matching the rest itself. */
+size_t bus_pattern_prefix_len(const char *pattern, size_t len);
+
+/* ---- frames ------------------------------------------------------------ */
+
+/* Why a frame or request was refused; index into bus_stats.dropped. */
+enum bus_drop_reason {
+    BUS_DROP_NO_NUL = 0, /* event frame without the topic terminator */
+    BUS_DROP_BAD_TOPIC,  /* topic fails bus_topic_check */
+    BUS_DROP_BAD_JSON,   /* payload or request body is not JSON */
+    BUS_DROP_TOO_LARGE,  /* over max_message_bytes */
+    BUS_DROP_QUEUE_FULL, /* oldest event dropped from a slow subscriber */
+    BUS_DROP_BAD_REQUEST, /* request JSON of the wrong shape */
+    BUS_DROP_SEND_FAILED, /* nng refused an outgoing frame or reply */
+    BUS_DROP_N
+};
+
+/* bus_drop_reason_name is the snake_case name used in status counters. */
+const char *bus_drop_reason_name(enum bus_drop_reason r);
+
+/* An event as seen by a subscriber: views into one immutable buffer. Both
+ * topic and payload are NUL-terminated (the terminator is not counted). */
+typedef struct bus_event {
+    const char *topic;
+    size_t topic_len;
+    const char *payload;
+    size_t payload_len;
+} bus_event;
+
+/* bus_frame_parse splits a wire frame into topic and payload views without
+ * copying, and validates both (topic syntax, one JSON value, size). Returns 0
+ * or sets *reason and returns -EINVAL. The views' topic is not NUL-terminated
+ * unless the frame's NUL is used: topic[topic_len] is always that NUL. */
+int bus_frame_parse(const void *frame, size_t len, size_t max_bytes, bus_event *out,
+                    enum bus_drop_reason *reason);
+
+/* bus_json_check tells whether buf holds exactly one JSON value (surrounding
+ * whitespace allowed), UTF-8 checked, nesting at most 512 deep. It allocates
+ * nothing, so validating a pass-through payload costs no memory. */
+bool bus_json_check(const char *buf, size_t len);
+
+/* ---- broker ------------------------------------------------------------ */
+
+typedef struct bus bus;
+typedef struct bus_sub bus_sub;
+typedef struct bus_request bus_request;
+
+enum bus_log_level { BUS_LOG_ERROR, BUS_LOG_WARN, BUS_LOG_INFO, BUS_LOG_DEBUG };
+typedef void (*bus_log_fn)(enum bus_log_level level, const char *msg, void *data);
+
+typedef struct bus_config {
+    const char *dir;           /* runtime directory; NULL: bus_default_dir() */
+    size_t max_message_bytes; /* 0: BUS_DEFAULT_MAX_MESSAGE_BYTES */
+    int subscriber_buffer;     /* pub0 per-peer SENDBUF; 0: default 1024 */
+    int queue_max;             /* default in-process queue; 0: 1024 */
+    int listener_check_ms;     /* listener self-probe period; 0: 2000, <0: off */
+    bool no_sockets;           /* in-process only (tests, benchmarks) */
+    bus_log_fn log;            /* NULL: stderr */
+    void *log_data;
+} bus_config;
+
+/* Counters, all monotonic except remote_subscribers. */
+typedef struct bus_stats {
+    uint64_t published;        /* events accepted, in-process and remote */
+    uint64_t delivered;        /* callbacks made to in-process subscribers */
+    uint64_t remote_in;        /* frames received on publish.ipc */
+    uint64_t remote_out;       /* frames sent on events.ipc */
+    uint64_t requests;         /* requests received */
+    uint64_t replies;          /* replies sent */
+    uint64_t dropped[BUS_DROP_N];
+    uint64_t listener_restarts; /* listeners found broken and re-created */
+    int remote_subscribers;    /* pipes connected to events.ipc now */
+    int subscriptions;         /* in-process subscriptions now */
+    int requests_pending;      /* requests not yet replied */
+} bus_stats;
+
+/* bus_default_dir writes the runtime directory DESIGN.md names:
+ * $HERD_RUNTIME_DIR, else $XDG_RUNTIME_DIR/herd, else /tmp/herd-<uid>. */
+void bus_default_dir(char *buf, size_t size);
+
+/* bus_open creates the broker on loop: makes the runtime directory (0750),
+ * refuses a directory where a live herdd answers (err says so), removes stale
+ * socket files, and listens on the three sockets (0660). On failure returns a
+ * negative errno and writes a message for a person into err. */
+int bus_open(uv_loop_t *loop, const bus_config *cfg, bus **out, char *err, size_t err_size);
+
+/* bus_close closes the sockets, removes the socket files, drops queued
+ * events and closes every handle; on_closed runs on the loop once all are
+ * closed, then the bus is freed. Subscriptions must be gone or are freed.
+ * Pending requests are answered `unavailable`. NULL is harmless. */
+void bus_close(bus *b, void (*on_closed)(void *data), void *data);
+
+/* bus_dir is the runtime directory in use. */
+const char *bus_dir(const bus *b);
+
+/* bus_get_stats copies the counters. */
+void bus_get_stats(const bus *b, bus_stats *out);
+
+/* bus_stats_json renders counters as a new JSON object (caller owns it). */
+json_t *bus_stats_json(const bus_stats *s);
+
+/* bus_publish copies topic and payload (one JSON value, not checked: the
+ * caller is trusted code) into one event, sends it on events.ipc and queues
+ * it for every matching in-process subscriber. Delivery happens on a later
+ * loop turn, never inside this call. Returns 0, -EINVAL (bad topic),
+ * -EMSGSIZE or -ENOMEM. */
+int bus_publish(bus *b, const char *topic, const char *payload, size_t payload_len);
+
+/* bus_publish_json serializes payload (borrowed) compactly and publishes it. */
+int bus_publish_json(bus *b, const char *topic, const json_t *payload);
+
+/* Subscriber callback: runs on the loop thread, may publish, subscribe and
+ * unsubscribe (itself too). ev is valid only during the call. */
+typedef void (*bus_event_cb)(const bus_event *ev, void *data);
+
+/* bus_subscribe registers an in-process subscriber for a pattern, with a
+ * bounded queue of queue_max events (0: the bus default; oldest dropped and
+ * counted on overflow). The pattern is copied. */
+int bus_subscribe(bus *b, const char *pattern, size_t queue_max, bus_event_cb cb, void *data,
+                  bus_sub **out);
+
+/* bus_unsubscribe removes a subscription and drops its queued events. Safe
+ * from inside its own callback; the memory goes after the callback returns.
+ * NULL is harmless. */
+void bus_unsubscribe(bus_sub *s);
+
+/* bus_sub_pause stops deliveries to s (its queue keeps filling, bounded)
+ * until bus_sub_resume: for subscribers that run out of capacity. */
+void bus_sub_pause(bus_sub *s);
+void bus_sub_resume(bus_sub *s);
+
+/* bus_sub_queued is the number of events waiting for s. */
+size_t bus_sub_queued(const bus_sub *s);
+
+/* ---- requests ---------------------------------------------------------- */
+
+/* Request handler: runs on the loop thread. It must answer req exactly once
+ * with one of the bus_reply_* functions, now or later; the reply frees req. */
+typedef void (*bus_request_cb)(bus_request *req, void *data);
+
+/* bus_service_register routes requests for `name` to cb. -EEXIST if taken. */
+int bus_service_register(bus *b, const char *name, bus_request_cb cb, void *data);
+
+/* bus_service_unregister removes the route; requests already handed to the
+ * handler must still be answered by it. */
+void bus_service_unregister(bus *b, const char *name);
+
+const char *bus_request_service(const bus_request *req);
+const char *bus_request_op(const bus_request *req);
+/* bus_request_args is the request's args object (borrowed; an empty object
+ * when absent). */
+json_t *bus_request_args(const bus_request *req);
+
+/* bus_reply_ok sends {"ok":true,"result":result}; result is stolen (NULL
+ * means JSON null). */
+void bus_reply_ok(bus_request *req, json_t *result);
+
+/* bus_reply_raw sends {"ok":true,"result":<bytes>} splicing the stored JSON
+ * bytes in without parsing them: the caller vouches they are one JSON
+ * value. */
+void bus_reply_raw(bus_request *req, const char *json, size_t len);
+
+/* bus_reply_error sends {"ok":false,"error":{"code":code,"message":...}}.
+ * code is one of DESIGN.md's: bad_request, unknown_service, unknown_op,
+ * not_found, unavailable, busy, queue_full, too_large, internal. */
+void bus_reply_error(bus_request *req, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* bus_request_local builds a request without a socket, answered through cb:
+ * how in-process code (tests, the HTTP API) calls a service. args is
+ * borrowed. The reply JSON passed to done is borrowed for the call. */
+typedef void (*bus_reply_cb)(const char *reply, size_t len, void *data);
+int bus_request_local(bus *b, const char *service, const char *op, const json_t *args,
+                      bus_reply_cb done, void *data);
+
+/* ---- client (blocking; herdctl and external programs) ------------------ */
+
+typedef struct bus_client bus_client;
+
+/* bus_client_new prepares a client for runtime directory dir (NULL: the
+ * default). Nothing is dialed until used. */
+int bus_client_new(const char *dir, bus_client **out);
+void bus_client_free(bus_client *c);
+
+/* bus_client_publish sends one frame to publish.ipc. Validates the topic
+ * and that payload is JSON first (-EINVAL). -ECONNREFUSED: no herdd. */
+int bus_client_publish(bus_client *c, const char *topic, const char *payload, size_t len);
+
+/* bus_client_subscribe adds a pattern; events.ipc is dialed on first use and
+ * filtered by the pattern's literal prefix, the rest matched here. */
+int bus_client_subscribe(bus_client *c, const char *pattern);
+
+/* bus_client_next waits up to timeout_ms (<0: forever) for the next event
+ * matching a subscribed pattern. ev stays valid until the next call.
+ * Returns 0, -ETIMEDOUT, or another negative errno. Uses poll(2) on the
+ * socket's descriptor: sub0 receive timeouts are never used (nng #1523). */
+int bus_client_next(bus_client *c, int timeout_ms, bus_event *ev);
+
+/* bus_client_request sends {"service","op","args"} (args borrowed, NULL for
+ * {}) and waits up to timeout_ms for the reply, stored in *reply (caller
+ * owns). -ECONNREFUSED: no herdd; -ETIMEDOUT: no reply in time. */
+int bus_client_request(bus_client *c, const char *service, const char *op, const json_t *args,
+                       int timeout_ms, json_t **reply);
+
+/* bus_client_request_raw sends body bytes as they are (for tests of malformed
+ * requests) and returns the raw reply bytes (caller frees). */
+int bus_client_request_raw(bus_client *c, const void *body, size_t len, int timeout_ms,
+                           char **reply, size_t *reply_len);
+
+#endif

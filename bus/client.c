@@ -1,0 +1,298 @@
+/*
+ * The bus client: blocking publish, subscribe and request over the runtime
+ * directory's ipc sockets, for herdctl and external programs.
+ *
+ * Design notes: sub0 sockets are never given a receive timeout and never
+ * have a receive cancelled (nng 1.5.2 can crash there, #1523/#1682): waiting
+ * is done with poll(2) on NNG_OPT_RECVFD, then a non-blocking receive. req0
+ * timeouts are safe and used. Every socket caps what it accepts with
+ * NNG_OPT_RECVMAXSZ.
+ */
+#include "bus/bus.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pipeline0/push.h>
+#include <nng/protocol/pubsub0/sub.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#define CLIENT_RECV_MAX (64u * 1024 * 1024)
+
+struct bus_client {
+    char dir[PATH_MAX];
+    nng_socket push, sub, req;
+    int has_push, has_sub, has_req;
+    char **patterns;
+    int n_patterns;
+    nng_msg *last; /* the event handed out by bus_client_next */
+};
+
+static int errno_of(int rv)
+{
+    switch (rv) {
+    case 0:
+        return 0;
+    case NNG_ECONNREFUSED:
+    case NNG_ENOENT:
+    case NNG_ECONNSHUT:
+    case NNG_ECONNRESET:
+        return -ECONNREFUSED;
+    case NNG_ETIMEDOUT:
+        return -ETIMEDOUT;
+    case NNG_ENOMEM:
+        return -ENOMEM;
+    case NNG_EPERM:
+        return -EACCES;
+    case NNG_EMSGSIZE:
+        return -EMSGSIZE;
+    case NNG_EAGAIN:
+        return -EAGAIN;
+    default:
+        return -EIO;
+    }
+}
+
+int bus_client_new(const char *dir, bus_client **out)
+{
+    bus_client *c = calloc(1, sizeof(*c));
+
+    if (c == NULL)
+        return -ENOMEM;
+    if (dir)
+        snprintf(c->dir, sizeof(c->dir), "%s", dir);
+    else
+        bus_default_dir(c->dir, sizeof(c->dir));
+    *out = c;
+    return 0;
+}
+
+void bus_client_free(bus_client *c)
+{
+    if (c == NULL)
+        return;
+    if (c->last)
+        nng_msg_free(c->last);
+    if (c->has_push)
+        nng_close(c->push);
+    if (c->has_sub)
+        nng_close(c->sub);
+    if (c->has_req)
+        nng_close(c->req);
+    for (int i = 0; i < c->n_patterns; i++)
+        free(c->patterns[i]);
+    free(c->patterns);
+    free(c);
+}
+
+static int dial(bus_client *c, nng_socket s, const char *file)
+{
+    char url[PATH_MAX + 32];
+    int rv;
+
+    snprintf(url, sizeof(url), "ipc://%s/%s", c->dir, file);
+    rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, CLIENT_RECV_MAX);
+    if (rv == 0)
+        rv = nng_dial(s, url, NULL, 0);
+    return errno_of(rv);
+}
+
+int bus_client_publish(bus_client *c, const char *topic, const char *payload, size_t len)
+{
+    size_t topic_len = topic ? strlen(topic) : 0;
+    nng_msg *m;
+    int rv;
+
+    if (bus_topic_check(topic, topic_len) < 0 || !bus_json_check(payload, len))
+        return -EINVAL;
+    if (!c->has_push) {
+        if ((rv = nng_push0_open(&c->push)) != 0)
+            return errno_of(rv);
+        c->has_push = 1;
+        if ((rv = dial(c, c->push, "publish.ipc")) < 0)
+            return rv;
+    }
+    if ((rv = nng_msg_alloc(&m, topic_len + 1 + len)) != 0)
+        return errno_of(rv);
+    char *body = nng_msg_body(m);
+    memcpy(body, topic, topic_len);
+    body[topic_len] = '\0';
+    memcpy(body + topic_len + 1, payload, len);
+    if ((rv = nng_sendmsg(c->push, m, 0)) != 0) {
+        nng_msg_free(m);
+        return errno_of(rv);
+    }
+    return 0;
+}
+
+int bus_client_subscribe(bus_client *c, const char *pattern)
+{
+    size_t len = pattern ? strlen(pattern) : 0;
+    char **np;
+    int rv;
+
+    if (bus_pattern_check(pattern, len) < 0)
+        return -EINVAL;
+    if (!c->has_sub) {
+        if ((rv = nng_sub0_open(&c->sub)) != 0)
+            return errno_of(rv);
+        c->has_sub = 1;
+        if ((rv = dial(c, c->sub, "events.ipc")) < 0)
+            return rv;
+    }
+    np = realloc(c->patterns, (size_t)(c->n_patterns + 1) * sizeof(*np));
+    if (np == NULL)
+        return -ENOMEM;
+    c->patterns = np;
+    if ((c->patterns[c->n_patterns] = strdup(pattern)) == NULL)
+        return -ENOMEM;
+    c->n_patterns++;
+    rv = nng_socket_set(c->sub, NNG_OPT_SUB_SUBSCRIBE, pattern,
+                        bus_pattern_prefix_len(pattern, len));
+    return errno_of(rv);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int matches(const bus_client *c, const bus_event *ev)
+{
+    for (int i = 0; i < c->n_patterns; i++)
+        if (bus_topic_match(c->patterns[i], strlen(c->patterns[i]), ev->topic, ev->topic_len))
+            return 1;
+    return 0;
+}
+
+int bus_client_next(bus_client *c, int timeout_ms, bus_event *ev)
+{
+    int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    int fd, rv;
+
+    if (!c->has_sub)
+        return -EINVAL;
+    if (c->last) {
+        nng_msg_free(c->last);
+        c->last = NULL;
+    }
+    if ((rv = nng_socket_get_int(c->sub, NNG_OPT_RECVFD, &fd)) != 0)
+        return errno_of(rv);
+    for (;;) {
+        nng_msg *m;
+        rv = nng_recvmsg(c->sub, &m, NNG_FLAG_NONBLOCK);
+        if (rv == 0) {
+            /* Grow by one byte so the payload is NUL-terminated too. */
+            if (nng_msg_append(m, "", 1) != 0) {
+                nng_msg_free(m);
+                return -ENOMEM;
+            }
+            size_t len = nng_msg_len(m) - 1;
+            if (bus_frame_parse(nng_msg_body(m), len, 0, ev, NULL) == 0 && matches(c, ev)) {
+                c->last = m;
+                return 0;
+            }
+            nng_msg_free(m);
+            continue;
+        }
+        if (rv != NNG_EAGAIN)
+            return errno_of(rv);
+        int wait = -1;
+        if (deadline >= 0) {
+            int64_t left = deadline - now_ms();
+            if (left <= 0)
+                return -ETIMEDOUT;
+            wait = left > INT_MAX ? INT_MAX : (int)left;
+        }
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, wait) < 0 && errno != EINTR)
+            return -errno;
+    }
+}
+
+static int req_open(bus_client *c, int timeout_ms)
+{
+    int rv;
+
+    if (!c->has_req) {
+        if ((rv = nng_req0_open(&c->req)) != 0)
+            return errno_of(rv);
+        c->has_req = 1;
+        /* One try per request: a resend could run a non-idempotent op twice. */
+        if ((rv = nng_socket_set_ms(c->req, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0)
+            return errno_of(rv);
+        if ((rv = dial(c, c->req, "request.ipc")) < 0) {
+            nng_close(c->req);
+            c->has_req = 0;
+            return rv;
+        }
+    }
+    rv = nng_socket_set_ms(c->req, NNG_OPT_RECVTIMEO,
+                           timeout_ms < 0 ? NNG_DURATION_INFINITE : timeout_ms);
+    rv = rv ? rv : nng_socket_set_ms(c->req, NNG_OPT_SENDTIMEO,
+                                     timeout_ms < 0 ? NNG_DURATION_INFINITE : timeout_ms);
+    return errno_of(rv);
+}
+
+int bus_client_request_raw(bus_client *c, const void *body, size_t len, int timeout_ms,
+                           char **reply, size_t *reply_len)
+{
+    nng_msg *m;
+    int rv;
+
+    if ((rv = req_open(c, timeout_ms)) < 0)
+        return rv;
+    if ((rv = nng_msg_alloc(&m, len)) != 0)
+        return errno_of(rv);
+    memcpy(nng_msg_body(m), body, len);
+    if ((rv = nng_sendmsg(c->req, m, 0)) != 0) {
+        nng_msg_free(m);
+        return errno_of(rv);
+    }
+    if ((rv = nng_recvmsg(c->req, &m, 0)) != 0)
+        return errno_of(rv);
+    *reply_len = nng_msg_len(m);
+    *reply = malloc(*reply_len + 1);
+    if (*reply == NULL) {
+        nng_msg_free(m);
+        return -ENOMEM;
+    }
+    memcpy(*reply, nng_msg_body(m), *reply_len);
+    (*reply)[*reply_len] = '\0';
+    nng_msg_free(m);
+    return 0;
+}
+
+int bus_client_request(bus_client *c, const char *service, const char *op, const json_t *args,
+                       int timeout_ms, json_t **reply)
+{
+    json_t *req = json_object();
+    char *body, *raw;
+    size_t raw_len;
+    int rv;
+
+    if (req == NULL)
+        return -ENOMEM;
+    json_object_set_new(req, "service", json_string(service));
+    json_object_set_new(req, "op", json_string(op));
+    json_object_set_new(req, "args", args ? json_deep_copy(args) : json_object());
+    body = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    if (body == NULL)
+        return -ENOMEM;
+    rv = bus_client_request_raw(c, body, strlen(body), timeout_ms, &raw, &raw_len);
+    free(body);
+    if (rv < 0)
+        return rv;
+    *reply = json_loadb(raw, raw_len, 0, NULL);
+    free(raw);
+    return *reply ? 0 : -EPROTO;
+}

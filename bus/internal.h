@@ -1,0 +1,146 @@
+/*
+ * Internals shared by the files of the bus module (bus__ prefix). Not a
+ * public header: nothing outside bus/ includes it.
+ */
+#ifndef HERD_BUS_INTERNAL_H
+#define HERD_BUS_INTERNAL_H
+
+#include "bus/bus.h"
+
+#include <limits.h>
+#include <nng/nng.h>
+#include <pthread.h>
+
+/* One published event: refcounted, immutable, topic and payload inline and
+ * NUL-terminated. Shared by every subscriber queue it sits in. */
+typedef struct bus_msg {
+    uint32_t refs;
+    uint32_t topic_len;
+    size_t payload_len;
+    char data[]; /* topic NUL payload NUL */
+} bus_msg;
+
+struct bus_sub {
+    bus *bus;
+    char *pattern;
+    size_t pattern_len;
+    bus_event_cb cb;
+    void *data;
+    bus_msg **ring; /* grows by doubling up to max, so idle subs stay small */
+    size_t cap, max, head, count;
+    unsigned paused : 1, removed : 1, in_ready : 1, dispatching : 1;
+    struct bus_sub *prev, *next; /* all live subscriptions */
+    struct bus_sub *ready_next;  /* FIFO of subs with deliverable events */
+};
+
+typedef struct bus_service {
+    char *name;
+    bus_request_cb cb;
+    void *data;
+    struct bus_service *next;
+} bus_service;
+
+/* A listening nng socket and what watches it. */
+typedef struct bus_endpoint {
+    const char *file;     /* events.ipc, ... */
+    uint16_t peer_proto;  /* SP protocol id a client speaks to it */
+    char url[PATH_MAX + 8];
+    char path[PATH_MAX];
+    nng_socket sock;
+    nng_listener listener;
+    uv_poll_t poll; /* on NNG_OPT_RECVFD, for the sockets we read */
+    int has_poll;
+    int open;
+} bus_endpoint;
+
+/* Self-probe of a listener (nng #1518): connect, exchange SP headers. */
+typedef struct bus_probe {
+    bus *bus;
+    bus_endpoint *ep;
+    uv_pipe_t pipe;
+    uv_connect_t connect;
+    uv_write_t write;
+    unsigned char hdr_out[8], hdr_in[8];
+    size_t got;
+    int active, ok;
+} bus_probe;
+
+enum { BUS_EP_EVENTS, BUS_EP_PUBLISH, BUS_EP_REQUEST, BUS_EP_N };
+
+struct bus {
+    uv_loop_t *loop;
+    char dir[PATH_MAX];
+    size_t max_message_bytes;
+    int subscriber_buffer;
+    size_t queue_max;
+    int listener_check_ms;
+    bus_log_fn log;
+    void *log_data;
+
+    bus_sub *subs;
+    bus_sub *ready_head, *ready_tail;
+    uv_idle_t dispatch;
+    int dispatch_active;
+
+    bus_service *services;
+    struct bus_request *pending; /* requests not yet answered */
+
+    bus_endpoint ep[BUS_EP_N];
+    int sockets;
+    uv_timer_t probe_timer;
+    int has_probe_timer;
+    bus_probe probes[BUS_EP_N];
+
+    /* Remote subscribers on events.ipc: pipe ids added (nng thread). */
+    pthread_mutex_t pipes_lock;
+    uint32_t *pipe_ids;
+    int n_pipes, cap_pipes;
+
+    bus_stats stats;
+    int closing;
+    int handles_open;
+    void (*on_closed)(void *);
+    void *on_closed_data;
+};
+
+/* How a request is answered: through rep0, or a local callback. */
+struct bus_request {
+    bus *bus;
+    char *service;
+    char *op;
+    json_t *args;
+    void *header; /* rep0 backtrace, copied */
+    size_t header_len;
+    bus_reply_cb local_cb;
+    void *local_data;
+    struct bus_request *prev, *next;
+};
+
+void bus__log(bus *b, enum bus_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* broker.c */
+int bus__broker_init(bus *b);
+void bus__broker_close(bus *b);
+void bus__deliver_remote_frame(bus *b, const bus_event *ev);
+void bus__handle_closed(uv_handle_t *h); /* h->data is the bus */
+void bus__release(bus *b);               /* one handle of b closed */
+
+/* server.c: the nng sockets */
+int bus__sockets_open(bus *b, char *err, size_t err_size);
+void bus__sockets_close(bus *b);
+int bus__send_event(bus *b, const char *topic, size_t topic_len, const char *payload,
+                    size_t payload_len);
+int bus__send_reply(bus *b, const void *header, size_t header_len, const char *body, size_t len);
+
+/* request.c */
+/* bus__request_parse checks a request body's shape; on success *out is the
+ * parsed object (caller owns), else *why and msg say what is wrong. */
+int bus__request_parse(const char *body, size_t len, json_t **out, enum bus_drop_reason *why,
+                       char *msg, size_t msg_size);
+void bus__request_received(bus *b, const void *header, size_t header_len, const char *body,
+                           size_t len);
+void bus__requests_close(bus *b);
+void bus__services_free(bus *b);
+
+#endif

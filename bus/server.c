@@ -1,0 +1,507 @@
+/*
+ * The broker's nng sockets: events.ipc (pub0), publish.ipc (pull0) and
+ * request.ipc (rep0, raw mode so replies can be sent whenever ready).
+ *
+ * Design notes:
+ * - nng threads never call herd code. Readiness of pull0 and rep0 reaches
+ *   the loop through NNG_OPT_RECVFD watched by uv_poll; the callbacks drain
+ *   with NNG_FLAG_NONBLOCK up to a budget (the descriptor stays readable, so
+ *   the rest comes next turn).
+ * - Only the pub0 pipe notifications run on nng threads; they touch nothing
+ *   but the pipe-id set under its mutex.
+ * - Start-up: a socket file where something accepts connections belongs to
+ *   a live herdd and is refused; one where connect() is refused is stale and
+ *   removed. The probe completes the SP handshake before closing, because a
+ *   peer that vanishes mid-handshake breaks nng 1.5.2's listener (#1518).
+ * - For the same reason every listener is probed every listener_check_ms
+ *   from the loop (connect, exchange SP headers); a listener that does not
+ *   answer within a period is closed and created anew.
+ * - NNG_OPT_RECVMAXSZ is twice max_message_bytes: a frame just over the
+ *   limit still arrives and is refused and counted (answered `too_large`
+ *   for requests); anything larger is cut by nng, which drops the pipe.
+ */
+#include "bus/internal.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <nng/protocol/pipeline0/pull.h>
+#include <nng/protocol/pubsub0/pub.h>
+#include <nng/protocol/reqrep0/rep.h>
+
+#define RECV_BUDGET 1024
+
+/* SP protocol ids (nng's NNI_PROTO(major, minor) = major*16 + minor). */
+#define SP_SUB0 0x21
+#define SP_PUSH0 0x50
+#define SP_REQ0 0x30
+
+static int nng_to_errno(int rv)
+{
+    switch (rv) {
+    case 0:
+        return 0;
+    case NNG_ENOMEM:
+        return -ENOMEM;
+    case NNG_EADDRINUSE:
+        return -EADDRINUSE;
+    case NNG_EADDRINVAL:
+        return -EINVAL;
+    case NNG_EPERM:
+        return -EACCES;
+    case NNG_ECONNREFUSED:
+        return -ECONNREFUSED;
+    case NNG_ETIMEDOUT:
+        return -ETIMEDOUT;
+    case NNG_EAGAIN:
+        return -EAGAIN;
+    case NNG_ENOENT:
+        return -ENOENT;
+    case NNG_EMSGSIZE:
+        return -EMSGSIZE;
+    case NNG_ECLOSED:
+        return -EBADF;
+    default:
+        return -EIO;
+    }
+}
+
+static void sp_header(unsigned char hdr[8], uint16_t proto)
+{
+    hdr[0] = 0;
+    hdr[1] = 'S';
+    hdr[2] = 'P';
+    hdr[3] = 0;
+    hdr[4] = (unsigned char)(proto >> 8);
+    hdr[5] = (unsigned char)(proto & 0xff);
+    hdr[6] = 0;
+    hdr[7] = 0;
+}
+
+/* socket_in_use tells whether something accepts connections at path:
+ * 1 live, 0 absent or stale, <0 an error. Completes the SP handshake. */
+static int socket_in_use(const char *path, uint16_t peer_proto)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    unsigned char hdr[8], in[8];
+    int fd, rv;
+
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return -ENAMETOOLONG;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        rv = errno;
+        close(fd);
+        if (rv == ENOENT || rv == ECONNREFUSED)
+            return 0;
+        return -rv;
+    }
+    sp_header(hdr, peer_proto);
+    if (send(fd, hdr, sizeof(hdr), MSG_NOSIGNAL) == (ssize_t)sizeof(hdr)) {
+        size_t got = 0;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        while (got < sizeof(in) && poll(&pfd, 1, 1000) == 1) {
+            ssize_t n = recv(fd, in + got, sizeof(in) - got, 0);
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+    }
+    close(fd);
+    return 1;
+}
+
+static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    bus *b = arg;
+    uint32_t id = nng_pipe_id(p);
+
+    pthread_mutex_lock(&b->pipes_lock);
+    if (ev == NNG_PIPE_EV_ADD_POST) {
+        if (b->n_pipes == b->cap_pipes) {
+            int ncap = b->cap_pipes ? b->cap_pipes * 2 : 16;
+            uint32_t *n = realloc(b->pipe_ids, (size_t)ncap * sizeof(*n));
+            if (n == NULL) {
+                pthread_mutex_unlock(&b->pipes_lock);
+                return;
+            }
+            b->pipe_ids = n;
+            b->cap_pipes = ncap;
+        }
+        b->pipe_ids[b->n_pipes] = id;
+        __atomic_store_n(&b->n_pipes, b->n_pipes + 1, __ATOMIC_RELEASE);
+    } else if (ev == NNG_PIPE_EV_REM_POST) {
+        for (int i = 0; i < b->n_pipes; i++) {
+            if (b->pipe_ids[i] == id) {
+                b->pipe_ids[i] = b->pipe_ids[b->n_pipes - 1];
+                __atomic_store_n(&b->n_pipes, b->n_pipes - 1, __ATOMIC_RELEASE);
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&b->pipes_lock);
+}
+
+int bus__send_event(bus *b, const char *topic, size_t topic_len, const char *payload,
+                    size_t payload_len)
+{
+    nng_msg *m;
+    int rv;
+
+    if (!b->sockets || __atomic_load_n(&b->n_pipes, __ATOMIC_ACQUIRE) == 0)
+        return 0;
+    rv = nng_msg_alloc(&m, topic_len + 1 + payload_len);
+    if (rv != 0) {
+        b->stats.dropped[BUS_DROP_SEND_FAILED]++;
+        return nng_to_errno(rv);
+    }
+    char *body = nng_msg_body(m);
+    memcpy(body, topic, topic_len);
+    body[topic_len] = '\0';
+    memcpy(body + topic_len + 1, payload, payload_len);
+    rv = nng_sendmsg(b->ep[BUS_EP_EVENTS].sock, m, NNG_FLAG_NONBLOCK);
+    if (rv != 0) {
+        nng_msg_free(m);
+        b->stats.dropped[BUS_DROP_SEND_FAILED]++;
+        return nng_to_errno(rv);
+    }
+    b->stats.remote_out++;
+    return 0;
+}
+
+int bus__send_reply(bus *b, const void *header, size_t header_len, const char *body, size_t len)
+{
+    nng_msg *m;
+    int rv;
+
+    if (!b->sockets || !b->ep[BUS_EP_REQUEST].open)
+        return -EBADF;
+    rv = nng_msg_alloc(&m, len);
+    if (rv == 0)
+        rv = nng_msg_header_append(m, header, header_len);
+    if (rv != 0) {
+        b->stats.dropped[BUS_DROP_SEND_FAILED]++;
+        return nng_to_errno(rv);
+    }
+    memcpy(nng_msg_body(m), body, len);
+    rv = nng_sendmsg(b->ep[BUS_EP_REQUEST].sock, m, NNG_FLAG_NONBLOCK);
+    if (rv != 0) {
+        nng_msg_free(m);
+        b->stats.dropped[BUS_DROP_SEND_FAILED]++;
+        return nng_to_errno(rv);
+    }
+    return 0;
+}
+
+static void publish_readable(uv_poll_t *h, int status, int events)
+{
+    bus *b = h->data;
+    nng_socket sock = b->ep[BUS_EP_PUBLISH].sock;
+
+    for (int i = 0; i < RECV_BUDGET && !b->closing; i++) {
+        nng_msg *m;
+        if (nng_recvmsg(sock, &m, NNG_FLAG_NONBLOCK) != 0)
+            break;
+        bus_event ev;
+        enum bus_drop_reason why;
+        b->stats.remote_in++;
+        if (bus_frame_parse(nng_msg_body(m), nng_msg_len(m), b->max_message_bytes, &ev, &why) < 0)
+            b->stats.dropped[why]++;
+        else
+            bus__deliver_remote_frame(b, &ev);
+        nng_msg_free(m);
+    }
+}
+
+static void request_readable(uv_poll_t *h, int status, int events)
+{
+    bus *b = h->data;
+    nng_socket sock = b->ep[BUS_EP_REQUEST].sock;
+
+    for (int i = 0; i < RECV_BUDGET && !b->closing; i++) {
+        nng_msg *m;
+        if (nng_recvmsg(sock, &m, NNG_FLAG_NONBLOCK) != 0)
+            break;
+        bus__request_received(b, nng_msg_header(m), nng_msg_header_len(m), nng_msg_body(m),
+                              nng_msg_len(m));
+        nng_msg_free(m);
+    }
+}
+
+static int listener_start(bus *b, bus_endpoint *ep)
+{
+    int rv = nng_listener_create(&ep->listener, ep->sock, ep->url);
+    if (rv == 0)
+        rv = nng_listener_set_int(ep->listener, NNG_OPT_IPC_PERMISSIONS, 0660);
+    if (rv == 0)
+        rv = nng_listener_start(ep->listener, 0);
+    if (rv != 0)
+        nng_listener_close(ep->listener);
+    return rv;
+}
+
+static int endpoint_open(bus *b, bus_endpoint *ep, char *err, size_t err_size)
+{
+    int rv;
+    size_t rmax = b->max_message_bytes * 2;
+
+    switch (ep - b->ep) {
+    case BUS_EP_EVENTS:
+        rv = nng_pub0_open(&ep->sock);
+        break;
+    case BUS_EP_PUBLISH:
+        rv = nng_pull0_open(&ep->sock);
+        break;
+    default:
+        rv = nng_rep0_open_raw(&ep->sock);
+        break;
+    }
+    if (rv != 0) {
+        snprintf(err, err_size, "%s: cannot open socket: %s", ep->path, nng_strerror(rv));
+        return nng_to_errno(rv);
+    }
+    ep->open = 1;
+    rv = nng_socket_set_size(ep->sock, NNG_OPT_RECVMAXSZ, rmax);
+    if (rv == 0 && ep - b->ep == BUS_EP_EVENTS)
+        rv = nng_socket_set_int(ep->sock, NNG_OPT_SENDBUF, b->subscriber_buffer);
+    if (rv == 0 && ep - b->ep == BUS_EP_EVENTS) {
+        rv = nng_pipe_notify(ep->sock, NNG_PIPE_EV_ADD_POST, pipe_event, b);
+        if (rv == 0)
+            rv = nng_pipe_notify(ep->sock, NNG_PIPE_EV_REM_POST, pipe_event, b);
+    }
+    if (rv == 0 && ep - b->ep != BUS_EP_EVENTS)
+        nng_socket_set_int(ep->sock, NNG_OPT_RECVBUF, 1024); /* best effort */
+    if (rv != 0) {
+        snprintf(err, err_size, "%s: socket options: %s", ep->path, nng_strerror(rv));
+        return nng_to_errno(rv);
+    }
+    rv = listener_start(b, ep);
+    if (rv != 0) {
+        snprintf(err, err_size, "%s: cannot listen: %s", ep->path, nng_strerror(rv));
+        return nng_to_errno(rv);
+    }
+    if (ep - b->ep != BUS_EP_EVENTS) {
+        int fd;
+        rv = nng_socket_get_int(ep->sock, NNG_OPT_RECVFD, &fd);
+        if (rv != 0) {
+            snprintf(err, err_size, "%s: NNG_OPT_RECVFD: %s", ep->path, nng_strerror(rv));
+            return nng_to_errno(rv);
+        }
+        rv = uv_poll_init(b->loop, &ep->poll, fd);
+        if (rv < 0) {
+            snprintf(err, err_size, "%s: uv_poll_init: %s", ep->path, uv_strerror(rv));
+            return rv;
+        }
+        ep->poll.data = b;
+        ep->has_poll = 1;
+        b->handles_open++;
+        uv_poll_start(&ep->poll, UV_READABLE,
+                      ep - b->ep == BUS_EP_PUBLISH ? publish_readable : request_readable);
+    }
+    return 0;
+}
+
+/* ---- listener self-probe (nng #1518) ----------------------------------- */
+
+static void probe_closed(uv_handle_t *h)
+{
+    bus_probe *p = h->data;
+
+    p->active = 0;
+    bus__release(p->bus);
+}
+
+static void probe_finish(bus_probe *p)
+{
+    if (!uv_is_closing((uv_handle_t *)&p->pipe))
+        uv_close((uv_handle_t *)&p->pipe, probe_closed);
+}
+
+static void probe_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    bus_probe *p = ((uv_pipe_t *)h)->data;
+    buf->base = (char *)p->hdr_in + p->got;
+    buf->len = sizeof(p->hdr_in) - p->got;
+}
+
+static void probe_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    bus_probe *p = s->data;
+
+    if (n < 0) {
+        probe_finish(p);
+        return;
+    }
+    p->got += (size_t)n;
+    if (p->got == sizeof(p->hdr_in)) {
+        p->ok = p->hdr_in[1] == 'S' && p->hdr_in[2] == 'P';
+        probe_finish(p);
+    }
+}
+
+static void probe_written(uv_write_t *w, int status)
+{
+    bus_probe *p = w->data;
+    if (status < 0)
+        probe_finish(p);
+}
+
+static void probe_connected(uv_connect_t *c, int status)
+{
+    bus_probe *p = c->data;
+    uv_buf_t buf = uv_buf_init((char *)p->hdr_out, sizeof(p->hdr_out));
+
+    if (status < 0 || uv_is_closing((uv_handle_t *)&p->pipe)) {
+        probe_finish(p);
+        return;
+    }
+    p->write.data = p;
+    if (uv_write(&p->write, (uv_stream_t *)&p->pipe, &buf, 1, probe_written) < 0 ||
+        uv_read_start((uv_stream_t *)&p->pipe, probe_alloc, probe_read) < 0)
+        probe_finish(p);
+}
+
+static void listener_restart(bus *b, bus_endpoint *ep)
+{
+    nng_listener_close(ep->listener);
+    unlink(ep->path);
+    int rv = listener_start(b, ep);
+    b->stats.listener_restarts++;
+    if (rv != 0)
+        bus__log(b, BUS_LOG_ERROR, "%s: listener stopped answering; re-listen failed: %s",
+                 ep->path, nng_strerror(rv));
+    else
+        bus__log(b, BUS_LOG_WARN, "%s: listener stopped answering (nng #1518); listening anew",
+                 ep->path);
+}
+
+static void probe_tick(uv_timer_t *t)
+{
+    bus *b = t->data;
+
+    for (int i = 0; i < BUS_EP_N; i++) {
+        bus_probe *p = &b->probes[i];
+        if (p->active) {
+            /* A whole period without an SP header back: the listener is
+             * broken. Finish this probe; the next tick probes afresh. */
+            if (!p->ok)
+                listener_restart(b, p->ep);
+            probe_finish(p);
+            continue;
+        }
+        if (uv_pipe_init(b->loop, &p->pipe, 0) < 0)
+            continue;
+        p->active = 1;
+        p->ok = 0;
+        p->got = 0;
+        p->pipe.data = p;
+        b->handles_open++;
+        sp_header(p->hdr_out, p->ep->peer_proto);
+        p->connect.data = p;
+        uv_pipe_connect(&p->connect, &p->pipe, p->ep->path, probe_connected);
+    }
+}
+
+int bus__sockets_open(bus *b, char *err, size_t err_size)
+{
+    static const char *const files[BUS_EP_N] = {"events.ipc", "publish.ipc", "request.ipc"};
+    static const uint16_t peers[BUS_EP_N] = {SP_SUB0, SP_PUSH0, SP_REQ0};
+    struct stat st;
+    int rv;
+
+    if (mkdir(b->dir, 0750) == 0) {
+        chmod(b->dir, 0750); /* umask may have taken bits away */
+    } else if (errno != EEXIST) {
+        rv = -errno;
+        snprintf(err, err_size, "%s: cannot create runtime directory: %s", b->dir, strerror(-rv));
+        return rv;
+    }
+    if (stat(b->dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, err_size, "%s: not a directory", b->dir);
+        return -ENOTDIR;
+    }
+    for (int i = 0; i < BUS_EP_N; i++) {
+        bus_endpoint *ep = &b->ep[i];
+        ep->file = files[i];
+        ep->peer_proto = peers[i];
+        if ((size_t)snprintf(ep->path, sizeof(ep->path), "%s/%s", b->dir, files[i]) >=
+                sizeof(struct sockaddr_un) - offsetof(struct sockaddr_un, sun_path) ||
+            strlen(ep->path) >= sizeof(ep->path) - 1) {
+            snprintf(err, err_size, "%s: runtime directory path too long for a socket", b->dir);
+            return -ENAMETOOLONG;
+        }
+        snprintf(ep->url, sizeof(ep->url), "ipc://%s", ep->path);
+        rv = socket_in_use(ep->path, peers[i]);
+        if (rv > 0) {
+            snprintf(err, err_size, "%s: another herdd is listening there (runtime directory %s)",
+                     ep->path, b->dir);
+            return -EADDRINUSE;
+        }
+        if (rv < 0) {
+            snprintf(err, err_size, "%s: %s", ep->path, strerror(-rv));
+            return rv;
+        }
+        if (unlink(ep->path) == 0)
+            bus__log(b, BUS_LOG_INFO, "%s: removed stale socket file", ep->path);
+    }
+    b->sockets = 1;
+    for (int i = 0; i < BUS_EP_N; i++) {
+        rv = endpoint_open(b, &b->ep[i], err, err_size);
+        if (rv < 0)
+            return rv;
+    }
+    if (b->listener_check_ms > 0) {
+        rv = uv_timer_init(b->loop, &b->probe_timer);
+        if (rv < 0) {
+            snprintf(err, err_size, "uv_timer_init: %s", uv_strerror(rv));
+            return rv;
+        }
+        b->probe_timer.data = b;
+        b->has_probe_timer = 1;
+        b->handles_open++;
+        for (int i = 0; i < BUS_EP_N; i++) {
+            b->probes[i].bus = b;
+            b->probes[i].ep = &b->ep[i];
+        }
+        uv_timer_start(&b->probe_timer, probe_tick, (uint64_t)b->listener_check_ms,
+                       (uint64_t)b->listener_check_ms);
+    }
+    return 0;
+}
+
+void bus__sockets_close(bus *b)
+{
+    if (!b->sockets)
+        return;
+    if (b->has_probe_timer) {
+        uv_close((uv_handle_t *)&b->probe_timer, bus__handle_closed);
+        b->has_probe_timer = 0;
+    }
+    for (int i = 0; i < BUS_EP_N; i++)
+        if (b->probes[i].active)
+            probe_finish(&b->probes[i]);
+    for (int i = 0; i < BUS_EP_N; i++) {
+        bus_endpoint *ep = &b->ep[i];
+        if (ep->has_poll) {
+            uv_poll_stop(&ep->poll);
+            uv_close((uv_handle_t *)&ep->poll, bus__handle_closed);
+            ep->has_poll = 0;
+        }
+        if (ep->open) {
+            nng_close(ep->sock);
+            ep->open = 0;
+            unlink(ep->path);
+        }
+    }
+    b->sockets = 0;
+}
