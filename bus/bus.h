@@ -234,6 +234,15 @@ void bus_client_free(bus_client *c);
  * and that payload is JSON first (-EINVAL). -ECONNREFUSED: no herdd. */
 int bus_client_publish(bus_client *c, const char *topic, const char *payload, size_t len);
 
+/* bus_client_publish_raw sends frame bytes as they are, unchecked: for
+ * tests of malformed input. */
+int bus_client_publish_raw(bus_client *c, const void *frame, size_t len);
+
+/* bus_client_flush waits up to timeout_ms until every published frame has
+ * been written to herdd's socket (bus_client_free does this too, with 5 s):
+ * nng 1.5.2 drops unwritten frames at close. Returns 0 or -ETIMEDOUT. */
+int bus_client_flush(bus_client *c, int timeout_ms);
+
 /* bus_client_subscribe adds a pattern; events.ipc is dialed on first use and
  * filtered by the pattern's literal prefix, the rest matched here. */
 int bus_client_subscribe(bus_client *c, const char *pattern);

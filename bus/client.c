@@ -22,6 +22,7 @@
 #include <nng/protocol/pipeline0/push.h>
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
 
 #define CLIENT_RECV_MAX (64u * 1024 * 1024)
 
@@ -29,6 +30,7 @@ struct bus_client {
     char dir[PATH_MAX];
     nng_socket push, sub, req;
     int has_push, has_sub, has_req;
+    uint64_t n_pushed; /* frames handed to push0, for the flush at free */
     char **patterns;
     int n_patterns;
     nng_msg *last; /* the event handed out by bus_client_next */
@@ -73,10 +75,45 @@ int bus_client_new(const char *dir, bus_client **out)
     return 0;
 }
 
+/* push_flushed tells whether push0 has written every frame handed to it.
+ * nng 1.5.2 counts completed writes only per pipe (the socket's own tx_msgs
+ * stays 0), so sum tx_msgs over the pipes of our socket. */
+static int push_flushed(bus_client *c)
+{
+    nng_stat *all, *st;
+    uint64_t written = 0;
+    int id = nng_socket_id(c->push);
+
+    if (nng_stats_get(&all) != 0)
+        return 1; /* no statistics: nothing to wait on */
+    for (st = nng_stat_child(all); st; st = nng_stat_next(st)) {
+        nng_stat *sock = nng_stat_find(st, "socket");
+        nng_stat *tx = nng_stat_find(st, "tx_msgs");
+        if (strcmp(nng_stat_name(st), "pipe") == 0 && sock && tx &&
+            nng_stat_value(sock) == (uint64_t)id)
+            written += nng_stat_value(tx);
+    }
+    nng_stats_free(all);
+    return written >= c->n_pushed;
+}
+
+int bus_client_flush(bus_client *c, int timeout_ms)
+{
+    /* nng 1.5.2 has no linger: closing push0 drops what it has not yet
+     * written, so wait for the writes before closing. */
+    for (int waited = 0; c->has_push && !push_flushed(c); waited++) {
+        if (waited >= timeout_ms)
+            return -ETIMEDOUT;
+        nng_msleep(1);
+    }
+    return 0;
+}
+
 void bus_client_free(bus_client *c)
 {
     if (c == NULL)
         return;
+    bus_client_flush(c, 5000);
     if (c->last)
         nng_msg_free(c->last);
     if (c->has_push)
@@ -103,14 +140,12 @@ static int dial(bus_client *c, nng_socket s, const char *file)
     return errno_of(rv);
 }
 
-int bus_client_publish(bus_client *c, const char *topic, const char *payload, size_t len)
+static int push_send(bus_client *c, const void *head, size_t head_len, const void *tail,
+                     size_t tail_len)
 {
-    size_t topic_len = topic ? strlen(topic) : 0;
     nng_msg *m;
     int rv;
 
-    if (bus_topic_check(topic, topic_len) < 0 || !bus_json_check(payload, len))
-        return -EINVAL;
     if (!c->has_push) {
         if ((rv = nng_push0_open(&c->push)) != 0)
             return errno_of(rv);
@@ -118,17 +153,31 @@ int bus_client_publish(bus_client *c, const char *topic, const char *payload, si
         if ((rv = dial(c, c->push, "publish.ipc")) < 0)
             return rv;
     }
-    if ((rv = nng_msg_alloc(&m, topic_len + 1 + len)) != 0)
+    if ((rv = nng_msg_alloc(&m, head_len + tail_len)) != 0)
         return errno_of(rv);
-    char *body = nng_msg_body(m);
-    memcpy(body, topic, topic_len);
-    body[topic_len] = '\0';
-    memcpy(body + topic_len + 1, payload, len);
+    memcpy(nng_msg_body(m), head, head_len);
+    memcpy((char *)nng_msg_body(m) + head_len, tail, tail_len);
     if ((rv = nng_sendmsg(c->push, m, 0)) != 0) {
         nng_msg_free(m);
         return errno_of(rv);
     }
+    c->n_pushed++;
     return 0;
+}
+
+int bus_client_publish(bus_client *c, const char *topic, const char *payload, size_t len)
+{
+    size_t topic_len = topic ? strlen(topic) : 0;
+
+    if (bus_topic_check(topic, topic_len) < 0 || !bus_json_check(payload, len))
+        return -EINVAL;
+    /* The topic's NUL terminator is the frame's separator. */
+    return push_send(c, topic, topic_len + 1, payload, len);
+}
+
+int bus_client_publish_raw(bus_client *c, const void *frame, size_t len)
+{
+    return push_send(c, frame, len, "", 0);
 }
 
 int bus_client_subscribe(bus_client *c, const char *pattern)

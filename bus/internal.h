@@ -51,18 +51,22 @@ typedef struct bus_endpoint {
     uv_poll_t poll; /* on NNG_OPT_RECVFD, for the sockets we read */
     int has_poll;
     int open;
+    struct bus *bus;
+    uint64_t pipes_added; /* ADD_POST count, atomic: bumped on nng threads */
 } bus_endpoint;
 
-/* Self-probe of a listener (nng #1518): connect, exchange SP headers. */
+/* Self-probe of a listener (nng #1518): connect, exchange SP headers, stay
+ * connected for a period, and check that the socket added a pipe. */
 typedef struct bus_probe {
-    bus *bus;
+    struct bus *bus;
     bus_endpoint *ep;
     uv_pipe_t pipe;
     uv_connect_t connect;
     uv_write_t write;
     unsigned char hdr_out[8], hdr_in[8];
     size_t got;
-    int active, ok;
+    uint64_t added_before; /* ep->pipes_added when the probe connected */
+    int active;
 } bus_probe;
 
 enum { BUS_EP_EVENTS, BUS_EP_PUBLISH, BUS_EP_REQUEST, BUS_EP_N };
@@ -89,6 +93,12 @@ struct bus {
     int sockets;
     uv_timer_t probe_timer;
     int has_probe_timer;
+
+    /* Replies rep0 refused for now (EAGAIN): retried from a timer. */
+    uv_timer_t reply_timer;
+    int has_reply_timer;
+    struct bus_reply_out *replies_head, *replies_tail;
+    size_t n_replies_queued;
     bus_probe probes[BUS_EP_N];
 
     /* Remote subscribers on events.ipc: pipe ids added (nng thread). */

@@ -13,9 +13,13 @@
  *   a live herdd and is refused; one where connect() is refused is stale and
  *   removed. The probe completes the SP handshake before closing, because a
  *   peer that vanishes mid-handshake breaks nng 1.5.2's listener (#1518).
- * - For the same reason every listener is probed every listener_check_ms
- *   from the loop (connect, exchange SP headers); a listener that does not
- *   answer within a period is closed and created anew.
+ * - For the same reason every listener is probed from the loop every
+ *   listener_check_ms: connect, exchange SP headers, stay connected for a
+ *   period, then check that the socket added a pipe meanwhile (its own
+ *   ADD_POST count). In 1.5.2 a broken listener still negotiates at the
+ *   transport, but the negotiated pipes never reach the socket, so the
+ *   header exchange alone cannot tell. A listener that added no pipe over a
+ *   period is closed and created anew.
  * - NNG_OPT_RECVMAXSZ is twice max_message_bytes: a frame just over the
  *   limit still arrives and is refused and counted (answered `too_large`
  *   for requests); anything larger is cut by nng, which drops the pipe.
@@ -37,6 +41,14 @@
 #include <nng/protocol/reqrep0/rep.h>
 
 #define RECV_BUDGET 1024
+#define REPLY_QUEUE_MAX 4096 /* replies waiting for rep0; beyond, dropped */
+#define REPLY_RETRY_MS 1
+
+/* A reply nng could not take at once. */
+struct bus_reply_out {
+    nng_msg *msg;
+    struct bus_reply_out *next;
+};
 
 /* SP protocol ids (nng's NNI_PROTO(major, minor) = major*16 + minor). */
 #define SP_SUB0 0x21
@@ -121,10 +133,27 @@ static int socket_in_use(const char *path, uint16_t peer_proto)
     return 1;
 }
 
-static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
-    bus *b = arg;
+    bus_endpoint *ep = arg;
+    __atomic_add_fetch(&ep->pipes_added, 1, __ATOMIC_RELAXED);
+}
+
+/* Remote subscribers: the pipe ids of events.ipc, for bus__send_event. */
+static void events_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+    bus_endpoint *ep = arg;
+    bus *b = ep->bus;
     uint32_t id = nng_pipe_id(p);
+
+    if (ev == NNG_PIPE_EV_ADD_POST) {
+        uint64_t peer;
+        pipe_added(p, ev, arg);
+        /* Our own listener probe is not a subscriber. */
+        if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &peer) == 0 &&
+            peer == (uint64_t)getpid())
+            return;
+    }
 
     pthread_mutex_lock(&b->pipes_lock);
     if (ev == NNG_PIPE_EV_ADD_POST) {
@@ -179,6 +208,49 @@ int bus__send_event(bus *b, const char *topic, size_t topic_len, const char *pay
     return 0;
 }
 
+static void replies_retry(uv_timer_t *t)
+{
+    bus *b = t->data;
+
+    while (b->replies_head) {
+        struct bus_reply_out *r = b->replies_head;
+        int rv = nng_sendmsg(b->ep[BUS_EP_REQUEST].sock, r->msg, NNG_FLAG_NONBLOCK);
+        if (rv == NNG_EAGAIN)
+            return; /* still full: next tick */
+        if (rv != 0) {
+            nng_msg_free(r->msg);
+            b->stats.dropped[BUS_DROP_SEND_FAILED]++;
+        }
+        b->replies_head = r->next;
+        if (b->replies_head == NULL)
+            b->replies_tail = NULL;
+        b->n_replies_queued--;
+        free(r);
+    }
+    uv_timer_stop(t);
+}
+
+/* reply_enqueue keeps m for a retry; rep0's queue is momentarily full. */
+static int reply_enqueue(bus *b, nng_msg *m)
+{
+    struct bus_reply_out *r;
+
+    if (!b->has_reply_timer || b->n_replies_queued >= REPLY_QUEUE_MAX ||
+        (r = malloc(sizeof(*r))) == NULL)
+        return -ENOBUFS;
+    r->msg = m;
+    r->next = NULL;
+    if (b->replies_tail)
+        b->replies_tail->next = r;
+    else
+        b->replies_head = r;
+    b->replies_tail = r;
+    b->n_replies_queued++;
+    if (!uv_is_active((uv_handle_t *)&b->reply_timer))
+        uv_timer_start(&b->reply_timer, replies_retry, REPLY_RETRY_MS, REPLY_RETRY_MS);
+    return 0;
+}
+
 int bus__send_reply(bus *b, const void *header, size_t header_len, const char *body, size_t len)
 {
     nng_msg *m;
@@ -190,11 +262,16 @@ int bus__send_reply(bus *b, const void *header, size_t header_len, const char *b
     if (rv == 0)
         rv = nng_msg_header_append(m, header, header_len);
     if (rv != 0) {
+        nng_msg_free(m);
         b->stats.dropped[BUS_DROP_SEND_FAILED]++;
         return nng_to_errno(rv);
     }
     memcpy(nng_msg_body(m), body, len);
-    rv = nng_sendmsg(b->ep[BUS_EP_REQUEST].sock, m, NNG_FLAG_NONBLOCK);
+    /* Keep the order: while replies wait, new ones queue behind them. */
+    rv = b->replies_head ? NNG_EAGAIN
+                         : nng_sendmsg(b->ep[BUS_EP_REQUEST].sock, m, NNG_FLAG_NONBLOCK);
+    if (rv == NNG_EAGAIN && reply_enqueue(b, m) == 0)
+        return 0;
     if (rv != 0) {
         nng_msg_free(m);
         b->stats.dropped[BUS_DROP_SEND_FAILED]++;
@@ -275,9 +352,11 @@ static int endpoint_open(bus *b, bus_endpoint *ep, char *err, size_t err_size)
     if (rv == 0 && ep - b->ep == BUS_EP_EVENTS)
         rv = nng_socket_set_int(ep->sock, NNG_OPT_SENDBUF, b->subscriber_buffer);
     if (rv == 0 && ep - b->ep == BUS_EP_EVENTS) {
-        rv = nng_pipe_notify(ep->sock, NNG_PIPE_EV_ADD_POST, pipe_event, b);
+        rv = nng_pipe_notify(ep->sock, NNG_PIPE_EV_ADD_POST, events_pipe_event, ep);
         if (rv == 0)
-            rv = nng_pipe_notify(ep->sock, NNG_PIPE_EV_REM_POST, pipe_event, b);
+            rv = nng_pipe_notify(ep->sock, NNG_PIPE_EV_REM_POST, events_pipe_event, ep);
+    } else if (rv == 0) {
+        rv = nng_pipe_notify(ep->sock, NNG_PIPE_EV_ADD_POST, pipe_added, ep);
     }
     if (rv == 0 && ep - b->ep != BUS_EP_EVENTS)
         nng_socket_set_int(ep->sock, NNG_OPT_RECVBUF, 1024); /* best effort */
@@ -343,10 +422,8 @@ static void probe_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         return;
     }
     p->got += (size_t)n;
-    if (p->got == sizeof(p->hdr_in)) {
-        p->ok = p->hdr_in[1] == 'S' && p->hdr_in[2] == 'P';
-        probe_finish(p);
-    }
+    if (p->got == sizeof(p->hdr_in))
+        uv_read_stop(s); /* stay connected: the verdict comes next tick */
 }
 
 static void probe_written(uv_write_t *w, int status)
@@ -392,9 +469,12 @@ static void probe_tick(uv_timer_t *t)
     for (int i = 0; i < BUS_EP_N; i++) {
         bus_probe *p = &b->probes[i];
         if (p->active) {
-            /* A whole period without an SP header back: the listener is
-             * broken. Finish this probe; the next tick probes afresh. */
-            if (!p->ok)
+            if (uv_is_closing((uv_handle_t *)&p->pipe))
+                continue;
+            /* Connected a whole period ago: the socket must have added a
+             * pipe since (ours, or anyone's). */
+            uint64_t added = __atomic_load_n(&p->ep->pipes_added, __ATOMIC_RELAXED);
+            if (p->got == sizeof(p->hdr_in) && added == p->added_before)
                 listener_restart(b, p->ep);
             probe_finish(p);
             continue;
@@ -402,8 +482,8 @@ static void probe_tick(uv_timer_t *t)
         if (uv_pipe_init(b->loop, &p->pipe, 0) < 0)
             continue;
         p->active = 1;
-        p->ok = 0;
         p->got = 0;
+        p->added_before = __atomic_load_n(&p->ep->pipes_added, __ATOMIC_RELAXED);
         p->pipe.data = p;
         b->handles_open++;
         sp_header(p->hdr_out, p->ep->peer_proto);
@@ -432,6 +512,7 @@ int bus__sockets_open(bus *b, char *err, size_t err_size)
     }
     for (int i = 0; i < BUS_EP_N; i++) {
         bus_endpoint *ep = &b->ep[i];
+        ep->bus = b;
         ep->file = files[i];
         ep->peer_proto = peers[i];
         if ((size_t)snprintf(ep->path, sizeof(ep->path), "%s/%s", b->dir, files[i]) >=
@@ -440,7 +521,8 @@ int bus__sockets_open(bus *b, char *err, size_t err_size)
             snprintf(err, err_size, "%s: runtime directory path too long for a socket", b->dir);
             return -ENAMETOOLONG;
         }
-        snprintf(ep->url, sizeof(ep->url), "ipc://%s", ep->path);
+        memcpy(ep->url, "ipc://", 6);
+        memcpy(ep->url + 6, ep->path, strlen(ep->path) + 1);
         rv = socket_in_use(ep->path, peers[i]);
         if (rv > 0) {
             snprintf(err, err_size, "%s: another herdd is listening there (runtime directory %s)",
@@ -455,6 +537,13 @@ int bus__sockets_open(bus *b, char *err, size_t err_size)
             bus__log(b, BUS_LOG_INFO, "%s: removed stale socket file", ep->path);
     }
     b->sockets = 1;
+    if ((rv = uv_timer_init(b->loop, &b->reply_timer)) < 0) {
+        snprintf(err, err_size, "uv_timer_init: %s", uv_strerror(rv));
+        return rv;
+    }
+    b->reply_timer.data = b;
+    b->has_reply_timer = 1;
+    b->handles_open++;
     for (int i = 0; i < BUS_EP_N; i++) {
         rv = endpoint_open(b, &b->ep[i], err, err_size);
         if (rv < 0)
@@ -490,6 +579,20 @@ void bus__sockets_close(bus *b)
     for (int i = 0; i < BUS_EP_N; i++)
         if (b->probes[i].active)
             probe_finish(&b->probes[i]);
+    if (b->has_reply_timer) {
+        /* Flush what rep0 takes now; the rest is lost with the socket. */
+        replies_retry(&b->reply_timer);
+        while (b->replies_head) {
+            struct bus_reply_out *r = b->replies_head;
+            b->replies_head = r->next;
+            nng_msg_free(r->msg);
+            free(r);
+        }
+        b->replies_tail = NULL;
+        b->n_replies_queued = 0;
+        uv_close((uv_handle_t *)&b->reply_timer, bus__handle_closed);
+        b->has_reply_timer = 0;
+    }
     for (int i = 0; i < BUS_EP_N; i++) {
         bus_endpoint *ep = &b->ep[i];
         if (ep->has_poll) {

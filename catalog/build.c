@@ -1,0 +1,827 @@
+/*
+ * The catalog compiler: INPUT.json (+ optional spec) -> OUTDIR/v-<hex>.
+ *
+ * Design notes
+ * - Memory: the input is mmap'ed and walked with the scanner (scan.c); only
+ *   one entry at a time becomes a jansson tree (to read its id and build its
+ *   slim form), and it is released before the next. What is kept per entry
+ *   is its byte range in the mapping, its id, its body hash and its slim
+ *   JSON, so peak memory is the mapping plus the largest entry's tree.
+ * - Nothing is written before the whole input has been validated.
+ * - Atomicity: the version is built in OUTDIR/.tmp-<random> (files inside a
+ *   temp directory need no temp names of their own: the directory is the
+ *   unit renamed into place), every file and directory is fsynced, the
+ *   directory is renamed to v-<hex>, OUTDIR is fsynced, and only then is
+ *   `current` replaced by renaming a temp symlink over it (and OUTDIR
+ *   fsynced again). Removal of other versions and of stale temp entries
+ *   comes last. At any instant `current` names a complete version.
+ * - Versions are content-addressed (manifest hash, spec included): an
+ *   existing v-<hex> that `current` already names is left alone (a rebuild
+ *   of the same input only flips, i.e. nothing changes); one that is not
+ *   current is replaced by the fresh build.
+ */
+#include "catalog/internal.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct section {
+    char *name;
+    size_t name_len;
+    const json_t *index_fields; /* borrowed from the spec, NULL: default rule */
+    const char *partition;      /* borrowed from the spec, may be NULL */
+    size_t first;
+    size_t n;
+};
+
+struct entry {
+    size_t section;
+    char *id;
+    size_t id_len;
+    size_t off, len; /* body: range in the input */
+    char hex[65];    /* sha256 of the body */
+    char *slim;
+    size_t slim_len;
+};
+
+struct build {
+    const char *in;
+    size_t in_len;
+    char *err;
+    size_t err_size;
+    json_t *spec; /* the user's spec, or NULL */
+    const char *id_field;
+    const json_t *index_fields;
+    const char *partition;
+    struct section *sections;
+    size_t n_sections, cap_sections;
+    struct entry *entries;
+    size_t n_entries, cap_entries;
+    uint32_t *ids; /* open addressing over entries (index + 1), key (section, id) */
+    size_t cap_ids;
+};
+
+static int errf(struct build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int errf(struct build *b, const char *fmt, ...)
+{
+    if (b->err && b->err_size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(b->err, b->err_size, fmt, ap);
+        va_end(ap);
+    }
+    return -EINVAL;
+}
+
+static int sys_err(struct build *b, const char *what, const char *path, int rc)
+{
+    if (b->err && b->err_size)
+        snprintf(b->err, b->err_size, "%s: %s: %s", path, what, strerror(-rc));
+    return rc;
+}
+
+/* ---- spec ---------------------------------------------------------------- */
+
+static int check_fields(struct build *b, const char *where, const json_t *v)
+{
+    size_t i;
+    json_t *f;
+    if (!json_is_array(v))
+        return errf(b, "%s: expected an array of member names", where);
+    json_array_foreach(v, i, f)
+    {
+        if (!json_is_string(f) || json_string_length(f) == 0)
+            return errf(b, "%s[%zu]: expected a non-empty string", where, i);
+    }
+    return 0;
+}
+
+static int check_partition(struct build *b, const char *where, const json_t *v)
+{
+    if (!json_is_null(v) && (!json_is_string(v) || json_string_length(v) == 0))
+        return errf(b, "%s: expected a member name or null", where);
+    return 0;
+}
+
+static int load_spec(struct build *b, const char *spec_path)
+{
+    b->id_field = "id";
+    if (!spec_path)
+        return 0;
+    json_error_t je;
+    b->spec = json_load_file(spec_path, JSON_REJECT_DUPLICATES, &je);
+    if (!b->spec)
+        return errf(b, "spec: %s (line %d column %d)", je.text, je.line, je.column);
+    if (!json_is_object(b->spec))
+        return errf(b, "spec: expected an object");
+    const char *key;
+    json_t *v;
+    json_object_foreach(b->spec, key, v)
+    {
+        if (strcmp(key, "id_field") == 0) {
+            if (!json_is_string(v) || json_string_length(v) == 0)
+                return errf(b, "spec.id_field: expected a non-empty string");
+            b->id_field = json_string_value(v);
+        } else if (strcmp(key, "index_fields") == 0) {
+            if (check_fields(b, "spec.index_fields", v) < 0)
+                return -EINVAL;
+            b->index_fields = v;
+        } else if (strcmp(key, "partition_field") == 0) {
+            if (check_partition(b, "spec.partition_field", v) < 0)
+                return -EINVAL;
+            b->partition = json_string_value(v);
+        } else if (strcmp(key, "sections") == 0) {
+            if (!json_is_object(v))
+                return errf(b, "spec.sections: expected an object");
+            const char *name;
+            json_t *sv;
+            json_object_foreach(v, name, sv)
+            {
+                char where[300];
+                if (!json_is_object(sv))
+                    return errf(b, "spec.sections.%s: expected an object", name);
+                const char *k2;
+                json_t *v2;
+                json_object_foreach(sv, k2, v2)
+                {
+                    snprintf(where, sizeof where, "spec.sections.%s.%s", name, k2);
+                    if (strcmp(k2, "index_fields") == 0) {
+                        if (check_fields(b, where, v2) < 0)
+                            return -EINVAL;
+                    } else if (strcmp(k2, "partition_field") == 0) {
+                        if (check_partition(b, where, v2) < 0)
+                            return -EINVAL;
+                    } else {
+                        return errf(b, "%s: unknown key", where);
+                    }
+                }
+            }
+        } else {
+            return errf(b, "spec.%s: unknown key", key);
+        }
+    }
+    return 0;
+}
+
+/* Applies the spec to a new section: its own keys override the top-level ones. */
+static void resolve_section(struct build *b, struct section *s)
+{
+    s->index_fields = b->index_fields;
+    s->partition = b->partition;
+    json_t *sv = json_object_get(json_object_get(b->spec, "sections"), s->name);
+    if (!sv)
+        return;
+    json_t *f = json_object_get(sv, "index_fields");
+    if (f)
+        s->index_fields = f;
+    json_t *p = json_object_get(sv, "partition_field");
+    if (p)
+        s->partition = json_string_value(p); /* null: no partition */
+}
+
+/* ---- scan pass ----------------------------------------------------------- */
+
+static uint32_t hash_name(size_t section, const char *s, size_t len)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)section;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+/* 1 when (section, id) is already present, 0 after inserting entry `e`. */
+static int id_seen(struct build *b, size_t e)
+{
+    if ((b->n_entries + 1) * 2 > b->cap_ids) {
+        size_t cap = b->cap_ids ? b->cap_ids * 2 : 1024;
+        uint32_t *t = calloc(cap, sizeof *t);
+        if (!t)
+            return -ENOMEM;
+        for (size_t i = 0; i < b->cap_ids; i++) {
+            if (!b->ids[i])
+                continue;
+            struct entry *x = &b->entries[b->ids[i] - 1];
+            size_t j = hash_name(x->section, x->id, x->id_len) & (cap - 1);
+            while (t[j])
+                j = (j + 1) & (cap - 1);
+            t[j] = b->ids[i];
+        }
+        free(b->ids);
+        b->ids = t;
+        b->cap_ids = cap;
+    }
+    struct entry *n = &b->entries[e];
+    size_t j = hash_name(n->section, n->id, n->id_len) & (b->cap_ids - 1);
+    while (b->ids[j]) {
+        struct entry *x = &b->entries[b->ids[j] - 1];
+        if (x->section == n->section && x->id_len == n->id_len &&
+            memcmp(x->id, n->id, n->id_len) == 0)
+            return 1;
+        j = (j + 1) & (b->cap_ids - 1);
+    }
+    b->ids[j] = (uint32_t)(e + 1);
+    return 0;
+}
+
+static int is_array_of_objects(const json_t *v)
+{
+    size_t i;
+    json_t *x;
+    if (!json_is_array(v) || json_array_size(v) == 0)
+        return 0;
+    json_array_foreach(v, i, x)
+    {
+        if (!json_is_object(x))
+            return 0;
+    }
+    return 1;
+}
+
+static int make_slim(struct build *b, const struct section *s, json_t *e, struct entry *out)
+{
+    json_t *slim = json_object();
+    if (!slim)
+        return -ENOMEM;
+    int rc = 0;
+    if (s->index_fields) {
+        rc |= json_object_set(slim, b->id_field, json_object_get(e, b->id_field));
+        size_t i;
+        json_t *f;
+        json_array_foreach(s->index_fields, i, f)
+        {
+            json_t *v = json_object_get(e, json_string_value(f));
+            if (v && !json_object_get(slim, json_string_value(f)))
+                rc |= json_object_set(slim, json_string_value(f), v);
+        }
+        if (s->partition) {
+            json_t *v = json_object_get(e, s->partition);
+            if (v && !json_object_get(slim, s->partition))
+                rc |= json_object_set(slim, s->partition, v);
+        }
+    } else {
+        const char *k;
+        json_t *v;
+        json_object_foreach(e, k, v)
+        {
+            if (!is_array_of_objects(v))
+                rc |= json_object_set(slim, k, v);
+        }
+    }
+    out->slim = rc ? NULL : json_dumps(slim, JSON_COMPACT);
+    json_decref(slim);
+    if (!out->slim)
+        return -ENOMEM;
+    out->slim_len = strlen(out->slim);
+    return 0;
+}
+
+static int json_fail(struct build *b, catalog__scan *sc, const char *where)
+{
+    size_t line, col;
+    catalog__scan_where(sc, sc->err_pos, &line, &col);
+    return errf(b, "%s: invalid JSON at line %zu column %zu: %s", where, line, col, sc->err);
+}
+
+static int add_entry(struct build *b, catalog__scan *sc, size_t si, size_t pos)
+{
+    struct section *s = &b->sections[si];
+    char where[CATALOG_NAME_MAX + 64];
+    snprintf(where, sizeof where, "%s[%zu]", s->name, pos);
+    if (catalog__scan_peek(sc) != '{') {
+        size_t a, z;
+        if (catalog__scan_value(sc, &a, &z) < 0)
+            return json_fail(b, sc, where);
+        return errf(b, "%s: entry is not an object", where);
+    }
+    size_t a, z;
+    if (catalog__scan_value(sc, &a, &z) < 0)
+        return json_fail(b, sc, where);
+
+    json_error_t je;
+    json_t *e = json_loadb(b->in + a, z - a, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+    if (!e) {
+        catalog__scan tmp;
+        size_t line, col;
+        catalog__scan_init(&tmp, b->in, b->in_len);
+        catalog__scan_where(&tmp, a + (size_t)(je.position > 0 ? je.position : 0), &line, &col);
+        return errf(b, "%s: invalid JSON at line %zu column %zu: %s", where, line, col, je.text);
+    }
+    int rc = 0;
+    json_t *id = json_object_get(e, b->id_field);
+    char why[64], q[80];
+    if (!id) {
+        rc = errf(b, "%s: missing id member \"%s\"", where, b->id_field);
+        goto out;
+    }
+    if (!json_is_string(id)) {
+        rc = errf(b, "%s: id \"%s\" is not a string", where, b->id_field);
+        goto out;
+    }
+    const char *idv = json_string_value(id);
+    size_t id_len = json_string_length(id);
+    if (catalog__check_name(idv, id_len, why, sizeof why) < 0) {
+        catalog__quote(idv, id_len, q, sizeof q);
+        rc = errf(b, "%s: id %s %s", where, q, why);
+        goto out;
+    }
+    if (b->n_entries == b->cap_entries) {
+        size_t cap = b->cap_entries ? b->cap_entries * 2 : 256;
+        struct entry *n = realloc(b->entries, cap * sizeof *n);
+        if (!n) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        b->entries = n;
+        b->cap_entries = cap;
+    }
+    struct entry *en = &b->entries[b->n_entries];
+    memset(en, 0, sizeof *en);
+    en->section = si;
+    en->off = a;
+    en->len = z - a;
+    en->id_len = id_len;
+    en->id = malloc(id_len + 1);
+    if (!en->id) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    memcpy(en->id, idv, id_len + 1);
+    int seen = id_seen(b, b->n_entries);
+    if (seen != 0) {
+        free(en->id);
+        if (seen < 0) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        catalog__quote(idv, id_len, q, sizeof q);
+        rc = errf(b, "%s: duplicate id %s", where, q);
+        goto out;
+    }
+    b->n_entries++;
+    s->n++;
+    catalog__sha256_buf(b->in + a, z - a, en->hex);
+    rc = make_slim(b, s, e, en);
+out:
+    json_decref(e);
+    if (rc == -ENOMEM)
+        errf(b, "%s: out of memory", where);
+    return rc;
+}
+
+static int add_section(struct build *b, const char *name, size_t len)
+{
+    char why[64], q[80];
+    catalog__quote(name, len, q, sizeof q);
+    if (catalog__check_name(name, len, why, sizeof why) < 0)
+        return errf(b, "section %s: name %s", q, why);
+    for (size_t i = 0; i < b->n_sections; i++)
+        if (b->sections[i].name_len == len && memcmp(b->sections[i].name, name, len) == 0)
+            return errf(b, "section %s: duplicate section", q);
+    if (b->n_sections == b->cap_sections) {
+        size_t cap = b->cap_sections ? b->cap_sections * 2 : 8;
+        struct section *n = realloc(b->sections, cap * sizeof *n);
+        if (!n)
+            return -ENOMEM;
+        b->sections = n;
+        b->cap_sections = cap;
+    }
+    struct section *s = &b->sections[b->n_sections];
+    memset(s, 0, sizeof *s);
+    s->name = malloc(len + 1);
+    if (!s->name)
+        return -ENOMEM;
+    memcpy(s->name, name, len);
+    s->name[len] = '\0';
+    s->name_len = len;
+    s->first = b->n_entries;
+    b->n_sections++;
+    resolve_section(b, s);
+    return 0;
+}
+
+static int scan_input(struct build *b)
+{
+    catalog__scan sc;
+    catalog__scan_init(&sc, b->in, b->in_len);
+    if (catalog__scan_peek(&sc) != '{') {
+        if (catalog__scan_expect(&sc, '{') < 0)
+            return json_fail(b, &sc, "input");
+    }
+    sc.pos++;
+    int first = 1;
+    for (;;) {
+        size_t ka, kz;
+        int more = catalog__scan_member(&sc, &first, &ka, &kz);
+        if (more < 0)
+            return json_fail(b, &sc, "input");
+        if (more == 0)
+            break;
+        int c = catalog__scan_peek(&sc);
+        if (c != '[') {
+            size_t a, z;
+            if (catalog__scan_value(&sc, &a, &z) < 0)
+                return json_fail(b, &sc, "input");
+            continue; /* not an array: not a section, ignored */
+        }
+        char *name = malloc(kz - ka);
+        if (!name)
+            return errf(b, "input: out of memory");
+        size_t name_len = catalog__scan_decode(b->in + ka, kz - ka, name);
+        int rc = add_section(b, name, name_len);
+        free(name);
+        if (rc < 0)
+            return rc;
+        size_t si = b->n_sections - 1;
+        sc.pos++; /* '[' */
+        int efirst = 1;
+        for (size_t pos = 0;; pos++) {
+            int el = catalog__scan_element(&sc, &efirst);
+            if (el < 0) {
+                char where[CATALOG_NAME_MAX + 64];
+                snprintf(where, sizeof where, "%s[%zu]", b->sections[si].name, pos);
+                return json_fail(b, &sc, where);
+            }
+            if (el == 0)
+                break;
+            rc = add_entry(b, &sc, si, pos);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    if (catalog__scan_end(&sc) < 0)
+        return json_fail(b, &sc, "input");
+    if (b->n_sections == 0)
+        return errf(b, "input: no sections (no member is an array)");
+    /* spec sections that match nothing are most likely typos */
+    const char *name;
+    json_t *sv;
+    json_object_foreach(json_object_get(b->spec, "sections"), name, sv)
+    {
+        size_t i;
+        for (i = 0; i < b->n_sections; i++)
+            if (strcmp(b->sections[i].name, name) == 0)
+                break;
+        if (i == b->n_sections)
+            return errf(b, "spec.sections.%s: no such section in the input", name);
+    }
+    return 0;
+}
+
+/* ---- version ------------------------------------------------------------ */
+
+static json_t *effective_spec(struct build *b)
+{
+    json_t *spec = json_object();
+    json_t *secs = json_object();
+    if (!spec || !secs)
+        goto fail;
+    if (json_object_set_new(spec, "id_field", json_string(b->id_field)) < 0 ||
+        json_object_set(spec, "sections", secs) < 0)
+        goto fail;
+    for (size_t i = 0; i < b->n_sections; i++) {
+        struct section *s = &b->sections[i];
+        json_t *o = json_object();
+        if (!o || json_object_set_new(secs, s->name, o) < 0)
+            goto fail;
+        if (s->index_fields &&
+            json_object_set_new(o, "index_fields", json_deep_copy(s->index_fields)) < 0)
+            goto fail;
+        if (s->partition &&
+            json_object_set_new(o, "partition_field", json_string(s->partition)) < 0)
+            goto fail;
+    }
+    json_decref(secs);
+    return spec;
+fail:
+    json_decref(secs);
+    json_decref(spec);
+    return NULL;
+}
+
+static int index_text(struct build *b, const char *manifest, const json_t *spec, catalog_buf *out)
+{
+    int rc = catalog__buf_addf(out, "{\"format\":%d,\"manifest_sha256\":\"%s\",\"sections\":{",
+                               CATALOG_FORMAT, manifest);
+    for (size_t i = 0; i < b->n_sections && rc == 0; i++) {
+        struct section *s = &b->sections[i];
+        if (i)
+            rc |= catalog__buf_add(out, ",", 1);
+        rc |= catalog__buf_json_string(out, s->name, s->name_len);
+        rc |= catalog__buf_add(out, ":[", 2);
+        for (size_t j = 0; j < s->n && rc == 0; j++) {
+            struct entry *e = &b->entries[s->first + j];
+            if (j)
+                rc |= catalog__buf_add(out, ",\n", 2);
+            else
+                rc |= catalog__buf_add(out, "\n", 1);
+            rc |= catalog__buf_add(out, e->slim, e->slim_len);
+        }
+        rc |= catalog__buf_add(out, "]", 1);
+    }
+    char *st = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!st)
+        return -ENOMEM;
+    rc |= catalog__buf_adds(out, "},\n\"spec\":");
+    rc |= catalog__buf_adds(out, st);
+    rc |= catalog__buf_adds(out, "}\n");
+    free(st);
+    return rc ? -ENOMEM : 0;
+}
+
+/* ---- output ------------------------------------------------------------- */
+
+static int write_file_at(int dirfd, const char *name, const char *data, size_t len)
+{
+    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    int rc = 0;
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = -errno;
+            break;
+        }
+        data += n;
+        len -= (size_t)n;
+    }
+    if (rc == 0 && fsync(fd) < 0)
+        rc = -errno;
+    if (close(fd) < 0 && rc == 0)
+        rc = -errno;
+    return rc;
+}
+
+static int fsync_fd(int fd)
+{
+    return fsync(fd) < 0 ? -errno : 0;
+}
+
+static int write_version(struct build *b, int tfd, const catalog_buf *index)
+{
+    int rc;
+    if (mkdirat(tfd, "bodies", 0755) < 0)
+        return -errno;
+    int bfd = openat(tfd, "bodies", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (bfd < 0)
+        return -errno;
+    for (size_t i = 0; i < b->n_sections; i++) {
+        struct section *s = &b->sections[i];
+        if (mkdirat(bfd, s->name, 0755) < 0) {
+            rc = -errno;
+            goto out;
+        }
+        int sfd = openat(bfd, s->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (sfd < 0) {
+            rc = -errno;
+            goto out;
+        }
+        char name[CATALOG_NAME_MAX + 8];
+        for (size_t j = 0; j < s->n; j++) {
+            struct entry *e = &b->entries[s->first + j];
+            snprintf(name, sizeof name, "%s.json", e->id);
+            rc = write_file_at(sfd, name, b->in + e->off, e->len);
+            if (rc < 0) {
+                close(sfd);
+                goto out;
+            }
+        }
+        rc = fsync_fd(sfd);
+        close(sfd);
+        if (rc < 0)
+            goto out;
+    }
+    rc = fsync_fd(bfd);
+    if (rc < 0)
+        goto out;
+    rc = write_file_at(tfd, "index.json", index->data, index->len);
+    if (rc == 0)
+        rc = fsync_fd(tfd);
+out:
+    close(bfd);
+    return rc;
+}
+
+/* Removes every v-* other than `keep` and every stale .tmp-* entry. */
+static void remove_stale(int dfd, const char *keep)
+{
+    int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return;
+    }
+    struct dirent *de;
+    int removed = 0;
+    while ((de = readdir(d)) != NULL) {
+        if ((strncmp(de->d_name, "v-", 2) == 0 && strcmp(de->d_name, keep) != 0) ||
+            strncmp(de->d_name, ".tmp-", 5) == 0) {
+            catalog__rm_rf(dfd, de->d_name);
+            removed = 1;
+        }
+    }
+    closedir(d);
+    if (removed)
+        fsync(dfd);
+}
+
+static int publish(struct build *b, const char *outdir, const char *version,
+                   const catalog_buf *index, int *unchanged)
+{
+    int rc;
+    if (mkdir(outdir, 0755) < 0 && errno != EEXIST)
+        return sys_err(b, "mkdir", outdir, -errno);
+    int dfd = open(outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return sys_err(b, "open", outdir, -errno);
+    if (flock(dfd, LOCK_EX) < 0) {
+        rc = sys_err(b, "flock", outdir, -errno);
+        close(dfd);
+        return rc;
+    }
+    char cur[64];
+    ssize_t n = readlinkat(dfd, "current", cur, sizeof cur - 1);
+    struct stat st;
+    if (n > 0) {
+        cur[n] = '\0';
+        if (strcmp(cur, version) == 0 && fstatat(dfd, version, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISDIR(st.st_mode)) {
+            *unchanged = 1;
+            remove_stale(dfd, version);
+            close(dfd);
+            return 0;
+        }
+    }
+
+    char tmp[48], rnd[17];
+    catalog__random_hex(rnd, 8);
+    snprintf(tmp, sizeof tmp, ".tmp-%s", rnd);
+    if (mkdirat(dfd, tmp, 0755) < 0) {
+        rc = sys_err(b, "mkdir temp directory", outdir, -errno);
+        close(dfd);
+        return rc;
+    }
+    int tfd = openat(dfd, tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (tfd < 0) {
+        rc = sys_err(b, "open temp directory", outdir, -errno);
+        goto fail_tmp;
+    }
+    rc = write_version(b, tfd, index);
+    close(tfd);
+    if (rc < 0) {
+        sys_err(b, "write version", outdir, rc);
+        goto fail_tmp;
+    }
+    if (fstatat(dfd, version, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        /* a complete but not current copy (e.g. a build killed before its
+         * flip): move it aside, it is removed with the other stale entries */
+        char old[48];
+        catalog__random_hex(rnd, 8);
+        snprintf(old, sizeof old, ".tmp-old-%s", rnd);
+        if (renameat(dfd, version, dfd, old) < 0) {
+            rc = sys_err(b, "rename old copy", outdir, -errno);
+            goto fail_tmp;
+        }
+    }
+    if (renameat(dfd, tmp, dfd, version) < 0) {
+        rc = sys_err(b, "rename version", outdir, -errno);
+        goto fail_tmp;
+    }
+    if ((rc = fsync_fd(dfd)) < 0) {
+        sys_err(b, "fsync", outdir, rc);
+        goto fail;
+    }
+    char link[48];
+    catalog__random_hex(rnd, 8);
+    snprintf(link, sizeof link, ".tmp-link-%s", rnd);
+    if (symlinkat(version, dfd, link) < 0) {
+        rc = sys_err(b, "symlink", outdir, -errno);
+        goto fail;
+    }
+    if (renameat(dfd, link, dfd, "current") < 0) {
+        rc = sys_err(b, "rename current", outdir, -errno);
+        unlinkat(dfd, link, 0);
+        goto fail;
+    }
+    if ((rc = fsync_fd(dfd)) < 0) {
+        sys_err(b, "fsync", outdir, rc);
+        goto fail;
+    }
+    remove_stale(dfd, version);
+    close(dfd);
+    return 0;
+fail_tmp:
+    catalog__rm_rf(dfd, tmp);
+fail:
+    close(dfd);
+    return rc;
+}
+
+int catalog_build(const char *input_path, const char *spec_path, const char *outdir,
+                  catalog_build_result *res, char *err, size_t err_size)
+{
+    struct build b;
+    memset(&b, 0, sizeof b);
+    b.err = err;
+    b.err_size = err_size;
+    if (err && err_size)
+        err[0] = '\0';
+    if (res)
+        memset(res, 0, sizeof *res);
+    if (!input_path || !outdir) {
+        errf(&b, "catalog build: input and output paths are required");
+        return -EINVAL;
+    }
+    int rc;
+    void *map = MAP_FAILED;
+    json_t *spec = NULL;
+    catalog_buf index = {0};
+
+    int fd = open(input_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sys_err(&b, "open", input_path, -errno);
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        rc = sys_err(&b, "stat", input_path, -errno);
+        close(fd);
+        return rc;
+    }
+    if (st.st_size == 0) {
+        close(fd);
+        return errf(&b, "input: invalid JSON at line 1 column 1: unexpected end of input");
+    }
+    map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED)
+        return sys_err(&b, "mmap", input_path, -errno);
+    madvise(map, (size_t)st.st_size, MADV_SEQUENTIAL);
+    b.in = map;
+    b.in_len = (size_t)st.st_size;
+
+    if ((rc = load_spec(&b, spec_path)) < 0)
+        goto out;
+    if ((rc = scan_input(&b)) < 0)
+        goto out;
+
+    spec = effective_spec(&b);
+    char spec_hex[65], manifest[65];
+    if (!spec || catalog__spec_hash(spec, spec_hex) < 0) {
+        errf(&b, "catalog build: out of memory");
+        rc = -ENOMEM;
+        goto out;
+    }
+    catalog__manifest m;
+    catalog__manifest_init(&m, spec_hex);
+    for (size_t i = 0; i < b.n_entries; i++) {
+        struct entry *e = &b.entries[i];
+        struct section *s = &b.sections[e->section];
+        catalog__manifest_add(&m, s->name, s->name_len, e->id, e->id_len, e->hex);
+    }
+    catalog__manifest_final(&m, manifest);
+    char version[20];
+    snprintf(version, sizeof version, "v-%.16s", manifest);
+    if ((rc = index_text(&b, manifest, spec, &index)) < 0) {
+        errf(&b, "catalog build: out of memory");
+        goto out;
+    }
+    int unchanged = 0;
+    if ((rc = publish(&b, outdir, version, &index, &unchanged)) < 0)
+        goto out;
+    if (res) {
+        memcpy(res->version, version, sizeof version);
+        memcpy(res->manifest_sha256, manifest, sizeof manifest);
+        res->n_sections = b.n_sections;
+        res->n_entries = b.n_entries;
+        res->unchanged = unchanged;
+    }
+out:
+    catalog_buf_free(&index);
+    json_decref(spec);
+    for (size_t i = 0; i < b.n_entries; i++) {
+        free(b.entries[i].id);
+        free(b.entries[i].slim);
+    }
+    free(b.entries);
+    for (size_t i = 0; i < b.n_sections; i++)
+        free(b.sections[i].name);
+    free(b.sections);
+    free(b.ids);
+    json_decref(b.spec);
+    if (map != MAP_FAILED)
+        munmap(map, b.in_len);
+    return rc;
+}

@@ -1,0 +1,1031 @@
+/*
+ * The loaded index of one catalog version, and the queries over it.
+ *
+ * Design notes
+ * - Layout: every entry's slim JSON sits in one arena (`slim`), byte for
+ *   byte as in index.json. Filter strings (id, name, description) point
+ *   into that arena when their JSON form has no escapes, else into a second
+ *   arena (`text`) holding decoded copies. Category and partition values
+ *   and section names are interned once in `text`; entries hold their
+ *   intern number. So the index is a handful of allocations whatever the
+ *   entry count, and catalog_index_bytes() sums exactly those.
+ * - String references are offsets, never pointers, so arenas may move when
+ *   they grow or shrink; the top bit of an offset selects the arena.
+ * - No jansson tree survives the load: index.json is walked with the
+ *   scanner; only the small "spec" member is parsed with jansson, and freed.
+ * - Validation reads every body: the manifest is recomputed from the
+ *   bytes on disk, which also proves every body is present.
+ * - The reference count is touched only on the loop thread; the load itself
+ *   runs on the thread pool and touches nothing shared.
+ */
+#include "catalog/internal.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TEXT_BIT 0x80000000u
+#define NONE UINT32_MAX
+
+typedef struct istr {
+    uint32_t off; /* NONE: absent; TEXT_BIT set: in text, else in slim */
+    uint32_t len;
+} istr;
+
+struct ientry {
+    uint32_t slim_off, slim_len;
+    istr id, name, desc;
+    uint32_t category;  /* intern number or NONE */
+    uint32_t partition; /* intern number or NONE */
+    uint16_t section;
+    uint16_t own_section; /* the slim entry has a top-level "section" member */
+};
+
+struct isection {
+    uint32_t name; /* intern number */
+    uint32_t first, n;
+};
+
+struct catalog_index {
+    int refs;
+    char *dir;
+    char version[64];
+    char manifest[65];
+    char *slim;
+    size_t slim_len;
+    char *text;
+    size_t text_len, text_cap;
+    struct ientry *entries;
+    size_t n_entries;
+    struct isection *sections;
+    size_t n_sections;
+    istr *interns;
+    size_t n_interns, cap_interns;
+    uint32_t *ids; /* open addressing: entry + 1 */
+    size_t cap_ids;
+    size_t bytes;
+};
+
+static inline const char *sp(const catalog_index *idx, istr s)
+{
+    return (s.off & TEXT_BIT) ? idx->text + (s.off & ~TEXT_BIT) : idx->slim + s.off;
+}
+
+static uint32_t hash_name(size_t section, const char *s, size_t len)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)section;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+/* ---- load ---------------------------------------------------------------- */
+
+struct loader {
+    catalog_index *idx;
+    const char *text; /* index.json */
+    size_t len;
+    char *err;
+    size_t err_size;
+    uint32_t *itab; /* intern lookup during the load: intern + 1 */
+    size_t cap_itab;
+    size_t cap_entries;
+};
+
+static int lerr(struct loader *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int lerr(struct loader *l, const char *fmt, ...)
+{
+    if (l->err && l->err_size) {
+        int n = snprintf(l->err, l->err_size, "%s: ", l->idx->dir);
+        if (n < 0 || (size_t)n >= l->err_size)
+            n = 0;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(l->err + n, l->err_size - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return -EINVAL;
+}
+
+static int text_add(catalog_index *idx, const char *s, size_t len, istr *out)
+{
+    if (idx->text_len + len > idx->text_cap) {
+        size_t cap = idx->text_cap ? idx->text_cap * 2 : 4096;
+        while (cap < idx->text_len + len)
+            cap *= 2;
+        if (cap >= TEXT_BIT)
+            return -ENOMEM;
+        char *t = realloc(idx->text, cap);
+        if (!t)
+            return -ENOMEM;
+        idx->text = t;
+        idx->text_cap = cap;
+    }
+    memcpy(idx->text + idx->text_len, s, len);
+    out->off = TEXT_BIT | (uint32_t)idx->text_len;
+    out->len = (uint32_t)len;
+    idx->text_len += len;
+    return 0;
+}
+
+/* A string member's value: raw range [a, z) in the slim arena (quotes included). */
+static int str_value(struct loader *l, size_t a, size_t z, istr *out)
+{
+    catalog_index *idx = l->idx;
+    const char *raw = idx->slim + a;
+    if (!memchr(raw, '\\', z - a)) {
+        out->off = (uint32_t)(a + 1);
+        out->len = (uint32_t)(z - a - 2);
+        return 0;
+    }
+    char *tmp = malloc(z - a);
+    if (!tmp)
+        return -ENOMEM;
+    size_t n = catalog__scan_decode(raw, z - a, tmp);
+    int rc = text_add(idx, tmp, n, out);
+    free(tmp);
+    return rc;
+}
+
+static int intern(struct loader *l, const char *s, size_t len, uint32_t *out)
+{
+    catalog_index *idx = l->idx;
+    if ((idx->n_interns + 1) * 2 > l->cap_itab) {
+        size_t cap = l->cap_itab ? l->cap_itab * 2 : 64;
+        uint32_t *t = calloc(cap, sizeof *t);
+        if (!t)
+            return -ENOMEM;
+        for (size_t i = 0; i < idx->n_interns; i++) {
+            istr x = idx->interns[i];
+            size_t j = hash_name(0, sp(idx, x), x.len) & (cap - 1);
+            while (t[j])
+                j = (j + 1) & (cap - 1);
+            t[j] = (uint32_t)(i + 1);
+        }
+        free(l->itab);
+        l->itab = t;
+        l->cap_itab = cap;
+    }
+    size_t j = hash_name(0, s, len) & (l->cap_itab - 1);
+    while (l->itab[j]) {
+        istr x = idx->interns[l->itab[j] - 1];
+        if (x.len == len && memcmp(sp(idx, x), s, len) == 0) {
+            *out = l->itab[j] - 1;
+            return 0;
+        }
+        j = (j + 1) & (l->cap_itab - 1);
+    }
+    if (idx->n_interns == idx->cap_interns) {
+        size_t cap = idx->cap_interns ? idx->cap_interns * 2 : 32;
+        istr *n = realloc(idx->interns, cap * sizeof *n);
+        if (!n)
+            return -ENOMEM;
+        idx->interns = n;
+        idx->cap_interns = cap;
+    }
+    /* interned strings are NUL-terminated so they can be handed out as C strings */
+    istr x, nul;
+    if (text_add(idx, s, len, &x) < 0 || text_add(idx, "", 1, &nul) < 0)
+        return -ENOMEM;
+    idx->interns[idx->n_interns] = x;
+    l->itab[j] = (uint32_t)(idx->n_interns + 1);
+    *out = (uint32_t)idx->n_interns++;
+    return 0;
+}
+
+static int key_is(const char *raw, size_t raw_len, const char *name)
+{
+    size_t n = strlen(name);
+    if (!memchr(raw, '\\', raw_len))
+        return raw_len == n + 2 && memcmp(raw + 1, name, n) == 0;
+    char tmp[256];
+    if (raw_len > sizeof tmp)
+        return 0; /* decoded length <= raw length; longer keys are no filter field */
+    size_t d = catalog__scan_decode(raw, raw_len, tmp);
+    return d == n && memcmp(tmp, name, n) == 0;
+}
+
+static int id_insert(catalog_index *idx, uint32_t e)
+{
+    struct ientry *n = &idx->entries[e];
+    size_t j = hash_name(n->section, sp(idx, n->id), n->id.len) & (idx->cap_ids - 1);
+    while (idx->ids[j]) {
+        struct ientry *x = &idx->entries[idx->ids[j] - 1];
+        if (x->section == n->section && x->id.len == n->id.len &&
+            memcmp(sp(idx, x->id), sp(idx, n->id), n->id.len) == 0)
+            return 1;
+        j = (j + 1) & (idx->cap_ids - 1);
+    }
+    idx->ids[j] = e + 1;
+    return 0;
+}
+
+struct sec_fields {
+    const char *id_field;
+    const char *partition; /* may be NULL */
+};
+
+static int load_entry(struct loader *l, catalog__scan *sc, size_t si, size_t pos, const char *sname,
+                      const struct sec_fields *f)
+{
+    catalog_index *idx = l->idx;
+    if (catalog__scan_peek(sc) != '{')
+        return lerr(l, "index.json: %s[%zu]: entry is not an object", sname, pos);
+    size_t a, z;
+    if (catalog__scan_value(sc, &a, &z) < 0)
+        return lerr(l, "index.json: %s[%zu]: invalid JSON: %s", sname, pos, sc->err);
+    if (idx->n_entries == l->cap_entries) {
+        size_t cap = l->cap_entries ? l->cap_entries * 2 : 256;
+        struct ientry *n = realloc(idx->entries, cap * sizeof *n);
+        if (!n)
+            return -ENOMEM;
+        idx->entries = n;
+        l->cap_entries = cap;
+    }
+    struct ientry *e = &idx->entries[idx->n_entries];
+    memset(e, 0, sizeof *e);
+    e->id.off = e->name.off = e->desc.off = NONE;
+    e->category = e->partition = NONE;
+    e->section = (uint16_t)si;
+    e->slim_off = (uint32_t)idx->slim_len;
+    e->slim_len = (uint32_t)(z - a);
+    memcpy(idx->slim + idx->slim_len, l->text + a, z - a);
+    idx->slim_len += z - a;
+
+    /* walk the copy's top-level members; offsets are relative to the arena */
+    catalog__scan es;
+    catalog__scan_init(&es, idx->slim, idx->slim_len);
+    es.pos = e->slim_off + 1;
+    int first = 1, rc;
+    for (;;) {
+        size_t ka, kz, va, vz;
+        int more = catalog__scan_member(&es, &first, &ka, &kz);
+        if (more <= 0)
+            break; /* already validated: only the closing brace */
+        if (catalog__scan_value(&es, &va, &vz) < 0)
+            break;
+        const char *kraw = idx->slim + ka;
+        size_t klen = kz - ka;
+        int is_str = idx->slim[va] == '"';
+        istr v;
+        if (key_is(kraw, klen, f->id_field)) {
+            if (!is_str)
+                return lerr(l, "index.json: %s[%zu]: id is not a string", sname, pos);
+            if ((rc = str_value(l, va, vz, &e->id)) < 0)
+                return rc;
+        } else if (key_is(kraw, klen, "name") && is_str) {
+            if ((rc = str_value(l, va, vz, &e->name)) < 0)
+                return rc;
+        } else if (key_is(kraw, klen, "description") && is_str) {
+            if ((rc = str_value(l, va, vz, &e->desc)) < 0)
+                return rc;
+        } else if (key_is(kraw, klen, "category") && is_str) {
+            if ((rc = str_value(l, va, vz, &v)) < 0 ||
+                (rc = intern(l, sp(idx, v), v.len, &e->category)) < 0)
+                return rc;
+        }
+        /* the partition member may also be "category": not an else-if */
+        if (f->partition && is_str && key_is(kraw, klen, f->partition)) {
+            if ((rc = str_value(l, va, vz, &v)) < 0 ||
+                (rc = intern(l, sp(idx, v), v.len, &e->partition)) < 0)
+                return rc;
+        }
+        if (key_is(kraw, klen, "section"))
+            e->own_section = 1;
+    }
+    if (e->id.off == NONE)
+        return lerr(l, "index.json: %s[%zu]: missing id", sname, pos);
+    char why[64], q[80];
+    if (catalog__check_name(sp(idx, e->id), e->id.len, why, sizeof why) < 0) {
+        catalog__quote(sp(idx, e->id), e->id.len, q, sizeof q);
+        return lerr(l, "index.json: %s[%zu]: id %s %s", sname, pos, q, why);
+    }
+    idx->n_entries++;
+    return 0;
+}
+
+static int load_sections(struct loader *l, size_t a, size_t z, const json_t *spec)
+{
+    catalog_index *idx = l->idx;
+    const json_t *spec_secs = json_object_get(spec, "sections");
+    const char *id_field = json_string_value(json_object_get(spec, "id_field"));
+    if (!json_is_object(spec_secs) || !id_field)
+        return lerr(l, "index.json: spec: missing id_field or sections");
+    catalog__scan sc;
+    catalog__scan_init(&sc, l->text, z);
+    sc.pos = a;
+    if (catalog__scan_expect(&sc, '{') < 0)
+        return lerr(l, "index.json: sections: expected an object");
+    size_t cap_sections = 0;
+    int first = 1;
+    for (;;) {
+        size_t ka, kz;
+        int more = catalog__scan_member(&sc, &first, &ka, &kz);
+        if (more < 0)
+            return lerr(l, "index.json: sections: %s", sc.err);
+        if (more == 0)
+            break;
+        char name[CATALOG_NAME_MAX * 6 + 8];
+        if (kz - ka > sizeof name)
+            return lerr(l, "index.json: section name too long");
+        size_t nlen = catalog__scan_decode(l->text + ka, kz - ka, name);
+        char why[64];
+        if (catalog__check_name(name, nlen, why, sizeof why) < 0)
+            return lerr(l, "index.json: section name %s", why);
+        name[nlen] = '\0';
+        const json_t *ss = json_object_get(spec_secs, name);
+        if (!json_is_object(ss))
+            return lerr(l, "index.json: section \"%s\" is not in the spec", name);
+        struct sec_fields f = {
+            .id_field = id_field,
+            .partition = json_string_value(json_object_get(ss, "partition_field")),
+        };
+        if (idx->n_sections == cap_sections) {
+            cap_sections = cap_sections ? cap_sections * 2 : 8;
+            struct isection *n = realloc(idx->sections, cap_sections * sizeof *n);
+            if (!n)
+                return -ENOMEM;
+            idx->sections = n;
+        }
+        if (idx->n_sections >= UINT16_MAX)
+            return lerr(l, "index.json: too many sections");
+        struct isection *s = &idx->sections[idx->n_sections];
+        s->first = (uint32_t)idx->n_entries;
+        s->n = 0;
+        int rc = intern(l, name, nlen, &s->name);
+        if (rc < 0)
+            return rc;
+        for (size_t i = 0; i < idx->n_sections; i++)
+            if (idx->sections[i].name == s->name)
+                return lerr(l, "index.json: duplicate section \"%s\"", name);
+        size_t si = idx->n_sections++;
+        if (catalog__scan_expect(&sc, '[') < 0)
+            return lerr(l, "index.json: section \"%s\": expected an array", name);
+        int ef = 1;
+        for (size_t pos = 0;; pos++) {
+            int el = catalog__scan_element(&sc, &ef);
+            if (el < 0)
+                return lerr(l, "index.json: %s[%zu]: %s", name, pos, sc.err);
+            if (el == 0)
+                break;
+            if ((rc = load_entry(l, &sc, si, pos, name, &f)) < 0)
+                return rc;
+            idx->sections[si].n++;
+        }
+    }
+    return 0;
+}
+
+static int build_ids(struct loader *l)
+{
+    catalog_index *idx = l->idx;
+    size_t cap = 16;
+    while (cap < idx->n_entries * 2)
+        cap *= 2;
+    idx->ids = calloc(cap, sizeof *idx->ids);
+    if (!idx->ids)
+        return -ENOMEM;
+    idx->cap_ids = cap;
+    for (size_t i = 0; i < idx->n_entries; i++) {
+        if (id_insert(idx, (uint32_t)i)) {
+            struct ientry *e = &idx->entries[i];
+            char q[80];
+            catalog__quote(sp(idx, e->id), e->id.len, q, sizeof q);
+            return lerr(l, "index.json: duplicate id %s in section \"%.*s\"", q,
+                        (int)idx->interns[idx->sections[e->section].name].len,
+                        sp(idx, idx->interns[idx->sections[e->section].name]));
+        }
+    }
+    return 0;
+}
+
+static int hash_file(int dirfd, const char *name, char *buf, size_t buf_size, char hex[65])
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    catalog__sha256 c;
+    catalog__sha256_init(&c);
+    for (;;) {
+        ssize_t n = read(fd, buf, buf_size);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int rc = -errno;
+            close(fd);
+            return rc;
+        }
+        if (n == 0)
+            break;
+        catalog__sha256_update(&c, buf, (size_t)n);
+    }
+    close(fd);
+    uint8_t d[32];
+    catalog__sha256_final(&c, d);
+    catalog__sha256_hex(d, hex);
+    return 0;
+}
+
+static int check_manifest(struct loader *l, const json_t *spec)
+{
+    catalog_index *idx = l->idx;
+    char spec_hex[65], hex[65], got[65];
+    if (catalog__spec_hash(spec, spec_hex) < 0)
+        return -ENOMEM;
+    size_t buf_size = 64 * 1024;
+    char *buf = malloc(buf_size);
+    if (!buf)
+        return -ENOMEM;
+    catalog__manifest m;
+    catalog__manifest_init(&m, spec_hex);
+    int rc = 0;
+    int bfd = open(idx->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (bfd < 0) {
+        rc = lerr(l, "open: %s", strerror(errno));
+        goto out;
+    }
+    for (size_t si = 0; si < idx->n_sections && rc == 0; si++) {
+        struct isection *s = &idx->sections[si];
+        istr sn = idx->interns[s->name];
+        char path[CATALOG_NAME_MAX + 16];
+        snprintf(path, sizeof path, "bodies/%.*s", (int)sn.len, sp(idx, sn));
+        int sfd = openat(bfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (sfd < 0) {
+            rc = lerr(l, "%s: %s", path, strerror(errno));
+            break;
+        }
+        for (uint32_t j = 0; j < s->n; j++) {
+            struct ientry *e = &idx->entries[s->first + j];
+            char name[CATALOG_NAME_MAX + 8];
+            snprintf(name, sizeof name, "%.*s.json", (int)e->id.len, sp(idx, e->id));
+            int r = hash_file(sfd, name, buf, buf_size, hex);
+            if (r < 0) {
+                rc = lerr(l, "%s/%s: %s", path, name, strerror(-r));
+                break;
+            }
+            catalog__manifest_add(&m, sp(idx, sn), sn.len, sp(idx, e->id), e->id.len, hex);
+        }
+        close(sfd);
+    }
+    close(bfd);
+    if (rc < 0)
+        goto out;
+    catalog__manifest_final(&m, got);
+    if (strcmp(got, idx->manifest) != 0) {
+        rc = lerr(l, "manifest mismatch: index.json says %.16s..., the bodies give %.16s...",
+                  idx->manifest, got);
+        goto out;
+    }
+    if (strncmp(idx->version, "v-", 2) == 0 &&
+        (strlen(idx->version) != 18 || memcmp(idx->version + 2, got, 16) != 0))
+        rc = lerr(l, "directory name does not match the manifest (v-%.16s)", got);
+out:
+    free(buf);
+    return rc;
+}
+
+static int shrink(void **p, size_t size)
+{
+    if (size == 0) {
+        free(*p);
+        *p = NULL;
+        return 0;
+    }
+    void *n = realloc(*p, size);
+    if (!n)
+        return -ENOMEM;
+    *p = n;
+    return 0;
+}
+
+int catalog_index_load(const char *version_dir, catalog_index **out, char *err, size_t err_size)
+{
+    *out = NULL;
+    if (err && err_size)
+        err[0] = '\0';
+    catalog_index *idx = calloc(1, sizeof *idx);
+    if (!idx)
+        return -ENOMEM;
+    idx->refs = 1;
+    struct loader l = {.idx = idx, .err = err, .err_size = err_size};
+    json_t *spec = NULL;
+    char *text = NULL;
+    int rc;
+    /* resolved, so that a load through OUTDIR/current names the version and
+     * keeps reading it after `current` flips */
+    idx->dir = realpath(version_dir, NULL);
+    if (!idx->dir) {
+        rc = -errno;
+        if (rc != -ENOMEM && err && err_size)
+            snprintf(err, err_size, "%s: %s", version_dir, strerror(errno));
+        goto fail;
+    }
+    const char *base = strrchr(idx->dir, '/');
+    snprintf(idx->version, sizeof idx->version, "%s", base ? base + 1 : idx->dir);
+
+    int dfd = open(idx->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        rc = -errno;
+        lerr(&l, "%s", strerror(errno));
+        goto fail;
+    }
+    size_t len;
+    rc = catalog__read_file(dfd, "index.json", &text, &len);
+    close(dfd);
+    if (rc < 0) {
+        lerr(&l, "index.json: %s", strerror(-rc));
+        goto fail;
+    }
+    if (len >= TEXT_BIT) {
+        rc = lerr(&l, "index.json: too large");
+        goto fail;
+    }
+    l.text = text;
+    l.len = len;
+
+    /* top level: record member ranges, then process spec before sections */
+    catalog__scan sc;
+    catalog__scan_init(&sc, text, len);
+    size_t fa = 0, fz = 0, ma = 0, mz = 0, sa = 0, sz = 0, pa = 0, pz = 0;
+    if (catalog__scan_expect(&sc, '{') < 0) {
+        rc = lerr(&l, "index.json: not a JSON object");
+        goto fail;
+    }
+    int first = 1;
+    for (;;) {
+        size_t ka, kz, va, vz;
+        int more = catalog__scan_member(&sc, &first, &ka, &kz);
+        if (more == 0)
+            break;
+        if (more < 0 || catalog__scan_value(&sc, &va, &vz) < 0) {
+            size_t line, col;
+            catalog__scan_where(&sc, sc.err_pos, &line, &col);
+            rc = lerr(&l, "index.json: invalid JSON at line %zu column %zu: %s", line, col, sc.err);
+            goto fail;
+        }
+        if (key_is(text + ka, kz - ka, "format"))
+            fa = va, fz = vz;
+        else if (key_is(text + ka, kz - ka, "manifest_sha256"))
+            ma = va, mz = vz;
+        else if (key_is(text + ka, kz - ka, "sections"))
+            sa = va, sz = vz;
+        else if (key_is(text + ka, kz - ka, "spec"))
+            pa = va, pz = vz;
+    }
+    if (catalog__scan_end(&sc) < 0) {
+        rc = lerr(&l, "index.json: %s", sc.err);
+        goto fail;
+    }
+    if (fz - fa != 1 || text[fa] != '0' + CATALOG_FORMAT) {
+        rc = lerr(&l, "index.json: format: expected %d", CATALOG_FORMAT);
+        goto fail;
+    }
+    if (mz - ma != 66 || text[ma] != '"' || strspn(text + ma + 1, "0123456789abcdef") < 64) {
+        rc = lerr(&l, "index.json: manifest_sha256: expected 64 hex digits");
+        goto fail;
+    }
+    memcpy(idx->manifest, text + ma + 1, 64);
+    idx->manifest[64] = '\0';
+    if (pz == pa || sz == sa) {
+        rc = lerr(&l, "index.json: missing %s", pz == pa ? "spec" : "sections");
+        goto fail;
+    }
+    json_error_t je;
+    spec = json_loadb(text + pa, pz - pa, 0, &je);
+    if (!json_is_object(spec)) {
+        rc = lerr(&l, "index.json: spec: expected an object");
+        goto fail;
+    }
+    idx->slim = malloc(sz - sa);
+    if (!idx->slim) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    if ((rc = load_sections(&l, sa, sz, spec)) < 0 || (rc = build_ids(&l)) < 0)
+        goto fail;
+    free(text);
+    text = NULL;
+    free(l.itab);
+    l.itab = NULL;
+    if ((rc = check_manifest(&l, spec)) < 0)
+        goto fail;
+    json_decref(spec);
+    spec = NULL;
+
+    if (shrink((void **)&idx->slim, idx->slim_len) < 0 ||
+        shrink((void **)&idx->text, idx->text_len) < 0 ||
+        shrink((void **)&idx->entries, idx->n_entries * sizeof *idx->entries) < 0 ||
+        shrink((void **)&idx->interns, idx->n_interns * sizeof *idx->interns) < 0) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    idx->text_cap = idx->text_len;
+    idx->cap_interns = idx->n_interns;
+    idx->bytes = sizeof *idx + strlen(idx->dir) + 1 + idx->slim_len + idx->text_len +
+                 idx->n_entries * sizeof *idx->entries + idx->n_sections * sizeof *idx->sections +
+                 idx->n_interns * sizeof *idx->interns + idx->cap_ids * sizeof *idx->ids;
+    /* sections was grown by doubling: trim it too so bytes is exact */
+    if (shrink((void **)&idx->sections, idx->n_sections * sizeof *idx->sections) < 0) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    *out = idx;
+    return 0;
+fail:
+    if (rc == -ENOMEM && err && err_size && !err[0])
+        snprintf(err, err_size, "%s: out of memory", version_dir);
+    free(l.itab);
+    free(text);
+    json_decref(spec);
+    catalog_index_free(idx);
+    return rc;
+}
+
+catalog_index *catalog_index_ref(catalog_index *idx)
+{
+    if (idx)
+        idx->refs++;
+    return idx;
+}
+
+void catalog_index_free(catalog_index *idx)
+{
+    if (!idx || --idx->refs > 0)
+        return;
+    free(idx->dir);
+    free(idx->slim);
+    free(idx->text);
+    free(idx->entries);
+    free(idx->sections);
+    free(idx->interns);
+    free(idx->ids);
+    free(idx);
+}
+
+const char *catalog_index_version(const catalog_index *idx)
+{
+    return idx->version;
+}
+
+const char *catalog_index_dir(const catalog_index *idx)
+{
+    return idx->dir;
+}
+
+const char *catalog_index_manifest(const catalog_index *idx)
+{
+    return idx->manifest;
+}
+
+size_t catalog_index_entries(const catalog_index *idx)
+{
+    return idx->n_entries;
+}
+
+size_t catalog_index_sections(const catalog_index *idx)
+{
+    return idx->n_sections;
+}
+
+size_t catalog_index_bytes(const catalog_index *idx)
+{
+    return idx->bytes;
+}
+
+static istr section_name(const catalog_index *idx, size_t i)
+{
+    return idx->interns[idx->sections[i].name];
+}
+
+const char *catalog_index_section_name(const catalog_index *idx, size_t i)
+{
+    if (i >= idx->n_sections)
+        return NULL;
+    return sp(idx, section_name(idx, i)); /* interned: NUL-terminated */
+}
+
+const char *catalog_index_entry_slim(const catalog_index *idx, size_t entry, size_t *len)
+{
+    if (entry >= idx->n_entries)
+        return NULL;
+    *len = idx->entries[entry].slim_len;
+    return idx->slim + idx->entries[entry].slim_off;
+}
+
+/* ---- queries ------------------------------------------------------------- */
+
+static int qerr(char *err, size_t err_size, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int qerr(char *err, size_t err_size, int rc, const char *fmt, ...)
+{
+    if (err && err_size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, err_size, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+/* Section number range [*lo, *hi) for a section name (NULL: all). */
+static int section_range(const catalog_index *idx, const char *section, size_t *lo, size_t *hi,
+                         char *err, size_t err_size)
+{
+    if (!section) {
+        *lo = 0;
+        *hi = idx->n_sections;
+        return 0;
+    }
+    size_t n = strlen(section);
+    for (size_t i = 0; i < idx->n_sections; i++) {
+        istr s = section_name(idx, i);
+        if (s.len == n && memcmp(sp(idx, s), section, n) == 0) {
+            *lo = i;
+            *hi = i + 1;
+            return 0;
+        }
+    }
+    char q[80];
+    catalog__quote(section, n, q, sizeof q);
+    return qerr(err, err_size, -ENOENT, "no section %s", q);
+}
+
+/* Intern number of a value, NONE when absent (so nothing can match it). */
+static uint32_t find_intern(const catalog_index *idx, const char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < idx->n_interns; i++)
+        if (idx->interns[i].len == n && memcmp(sp(idx, idx->interns[i]), s, n) == 0)
+            return (uint32_t)i;
+    return NONE;
+}
+
+static int lower(int c)
+{
+    return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+static int icontains(const catalog_index *idx, istr h, const char *needle, size_t nl)
+{
+    if (h.off == NONE || h.len < nl)
+        return 0;
+    const char *p = sp(idx, h);
+    for (size_t i = 0; i + nl <= h.len; i++) {
+        size_t j = 0;
+        while (j < nl && lower((unsigned char)p[i + j]) == (unsigned char)needle[j])
+            j++;
+        if (j == nl)
+            return 1;
+    }
+    return 0;
+}
+
+struct filter {
+    size_t lo, hi; /* sections */
+    int use_category, use_partition;
+    uint32_t category, partition;
+    char *needle; /* lower-cased search text, or NULL */
+    size_t needle_len;
+};
+
+static int matches(const catalog_index *idx, const struct filter *f, const struct ientry *e)
+{
+    if (f->use_category && e->category != f->category)
+        return 0;
+    if (f->use_partition && e->partition != f->partition)
+        return 0;
+    if (f->use_category && f->category == NONE)
+        return 0;
+    if (f->use_partition && f->partition == NONE)
+        return 0;
+    if (f->needle)
+        return icontains(idx, e->id, f->needle, f->needle_len) ||
+               icontains(idx, e->name, f->needle, f->needle_len) ||
+               icontains(idx, e->desc, f->needle, f->needle_len);
+    return 1;
+}
+
+static int emit_entry(const catalog_index *idx, const struct ientry *e, int with_section,
+                      catalog_buf *out)
+{
+    const char *slim = idx->slim + e->slim_off;
+    if (!with_section || e->own_section)
+        return catalog__buf_add(out, slim, e->slim_len);
+    istr sn = section_name(idx, e->section);
+    int rc = catalog__buf_add(out, "{\"section\":", 11);
+    rc |= catalog__buf_json_string(out, sp(idx, sn), sn.len);
+    /* slim is "{...}" compact; "{}" needs no comma */
+    if (e->slim_len > 2)
+        rc |= catalog__buf_add(out, ",", 1);
+    rc |= catalog__buf_add(out, slim + 1, e->slim_len - 1);
+    return rc ? -ENOMEM : 0;
+}
+
+static int run_query(const catalog_index *idx, const catalog_query *q, int search, catalog_buf *out,
+                     char *err, size_t err_size)
+{
+    struct filter f = {0};
+    int rc = section_range(idx, q->section, &f.lo, &f.hi, err, err_size);
+    if (rc < 0)
+        return rc;
+    if (q->category) {
+        f.use_category = 1;
+        f.category = find_intern(idx, q->category);
+    }
+    if (q->domain) {
+        f.use_partition = 1;
+        f.partition = find_intern(idx, q->domain);
+    }
+    if (search) {
+        if (!q->q || !q->q[0])
+            return qerr(err, err_size, -EINVAL, "q: expected a non-empty search text");
+        f.needle_len = strlen(q->q);
+        f.needle = malloc(f.needle_len + 1);
+        if (!f.needle)
+            return -ENOMEM;
+        for (size_t i = 0; i <= f.needle_len; i++)
+            f.needle[i] = (char)lower((unsigned char)q->q[i]);
+    }
+    size_t lo_e = 0, hi_e = 0;
+    if (f.hi > f.lo) {
+        lo_e = idx->sections[f.lo].first;
+        hi_e = idx->sections[f.hi - 1].first + idx->sections[f.hi - 1].n;
+    }
+    size_t total = 0;
+    for (size_t i = lo_e; i < hi_e; i++)
+        total += (size_t)matches(idx, &f, &idx->entries[i]);
+    int with_section = !q->section && idx->n_sections > 1;
+    rc = catalog__buf_addf(out, "{\"total\":%zu,\"entries\":[", total);
+    size_t seen = 0, emitted = 0;
+    for (size_t i = lo_e; i < hi_e && rc == 0 && emitted < q->limit; i++) {
+        const struct ientry *e = &idx->entries[i];
+        if (!matches(idx, &f, e))
+            continue;
+        if (seen++ < q->offset)
+            continue;
+        if (emitted++)
+            rc = catalog__buf_add(out, ",", 1);
+        if (rc == 0)
+            rc = emit_entry(idx, e, with_section, out);
+    }
+    if (rc == 0)
+        rc = catalog__buf_add(out, "]}", 2);
+    free(f.needle);
+    return rc ? qerr(err, err_size, -ENOMEM, "out of memory") : 0;
+}
+
+int catalog_index_list(const catalog_index *idx, const catalog_query *q, catalog_buf *out,
+                       char *err, size_t err_size)
+{
+    return run_query(idx, q, 0, out, err, err_size);
+}
+
+int catalog_index_search(const catalog_index *idx, const catalog_query *q, catalog_buf *out,
+                         char *err, size_t err_size)
+{
+    return run_query(idx, q, 1, out, err, err_size);
+}
+
+static int cmp_interns(const void *a, const void *b, void *arg)
+{
+    const catalog_index *idx = arg;
+    istr x = idx->interns[*(const uint32_t *)a], y = idx->interns[*(const uint32_t *)b];
+    size_t n = x.len < y.len ? x.len : y.len;
+    int c = memcmp(sp(idx, x), sp(idx, y), n);
+    return c ? c : (x.len > y.len) - (x.len < y.len);
+}
+
+static int counts(const catalog_index *idx, const char *section, int partition, catalog_buf *out,
+                  char *err, size_t err_size)
+{
+    size_t lo, hi;
+    int rc = section_range(idx, section, &lo, &hi, err, err_size);
+    if (rc < 0)
+        return rc;
+    uint32_t *count = calloc(idx->n_interns + 1, sizeof *count);
+    uint32_t *order = calloc(idx->n_interns + 1, sizeof *order);
+    if (!count || !order) {
+        free(count);
+        free(order);
+        return qerr(err, err_size, -ENOMEM, "out of memory");
+    }
+    for (size_t si = lo; si < hi; si++) {
+        const struct isection *s = &idx->sections[si];
+        for (uint32_t j = 0; j < s->n; j++) {
+            const struct ientry *e = &idx->entries[s->first + j];
+            uint32_t v = partition ? e->partition : e->category;
+            if (v != NONE)
+                count[v]++;
+        }
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < idx->n_interns; i++)
+        if (count[i])
+            order[n++] = (uint32_t)i;
+    qsort_r(order, n, sizeof *order, cmp_interns, (void *)idx);
+    rc = catalog__buf_add(out, "{", 1);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        istr s = idx->interns[order[i]];
+        if (i)
+            rc |= catalog__buf_add(out, ",", 1);
+        rc |= catalog__buf_json_string(out, sp(idx, s), s.len);
+        rc |= catalog__buf_addf(out, ":%u", count[order[i]]);
+    }
+    if (rc == 0)
+        rc = catalog__buf_add(out, "}", 1);
+    free(count);
+    free(order);
+    return rc ? qerr(err, err_size, -ENOMEM, "out of memory") : 0;
+}
+
+int catalog_index_categories(const catalog_index *idx, const char *section, catalog_buf *out,
+                             char *err, size_t err_size)
+{
+    return counts(idx, section, 0, out, err, err_size);
+}
+
+int catalog_index_domains(const catalog_index *idx, const char *section, catalog_buf *out,
+                          char *err, size_t err_size)
+{
+    return counts(idx, section, 1, out, err, err_size);
+}
+
+int catalog_index_stats(const catalog_index *idx, catalog_buf *out)
+{
+    int rc = catalog__buf_add(out, "{\"version\":", 11);
+    rc |= catalog__buf_json_string(out, idx->version, strlen(idx->version));
+    rc |= catalog__buf_addf(out, ",\"entries\":%zu,\"index_bytes\":%zu,\"sections\":{",
+                            idx->n_entries, idx->bytes);
+    for (size_t i = 0; i < idx->n_sections && rc == 0; i++) {
+        istr s = section_name(idx, i);
+        if (i)
+            rc |= catalog__buf_add(out, ",", 1);
+        rc |= catalog__buf_json_string(out, sp(idx, s), s.len);
+        rc |= catalog__buf_addf(out, ":%u", idx->sections[i].n);
+    }
+    if (rc == 0)
+        rc = catalog__buf_add(out, "}}", 2);
+    return rc ? -ENOMEM : 0;
+}
+
+static size_t id_lookup(const catalog_index *idx, size_t section, const char *id, size_t len)
+{
+    size_t j = hash_name(section, id, len) & (idx->cap_ids - 1);
+    while (idx->ids[j]) {
+        const struct ientry *x = &idx->entries[idx->ids[j] - 1];
+        if (x->section == section && x->id.len == len && memcmp(sp(idx, x->id), id, len) == 0)
+            return idx->ids[j] - 1;
+        j = (j + 1) & (idx->cap_ids - 1);
+    }
+    return SIZE_MAX;
+}
+
+int catalog_index_find(const catalog_index *idx, const char *section, const char *id, size_t *entry,
+                       char *err, size_t err_size)
+{
+    size_t lo, hi;
+    int rc = section_range(idx, section, &lo, &hi, err, err_size);
+    if (rc < 0)
+        return rc;
+    size_t len = strlen(id), found = SIZE_MAX, n_found = 0;
+    char names[256] = "";
+    for (size_t si = lo; si < hi; si++) {
+        size_t e = id_lookup(idx, si, id, len);
+        if (e == SIZE_MAX)
+            continue;
+        if (n_found++ == 0)
+            found = e;
+        istr s = section_name(idx, si);
+        size_t used = strlen(names);
+        snprintf(names + used, sizeof names - used, "%s%.*s", used ? ", " : "", (int)s.len,
+                 sp(idx, s));
+    }
+    char q[80];
+    catalog__quote(id, len, q, sizeof q);
+    if (n_found == 0)
+        return qerr(err, err_size, -ENOENT, "no entry with id %s", q);
+    if (n_found > 1)
+        return qerr(err, err_size, -ENOTUNIQ, "id %s is in several sections (%s): give a section",
+                    q, names);
+    *entry = found;
+    return 0;
+}
+
+int catalog_index_body_path(const catalog_index *idx, size_t entry, char *out, size_t out_size)
+{
+    if (entry >= idx->n_entries)
+        return -ERANGE;
+    const struct ientry *e = &idx->entries[entry];
+    istr s = section_name(idx, e->section);
+    int n = snprintf(out, out_size, "%s/bodies/%.*s/%.*s.json", idx->dir, (int)s.len, sp(idx, s),
+                     (int)e->id.len, sp(idx, e->id));
+    if (n < 0 || (size_t)n >= out_size)
+        return -ENAMETOOLONG;
+    return 0;
+}

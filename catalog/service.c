@@ -1,0 +1,379 @@
+/*
+ * The catalog service: serves OUTDIR's `current` version and swaps to new
+ * ones without a restart. This is what the catalog worker adapter wraps.
+ *
+ * Design notes
+ * - All file work (readlink, loading and validating a version: hashing
+ *   every body) runs on the thread pool; at most one check is in flight.
+ *   A trigger that arrives meanwhile sets `again`, and one more check runs
+ *   when the current one is done.
+ * - Triggers: uv_fs_event on OUTDIR (any event) and a periodic timer that
+ *   covers events an fs watcher can miss (symlink renames, network file
+ *   systems). A check whose readlink names the version being served costs
+ *   one readlink.
+ * - A refused version is remembered by (link target, inode of the
+ *   `current` symlink): it is not reloaded every tick, but a new flip (a new
+ *   symlink, so a new inode) is looked at again even if it names the same
+ *   directory.
+ * - Swap: the new index replaces the old one; requests in flight hold
+ *   their own reference to the old index and finish on it. The body cache
+ *   is cleared (its nodes belong to the old version).
+ * - Close: handles are closed, queued work is cancelled, and the service is
+ *   freed only when both handles, the reader and the check are done.
+ */
+#include "catalog/internal.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+struct check {
+    uv_work_t work;
+    catalog_service *svc;
+    int initial;
+    char path[PATH_MAX];
+    char serving[64]; /* version being served ("" none) */
+    char refused[PATH_MAX];
+    ino_t refused_ino;
+    /* results */
+    char target[PATH_MAX];
+    ino_t ino;
+    catalog_index *idx; /* a new validated version, or NULL */
+    int rc;
+    char err[2 * PATH_MAX + 256];
+};
+
+struct catalog_service {
+    uv_loop_t *loop;
+    catalog_service_options opts;
+    char *path;
+    catalog_reader *reader;
+    uv_fs_event_t watch;
+    uv_timer_t timer;
+    catalog_index *idx;
+    char *last_error;
+    struct check *check;
+    int again;
+    char refused[PATH_MAX];
+    ino_t refused_ino;
+    int started, handles, watching, closing;
+    int pending; /* things to finish before the free: handles, reader, check */
+    void (*on_closed)(void *data);
+    void *closed_data;
+};
+
+int catalog_service_new(uv_loop_t *loop, const catalog_service_options *opts, catalog_service **out)
+{
+    *out = NULL;
+    if (!loop || !opts || !opts->path || !opts->path[0])
+        return -EINVAL;
+    catalog_service *svc = calloc(1, sizeof *svc);
+    if (!svc)
+        return -ENOMEM;
+    int rc = -ENOMEM;
+    svc->loop = loop;
+    svc->opts = *opts;
+    svc->path = strdup(opts->path);
+    if (!svc->path)
+        goto fail_path;
+    svc->opts.path = svc->path;
+    if (!svc->opts.lru_entries)
+        svc->opts.lru_entries = CATALOG_LRU_ENTRIES_DEFAULT;
+    if (!svc->opts.lru_bytes)
+        svc->opts.lru_bytes = CATALOG_LRU_BYTES_DEFAULT;
+    if (!svc->opts.poll_ms)
+        svc->opts.poll_ms = CATALOG_POLL_MS_DEFAULT;
+    rc = catalog_reader_new(loop, svc->opts.lru_entries, svc->opts.lru_bytes, &svc->reader);
+    if (rc < 0)
+        goto fail_reader;
+    *out = svc;
+    return 0;
+fail_reader:
+    free(svc->path);
+fail_path:
+    free(svc);
+    return rc;
+}
+
+static void set_error(catalog_service *svc, const char *msg)
+{
+    free(svc->last_error);
+    svc->last_error = msg ? strdup(msg) : NULL;
+}
+
+/* ---- the check (thread pool) ---------------------------------------------- */
+
+static void work_check(uv_work_t *w)
+{
+    struct check *c = w->data;
+    char link[PATH_MAX + 16], dir[2 * PATH_MAX + 16];
+    struct stat st;
+    if (stat(c->path, &st) < 0) {
+        c->rc = -errno;
+        snprintf(c->err, sizeof c->err, "%s: %s", c->path, strerror(errno));
+        return;
+    }
+    snprintf(link, sizeof link, "%s/current", c->path);
+    if (lstat(link, &st) < 0) {
+        c->rc = -errno;
+        snprintf(c->err, sizeof c->err, "%s: %s (no catalog built here?)", link, strerror(errno));
+        return;
+    }
+    if (!S_ISLNK(st.st_mode)) {
+        c->rc = -EINVAL;
+        snprintf(c->err, sizeof c->err, "%s: not a symlink", link);
+        return;
+    }
+    c->ino = st.st_ino;
+    int rc = catalog__read_current(c->path, c->target, sizeof c->target);
+    if (rc < 0) {
+        c->rc = rc;
+        snprintf(c->err, sizeof c->err, "%s: %s", link, strerror(-rc));
+        return;
+    }
+    const char *base = strrchr(c->target, '/');
+    base = base ? base + 1 : c->target;
+    if (strcmp(base, c->serving) == 0)
+        return; /* unchanged */
+    if (strcmp(c->target, c->refused) == 0 && c->ino == c->refused_ino)
+        return; /* already refused, and not flipped since */
+    if (c->target[0] == '/')
+        snprintf(dir, sizeof dir, "%s", c->target);
+    else
+        snprintf(dir, sizeof dir, "%s/%s", c->path, c->target);
+    c->rc = catalog_index_load(dir, &c->idx, c->err, sizeof c->err);
+}
+
+static void schedule_check(catalog_service *svc);
+static void release(catalog_service *svc);
+static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status);
+static void on_timer(uv_timer_t *t);
+
+static void after_check(uv_work_t *w, int status)
+{
+    struct check *c = w->data;
+    catalog_service *svc = c->svc;
+    svc->check = NULL;
+    if (svc->closing || status == UV_ECANCELED) {
+        catalog_index_free(c->idx);
+        free(c);
+        if (svc->closing)
+            release(svc);
+        return;
+    }
+    if (c->initial) {
+        if (c->rc < 0) {
+            set_error(svc, c->err);
+            if (svc->opts.on_started)
+                svc->opts.on_started(svc, c->rc, c->err, svc->opts.data);
+            free(c);
+            return;
+        }
+        svc->idx = c->idx;
+        set_error(svc, NULL);
+        free(c);
+        /* a file system without change events still has the timer */
+        uv_fs_event_start(&svc->watch, on_fs_event, svc->path, 0);
+        uv_timer_start(&svc->timer, on_timer, svc->opts.poll_ms, svc->opts.poll_ms);
+        svc->watching = 1;
+        if (svc->opts.on_started)
+            svc->opts.on_started(svc, 0, NULL, svc->opts.data);
+        return;
+    }
+    if (c->idx) {
+        catalog_index *old = svc->idx;
+        svc->idx = c->idx;
+        catalog_index_free(old);
+        catalog_reader_clear(svc->reader);
+        set_error(svc, NULL);
+        svc->refused[0] = '\0';
+        if (svc->opts.on_reloaded)
+            svc->opts.on_reloaded(svc, catalog_index_version(svc->idx),
+                                  catalog_index_entries(svc->idx), svc->opts.data);
+    } else if (c->rc < 0) {
+        set_error(svc, c->err);
+        snprintf(svc->refused, sizeof svc->refused, "%s", c->target);
+        svc->refused_ino = c->ino;
+        if (svc->opts.on_refused) {
+            const char *base = strrchr(c->target, '/');
+            svc->opts.on_refused(svc, base ? base + 1 : c->target, c->err, svc->opts.data);
+        }
+    }
+    free(c);
+    if (svc->again && !svc->closing) {
+        svc->again = 0;
+        schedule_check(svc);
+    }
+}
+
+static int queue_check(catalog_service *svc, int initial)
+{
+    struct check *c = calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->svc = svc;
+    c->initial = initial;
+    c->work.data = c;
+    snprintf(c->path, sizeof c->path, "%s", svc->path);
+    if (svc->idx)
+        snprintf(c->serving, sizeof c->serving, "%s", catalog_index_version(svc->idx));
+    snprintf(c->refused, sizeof c->refused, "%s", svc->refused);
+    c->refused_ino = svc->refused_ino;
+    int rc = uv_queue_work(svc->loop, &c->work, work_check, after_check);
+    if (rc < 0) {
+        free(c);
+        return rc;
+    }
+    svc->check = c;
+    return 0;
+}
+
+static void schedule_check(catalog_service *svc)
+{
+    if (svc->closing || !svc->idx)
+        return;
+    if (svc->check) {
+        svc->again = 1;
+        return;
+    }
+    if (queue_check(svc, 0) < 0)
+        svc->again = 1; /* out of memory: the next tick tries again */
+}
+
+static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+    schedule_check(h->data);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    schedule_check(t->data);
+}
+
+int catalog_service_start(catalog_service *svc)
+{
+    if (svc->closing)
+        return -ECANCELED;
+    if (svc->started)
+        return 0;
+    int rc;
+    if (svc->handles == 0) {
+        /* both inits only fill in the struct (no allocation, no fd) */
+        if ((rc = uv_timer_init(svc->loop, &svc->timer)) < 0)
+            return rc;
+        svc->timer.data = svc;
+        svc->handles = 1;
+        if ((rc = uv_fs_event_init(svc->loop, &svc->watch)) < 0)
+            return rc;
+        svc->watch.data = svc;
+        svc->handles = 2;
+    }
+    if ((rc = queue_check(svc, 1)) < 0)
+        return rc;
+    svc->started = 1;
+    return 0;
+}
+
+catalog_index *catalog_service_index(catalog_service *svc)
+{
+    return svc->idx;
+}
+
+catalog_reader *catalog_service_reader(catalog_service *svc)
+{
+    return svc->reader;
+}
+
+int catalog_service_get(catalog_service *svc, const char *section, const char *id,
+                        catalog_get_cb cb, void *data)
+{
+    if (svc->closing)
+        return -ECANCELED;
+    if (!svc->idx)
+        return -EAGAIN;
+    return catalog_get(svc->reader, svc->idx, section, id, cb, data);
+}
+
+const char *catalog_service_last_error(const catalog_service *svc)
+{
+    return svc->last_error;
+}
+
+int catalog_service_health(const catalog_service *svc, json_t *obj)
+{
+    catalog_lru_stats st;
+    catalog_reader_stats(svc->reader, &st);
+    json_t *lru = json_pack("{s:I,s:I,s:I,s:I}", "entries", (json_int_t)st.entries, "bytes",
+                            (json_int_t)st.bytes, "hits", (json_int_t)st.hits, "misses",
+                            (json_int_t)st.misses);
+    int rc = 0;
+    if (!lru)
+        return -ENOMEM;
+    rc |= json_object_set_new(obj, "lru", lru);
+    if (svc->idx) {
+        rc |= json_object_set_new(obj, "version", json_string(catalog_index_version(svc->idx)));
+        rc |= json_object_set_new(obj, "entries",
+                                  json_integer((json_int_t)catalog_index_entries(svc->idx)));
+        rc |= json_object_set_new(obj, "index_bytes",
+                                  json_integer((json_int_t)catalog_index_bytes(svc->idx)));
+    } else {
+        rc |= json_object_set_new(obj, "version", json_null());
+        rc |= json_object_set_new(obj, "entries", json_integer(0));
+        rc |= json_object_set_new(obj, "index_bytes", json_integer(0));
+    }
+    rc |= json_object_set_new(obj, "last_error",
+                              svc->last_error ? json_string(svc->last_error) : json_null());
+    return rc ? -ENOMEM : 0;
+}
+
+/* One of the things close waits for is done; the last one frees. */
+static void release(catalog_service *svc)
+{
+    if (--svc->pending > 0)
+        return;
+    void (*cb)(void *) = svc->on_closed;
+    void *data = svc->closed_data;
+    catalog_index_free(svc->idx);
+    free(svc->last_error);
+    free(svc->path);
+    free(svc);
+    if (cb)
+        cb(data);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    release(h->data);
+}
+
+static void on_reader_closed(void *data)
+{
+    release(data);
+}
+
+void catalog_service_close(catalog_service *svc, void (*on_closed)(void *data), void *data)
+{
+    if (!svc || svc->closing)
+        return;
+    svc->closing = 1;
+    svc->on_closed = on_closed;
+    svc->closed_data = data;
+    svc->pending = 1; /* held by this function until everything is started */
+    if (svc->handles >= 1) {
+        svc->pending++;
+        uv_close((uv_handle_t *)&svc->timer, on_handle_closed);
+    }
+    if (svc->handles >= 2) {
+        svc->pending++;
+        uv_close((uv_handle_t *)&svc->watch, on_handle_closed);
+    }
+    if (svc->check) {
+        svc->pending++;
+        uv_cancel((uv_req_t *)&svc->check->work);
+    }
+    svc->pending++;
+    catalog_reader_close(svc->reader, on_reader_closed, svc);
+    release(svc);
+}

@@ -1,0 +1,56 @@
+/*
+ * cli: herdctl, the command-line client. Reaches herdd only through the bus
+ * client (bus/bus.h). Exit codes (DESIGN.md section 8): 0 success, 1 an
+ * error reply, 2 usage, 3 herdd not reachable within the timeout.
+ */
+#ifndef HERD_CLI_H
+#define HERD_CLI_H
+
+#include <jansson.h>
+
+#include "bus/bus.h"
+
+enum { CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2, CLI_UNREACHABLE = 3 };
+
+typedef struct cli_ctx {
+    const char *runtime_dir; /* NULL: the bus default */
+    int timeout_ms;
+    int json;                /* --json: print results as JSON */
+    bus_client *client;
+} cli_ctx;
+
+typedef struct cli_cmd {
+    const char *name;
+    const char *args;    /* usage after the name */
+    const char *summary; /* one line */
+    int (*run)(cli_ctx *ctx, int argc, char **argv); /* argv[0] is the name */
+} cli_cmd;
+
+/* cli_request sends a request and handles the reply the same way for every
+ * command: on success *result gets the `result` value (caller owns) and 0
+ * is returned; an error reply prints its message (or with --json the error
+ * object) on stderr and returns CLI_ERROR; no herdd returns
+ * CLI_UNREACHABLE. args is borrowed. */
+int cli_request(cli_ctx *ctx, const char *service, const char *op, const json_t *args,
+                json_t **result);
+
+/* cli_print_json prints v on stdout: compact with --json, indented else. */
+void cli_print_json(const cli_ctx *ctx, const json_t *v);
+
+/* cli_wants_help tells whether argv asks for --help / -h. */
+int cli_wants_help(int argc, char **argv);
+
+/* cli_usage_error prints "herdctl CMD: message" and the command's usage. */
+int cli_usage_error(const cli_cmd *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* cli_print_help prints the command's usage line and summary. */
+void cli_print_help(const cli_cmd *cmd, const char *details);
+
+/* cli_format_bytes writes a human size such as "4.2 MiB". */
+void cli_format_bytes(char *buf, size_t size, double bytes);
+
+/* The commands, one table per file. */
+extern const cli_cmd cli_bus_cmds[];
+extern const cli_cmd cli_sup_cmds[];
+
+#endif

@@ -1,0 +1,186 @@
+/* herdctl: global options, command dispatch, and the shared reply handling. */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const cli_cmd *const tables[] = {cli_sup_cmds, cli_bus_cmds};
+
+static void usage(FILE *f)
+{
+    fputs("Usage: herdctl [--runtime-dir DIR] [--timeout SECONDS] [--json] COMMAND ...\n"
+          "\n"
+          "Talks to herdd over its bus sockets (events.ipc, publish.ipc, request.ipc).\n"
+          "\n"
+          "Commands:\n",
+          f);
+    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
+        for (const cli_cmd *c = tables[t]; c->name; c++) {
+            char head[64];
+            snprintf(head, sizeof(head), "%s %s", c->name, c->args);
+            fprintf(f, "  %-30s %s\n", head, c->summary);
+        }
+    fputs("\n"
+          "Options:\n"
+          "  --runtime-dir DIR   herdd's runtime directory (default: $HERD_RUNTIME_DIR,\n"
+          "                      else $XDG_RUNTIME_DIR/herd, else /tmp/herd-<uid>)\n"
+          "  --timeout SECONDS   how long to wait for herdd (default 5)\n"
+          "  --json              print results as JSON\n"
+          "  -h, --help          show this help (COMMAND --help for a command)\n"
+          "  -V, --version       show the version\n"
+          "\n"
+          "Exit status: 0 success, 1 error reply, 2 usage, 3 herdd not reachable.\n",
+          f);
+}
+
+int cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return 0;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+void cli_print_help(const cli_cmd *cmd, const char *details)
+{
+    printf("Usage: herdctl %s %s\n\n%s\n", cmd->name, cmd->args, cmd->summary);
+    if (details)
+        printf("\n%s", details);
+}
+
+int cli_usage_error(const cli_cmd *cmd, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "herdctl %s: ", cmd->name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nUsage: herdctl %s %s\n", cmd->name, cmd->args);
+    return CLI_USAGE;
+}
+
+void cli_format_bytes(char *buf, size_t size, double bytes)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+
+    while (bytes >= 1024 && u < 4) {
+        bytes /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, size, "%.0f B", bytes);
+    else
+        snprintf(buf, size, "%.1f %s", bytes, units[u]);
+}
+
+void cli_print_json(const cli_ctx *ctx, const json_t *v)
+{
+    char *s = json_dumps(v, JSON_ENCODE_ANY | (ctx->json ? JSON_COMPACT : JSON_INDENT(2)));
+    if (s) {
+        puts(s);
+        free(s);
+    }
+}
+
+int cli_request(cli_ctx *ctx, const char *service, const char *op, const json_t *args,
+                json_t **result)
+{
+    json_t *reply = NULL;
+    int rv = bus_client_request(ctx->client, service, op, args, ctx->timeout_ms, &reply);
+
+    *result = NULL;
+    if (rv == -ECONNREFUSED || rv == -ETIMEDOUT) {
+        fprintf(stderr, "herdctl: herdd not reachable in %s: %s\n",
+                ctx->runtime_dir ? ctx->runtime_dir : "the default runtime directory",
+                rv == -ETIMEDOUT ? "no reply within the timeout" : "no herdd listening");
+        return CLI_UNREACHABLE;
+    }
+    if (rv < 0) {
+        fprintf(stderr, "herdctl: request failed: %s\n", strerror(-rv));
+        return CLI_UNREACHABLE;
+    }
+    if (json_is_true(json_object_get(reply, "ok"))) {
+        *result = json_incref(json_object_get(reply, "result"));
+        json_decref(reply);
+        return CLI_OK;
+    }
+    json_t *e = json_object_get(reply, "error");
+    if (ctx->json) {
+        char *s = json_dumps(e, JSON_COMPACT | JSON_ENCODE_ANY);
+        fprintf(stderr, "%s\n", s ? s : "null");
+        free(s);
+    } else {
+        fprintf(stderr, "herdctl: %s: %s\n", json_string_value(json_object_get(e, "code")),
+                json_string_value(json_object_get(e, "message")));
+    }
+    json_decref(reply);
+    return CLI_ERROR;
+}
+
+static const cli_cmd *find(const char *name)
+{
+    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
+        for (const cli_cmd *c = tables[t]; c->name; c++)
+            if (strcmp(c->name, name) == 0)
+                return c;
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    cli_ctx ctx = {.timeout_ms = 5000};
+    int i;
+
+    for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return CLI_OK;
+        } else if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+            printf("herdctl %s\n", HERD_VERSION);
+            return CLI_OK;
+        } else if (strcmp(a, "--json") == 0) {
+            ctx.json = 1;
+        } else if (strcmp(a, "--runtime-dir") == 0 && i + 1 < argc) {
+            ctx.runtime_dir = argv[++i];
+        } else if (strcmp(a, "--timeout") == 0 && i + 1 < argc) {
+            char *end;
+            double s = strtod(argv[++i], &end);
+            if (*end != '\0' || !(s > 0) || s > 86400) {
+                fprintf(stderr, "herdctl: --timeout: expected seconds from 0 to 86400, got "
+                                "\"%s\"\n",
+                        argv[i]);
+                return CLI_USAGE;
+            }
+            ctx.timeout_ms = (int)(s * 1000);
+        } else {
+            fprintf(stderr, "herdctl: unknown option \"%s\"\n", a);
+            usage(stderr);
+            return CLI_USAGE;
+        }
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    const cli_cmd *cmd = find(argv[i]);
+    if (cmd == NULL) {
+        fprintf(stderr, "herdctl: unknown command \"%s\" (see herdctl --help)\n", argv[i]);
+        return CLI_USAGE;
+    }
+    if (bus_client_new(ctx.runtime_dir, &ctx.client) < 0) {
+        fprintf(stderr, "herdctl: out of memory\n");
+        return CLI_ERROR;
+    }
+    int rv = cmd->run(&ctx, argc - i, argv + i);
+    bus_client_free(ctx.client);
+    return rv;
+}

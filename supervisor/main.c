@@ -1,0 +1,193 @@
+/*
+ * herdd: the herd supervisor. Loads the config, opens the bus on one libuv
+ * loop, serves the `supervisor` service, and exits 0 on SIGTERM or SIGINT
+ * after closing the sockets and removing their files.
+ */
+#include "supervisor/supervisor.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char usage[] =
+    "Usage: herdd [-c FILE] [--check] [--log-level LEVEL]\n"
+    "\n"
+    "The herd supervisor: hosts many workers on one event loop, joined by a\n"
+    "message bus in the runtime directory (events.ipc, publish.ipc, request.ipc).\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE    configuration file (JSON); without it, built-in defaults\n"
+    "      --check          validate the configuration and exit (0 valid, 1 not)\n"
+    "      --log-level L    error, warn, info (default) or debug\n"
+    "  -h, --help           show this help and exit\n"
+    "  -V, --version        show the version and exit\n"
+    "\n"
+    "Environment: HERD_RUNTIME_DIR (bus directory when the config names none),\n"
+    "HERD_STATE_DIR (state directory when the config names none).\n"
+    "Signals: SIGTERM and SIGINT stop herdd cleanly (exit 0).\n";
+
+typedef struct herdd {
+    uv_loop_t *loop;
+    bus *bus;
+    sup *sup;
+    uv_signal_t sig_term, sig_int;
+    int stopping;
+} herdd;
+
+static int mkdir_p(const char *dir, mode_t mode)
+{
+    char buf[PATH_MAX];
+    size_t len = strlen(dir);
+
+    if (len == 0 || len >= sizeof(buf))
+        return -ENAMETOOLONG;
+    memcpy(buf, dir, len + 1);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(buf, mode) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static void bus_log(enum bus_log_level level, const char *msg, void *data)
+{
+    sup_log((enum sup_log_level)level, "bus", "%s", msg);
+}
+
+static void stop(herdd *h, const char *why)
+{
+    if (h->stopping)
+        return;
+    h->stopping = 1;
+    sup_log(SUP_LOG_INFO, "supervisor", "%s: stopping", why);
+    sup_close(h->sup, NULL, NULL);
+    bus_close(h->bus, NULL, NULL);
+    uv_close((uv_handle_t *)&h->sig_term, NULL);
+    uv_close((uv_handle_t *)&h->sig_int, NULL);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    stop(s->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static int parse_level(const char *s, enum sup_log_level *out)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    for (int i = 0; i < 4; i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *out = (enum sup_log_level)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
+        {"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
+    };
+    const char *config_file = NULL;
+    int check = 0, c, rv;
+    enum sup_log_level level = SUP_LOG_INFO;
+    sup_config cfg;
+    char err[1024];
+    herdd h = {0};
+
+    while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config_file = optarg;
+            break;
+        case 'k':
+            check = 1;
+            break;
+        case 'l':
+            if (parse_level(optarg, &level) < 0) {
+                fprintf(stderr, "herdd: --log-level: expected error, warn, info or debug, got "
+                                "\"%s\"\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 0;
+        case 'V':
+            printf("herdd %s\n", HERD_VERSION);
+            return 0;
+        default:
+            fputs(usage, stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "herdd: unexpected argument \"%s\"\n%s", argv[optind], usage);
+        return 2;
+    }
+    sup_log_set_level(level);
+    sup_config_defaults(&cfg);
+    if (config_file && sup_config_load(config_file, &cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "herdd: %s\n", err);
+        return 1;
+    }
+    if (check) {
+        printf("herdd: %s: configuration is valid\n", config_file ? config_file : "(built-in)");
+        return 0;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    if ((rv = mkdir_p(cfg.state_dir, 0750)) < 0) {
+        fprintf(stderr, "herdd: state_dir %s: %s\n", cfg.state_dir, strerror(-rv));
+        return 1;
+    }
+    h.loop = uv_default_loop();
+    bus_config bc = {
+        .dir = cfg.runtime_dir,
+        .max_message_bytes = cfg.max_message_bytes,
+        .subscriber_buffer = cfg.subscriber_buffer,
+        .queue_max = cfg.queue_max,
+        .listener_check_ms = cfg.listener_check_ms,
+        .log = bus_log,
+    };
+    if ((rv = bus_open(h.loop, &bc, &h.bus, err, sizeof(err))) < 0) {
+        fprintf(stderr, "herdd: %s\n", err);
+        uv_run(h.loop, UV_RUN_DEFAULT);
+        uv_loop_close(h.loop);
+        return 1;
+    }
+    if ((rv = sup_new(h.loop, &cfg, h.bus, &h.sup)) < 0) {
+        fprintf(stderr, "herdd: cannot start the supervisor service: %s\n", strerror(-rv));
+        bus_close(h.bus, NULL, NULL);
+        uv_run(h.loop, UV_RUN_DEFAULT);
+        return 1;
+    }
+    uv_signal_init(h.loop, &h.sig_term);
+    uv_signal_init(h.loop, &h.sig_int);
+    h.sig_term.data = h.sig_int.data = &h;
+    uv_signal_start(&h.sig_term, on_signal, SIGTERM);
+    uv_signal_start(&h.sig_int, on_signal, SIGINT);
+    sup_log(SUP_LOG_INFO, "supervisor", "herdd %s listening in %s (state in %s)", HERD_VERSION,
+            cfg.runtime_dir, cfg.state_dir);
+
+    uv_run(h.loop, UV_RUN_DEFAULT);
+    rv = uv_loop_close(h.loop);
+    if (rv != 0)
+        sup_log(SUP_LOG_WARN, "supervisor", "loop closed with handles open: %s", uv_strerror(rv));
+    sup_log(SUP_LOG_INFO, "supervisor", "stopped");
+    return 0;
+}
