@@ -390,7 +390,7 @@ int bus_publish(bus *b, const char *topic, const char *payload, size_t payload_l
 
 int bus_publish_json(bus *b, const char *topic, const json_t *payload)
 {
-    char *s = json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *s = bus_json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY);
     int rv;
 
     if (s == NULL)

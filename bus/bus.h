@@ -87,6 +87,11 @@ int bus_frame_parse(const void *frame, size_t len, size_t max_bytes, bus_event *
  * nothing, so validating a pass-through payload costs no memory. */
 bool bus_json_check(const char *buf, size_t len);
 
+/* bus_json_dumps is json_dumps whose result the caller frees with free(3),
+ * whatever allocator jansson was given (herdd gives it an accounting one,
+ * whose blocks free(3) must never see). */
+char *bus_json_dumps(const json_t *v, size_t flags);
+
 /* ---- broker ------------------------------------------------------------ */
 
 typedef struct bus bus;

@@ -333,7 +333,7 @@ int bus_client_request(bus_client *c, const char *service, const char *op, const
     json_object_set_new(req, "service", json_string(service));
     json_object_set_new(req, "op", json_string(op));
     json_object_set_new(req, "args", args ? json_deep_copy(args) : json_object());
-    body = json_dumps(req, JSON_COMPACT);
+    body = bus_json_dumps(req, JSON_COMPACT);
     json_decref(req);
     if (body == NULL)
         return -ENOMEM;

@@ -64,7 +64,7 @@ static void error_body(char *buf, size_t size, const char *code, const char *mes
 {
     json_t *o = json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", code, "message",
                           message);
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    char *s = o ? bus_json_dumps(o, JSON_COMPACT) : NULL;
 
     if (s && strlen(s) < size)
         memcpy(buf, s, strlen(s) + 1);
@@ -94,7 +94,7 @@ void bus_reply_ok(bus_request *r, json_t *result)
 
     if (o && json_object_set_new(o, "ok", json_true()) == 0 &&
         json_object_set_new(o, "result", result ? result : json_null()) == 0)
-        s = json_dumps(o, JSON_COMPACT);
+        s = bus_json_dumps(o, JSON_COMPACT);
     else if (o == NULL)
         json_decref(result);
     json_decref(o);

@@ -1,5 +1,6 @@
 /* The manifest hash; its exact text is specified in catalog.h. */
 #include "catalog/internal.h"
+#include "bus/bus.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,7 @@ void catalog__manifest_final(catalog__manifest *m, char hex[65])
 
 int catalog__spec_hash(const json_t *spec, char hex[65])
 {
-    char *text = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
+    char *text = bus_json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
     if (!text)
         return -ENOMEM;
     catalog__sha256_buf(text, strlen(text), hex);

@@ -116,8 +116,109 @@ static int cmd_mem(cli_ctx *ctx, int argc, char **argv)
     return rv;
 }
 
+static void print_worker_line(const json_t *h)
+{
+    const json_t *err = json_object_get(h, "last_error");
+    printf("%s: %s", json_string_value(json_object_get(h, "worker")),
+           json_string_value(json_object_get(h, "state")));
+    if (geti(h, "pid") > 0)
+        printf(" (pid %lld)", (long long)geti(h, "pid"));
+    if (json_is_string(err))
+        printf(": %s", json_string_value(err));
+    printf("\n");
+}
+
+/* worker_action: start, stop, restart: the reply comes when the worker has
+ * settled (running, stopped, failed or backoff) and is its health. */
+static int worker_action(cli_ctx *ctx, const cli_cmd *cmd, int argc, char **argv,
+                         const char *details)
+{
+    json_t *args, *result;
+    int rv;
+
+    if (cli_wants_help(argc, argv)) {
+        cli_print_help(cmd, details);
+        return CLI_OK;
+    }
+    if (argc != 2)
+        return cli_usage_error(cmd, "expected one worker name");
+    args = json_pack("{s:s}", "worker", argv[1]);
+    rv = cli_request(ctx, "supervisor", cmd->name, args, &result);
+    json_decref(args);
+    if (rv != CLI_OK)
+        return rv;
+    if (ctx->json)
+        cli_print_json(ctx, result);
+    else
+        print_worker_line(result);
+    /* Asked to run, it did not: say so in the exit status too. */
+    const char *state = json_string_value(json_object_get(result, "state"));
+    if (strcmp(cmd->name, "stop") != 0 && state && strcmp(state, "running") != 0)
+        rv = CLI_ERROR;
+    json_decref(result);
+    return rv;
+}
+
+static int cmd_start(cli_ctx *ctx, int argc, char **argv)
+{
+    return worker_action(ctx, &cli_sup_cmds[2], argc, argv,
+                         "Starts a stopped or failed worker (or ends its backoff now) and waits\n"
+                         "until it runs. Exit status 1 when it does not.\n");
+}
+
+static int cmd_stop(cli_ctx *ctx, int argc, char **argv)
+{
+    return worker_action(ctx, &cli_sup_cmds[3], argc, argv,
+                         "Stops a worker and waits until it has stopped; it stays stopped\n"
+                         "until started again.\n");
+}
+
+static int cmd_restart(cli_ctx *ctx, int argc, char **argv)
+{
+    return worker_action(ctx, &cli_sup_cmds[4], argc, argv,
+                         "Stops a worker and starts a new instance of it (a process worker\n"
+                         "gets a new pid); waits until it runs.\n");
+}
+
+static int cmd_reload(cli_ctx *ctx, int argc, char **argv)
+{
+    json_t *result;
+    int rv;
+
+    if (cli_wants_help(argc, argv)) {
+        cli_print_help(&cli_sup_cmds[5],
+                       "Makes herdd re-read its configuration file: new workers start,\n"
+                       "removed ones stop, changed ones restart, the rest keep running.\n"
+                       "A bad file is refused and nothing changes (exit status 1).\n");
+        return CLI_OK;
+    }
+    if (argc != 1)
+        return cli_usage_error(&cli_sup_cmds[5], "unexpected argument \"%s\"", argv[1]);
+    rv = cli_request(ctx, "supervisor", "reload", NULL, &result);
+    if (rv != CLI_OK)
+        return rv;
+    if (ctx->json) {
+        cli_print_json(ctx, result);
+    } else {
+        static const char *const lists[] = {"added", "removed", "changed", "unchanged"};
+        for (int i = 0; i < 4; i++) {
+            const json_t *a = json_object_get(result, lists[i]), *v;
+            size_t k;
+            printf("%-10s", lists[i]);
+            json_array_foreach(a, k, v) printf(" %s", json_string_value(v));
+            printf("\n");
+        }
+    }
+    json_decref(result);
+    return CLI_OK;
+}
+
 const cli_cmd cli_sup_cmds[] = {
     {"status", "", "herdd and its workers: state, memory, bus counters", cmd_status},
     {"mem", "", "memory breakdown of herdd and each worker", cmd_mem},
+    {"start", "WORKER", "start a worker and wait until it runs", cmd_start},
+    {"stop", "WORKER", "stop a worker and wait until it has stopped", cmd_stop},
+    {"restart", "WORKER", "restart a worker (a new instance)", cmd_restart},
+    {"reload", "", "re-read the config: add, remove, restart changed workers", cmd_reload},
     {NULL, NULL, NULL, NULL},
 };

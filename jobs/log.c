@@ -25,6 +25,7 @@
  *    lifetime issues (a job may be pruned while a read is queued).
  */
 #include "jobs/internal.h"
+#include "bus/bus.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -308,7 +309,7 @@ void jobs__run_publish(jobs__run *run, bool all)
         if (o && data && j->hooks.publish) {
             json_object_set_new(o, "offset", json_integer((json_int_t)run->pub_offset));
             json_object_set(o, "data", data);
-            char *payload = json_dumps(o, JSON_COMPACT);
+            char *payload = bus_json_dumps(o, JSON_COMPACT);
             char topic[256];
             snprintf(topic, sizeof topic, "job.%s.%s.output", j->worker, run->job->id);
             if (payload)

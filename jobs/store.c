@@ -19,6 +19,7 @@
  *    that caused them, so callbacks may call back into the module.
  */
 #include "jobs/internal.h"
+#include "bus/bus.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -264,7 +265,7 @@ void jobs__publish_state(jobs *j, jobs_job *job, uint64_t gen)
     if (!j->hooks.publish)
         return;
     json_t *meta = jobs__job_json(j, job, false);
-    char *payload = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
+    char *payload = meta ? bus_json_dumps(meta, JSON_COMPACT) : NULL;
     json_decref(meta);
     char topic[256];
     snprintf(topic, sizeof topic, "job.%s.%s.state", j->worker, job->id);
@@ -448,7 +449,7 @@ static int store_write_start(jobs *j)
         goto out;
     w->j = j;
     w->gen = j->dirty_gen;
-    w->data = json_dumps(root, JSON_COMPACT);
+    w->data = bus_json_dumps(root, JSON_COMPACT);
     if (!w->data) {
         jobs__free(j, w);
         goto out;

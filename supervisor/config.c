@@ -6,7 +6,7 @@
  * starts with the JSON path of the bad value (`bus.queue_max: expected an
  * integer from 1 to 1048576`).
  */
-#include "supervisor/supervisor.h"
+#include "supervisor/internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -190,6 +190,179 @@ static int parse_http(const json_t *o, sup_config *cfg, char *err, size_t err_si
     return 0;
 }
 
+static int valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
+              s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+static int parse_object_ints(const json_t *o, const char *path, const char *const *keys,
+                             const long *min, const long *max, long *out, char *err,
+                             size_t err_size)
+{
+    const char *key;
+    json_t *v;
+
+    if (!json_is_object(o))
+        FAIL("%s: expected an object", path);
+    json_object_foreach((json_t *)o, key, v)
+    {
+        size_t i;
+        for (i = 0; keys[i] && strcmp(keys[i], key) != 0; i++)
+            ;
+        if (keys[i] == NULL)
+            FAIL("%s.%.64s: unknown key (expected %s, %s)", path, key, keys[0], keys[1]);
+        if (!json_is_integer(v) || json_integer_value(v) < min[i] ||
+            json_integer_value(v) > max[i])
+            FAIL("%s.%s: expected an integer from %ld to %ld", path, key, min[i], max[i]);
+        out[i] = (long)json_integer_value(v);
+    }
+    return 0;
+}
+
+static int parse_worker(const json_t *o, const char *path, const sup_config *cfg,
+                        sup_worker_config *wc, char *err, size_t err_size)
+{
+    static const char *const backoff_keys[] = {"initial_ms", "max_ms", NULL};
+    static const long backoff_min[] = {0, 0}, backoff_max[] = {3600000, 3600000};
+    static const char *const intensity_keys[] = {"max_restarts", "period_s", NULL};
+    static const long intensity_min[] = {0, 1}, intensity_max[] = {1000, 86400};
+    json_t *v;
+    const worker_kind *kind;
+    char p[160];
+    int rv;
+
+    if (!json_is_object(o))
+        FAIL("%s: expected an object with at least \"name\" and \"kind\"", path);
+    memset(wc, 0, sizeof(*wc));
+    wc->enabled = 1;
+    wc->policy = (sup_policy){SUP_RESTART_PERMANENT, 1000, 30000, 5, 60};
+    wc->health_interval_s = cfg->health_interval_s;
+    wc->stop_timeout_s = 10;
+
+    v = json_object_get(o, "name");
+    if (!json_is_string(v) || !valid_name(json_string_value(v)) ||
+        strcmp(json_string_value(v), "supervisor") == 0)
+        FAIL("%s.name: expected 1-64 characters of [a-z0-9_-] (not \"supervisor\")", path);
+    snprintf(wc->name, sizeof(wc->name), "%s", json_string_value(v));
+    v = json_object_get(o, "kind");
+    if (!json_is_string(v) || (kind = sup__kind_find(json_string_value(v))) == NULL) {
+        char names[256];
+        sup__kind_names(names, sizeof(names));
+        FAIL("%s.kind: expected one of %s", path, names);
+    }
+    snprintf(wc->kind, sizeof(wc->kind), "%s", kind->name);
+    if ((v = json_object_get(o, "enabled")) != NULL) {
+        if (!json_is_boolean(v))
+            FAIL("%s.enabled: expected true or false", path);
+        wc->enabled = json_is_true(v);
+    }
+    if ((v = json_object_get(o, "restart")) != NULL) {
+        const char *r = json_string_value(v);
+        if (r && strcmp(r, "permanent") == 0)
+            wc->policy.restart = SUP_RESTART_PERMANENT;
+        else if (r && strcmp(r, "transient") == 0)
+            wc->policy.restart = SUP_RESTART_TRANSIENT;
+        else if (r && strcmp(r, "temporary") == 0)
+            wc->policy.restart = SUP_RESTART_TEMPORARY;
+        else
+            FAIL("%s.restart: expected \"permanent\", \"transient\" or \"temporary\"", path);
+    }
+    if ((v = json_object_get(o, "backoff")) != NULL) {
+        long vals[2] = {(long)wc->policy.backoff_initial_ms, (long)wc->policy.backoff_max_ms};
+        snprintf(p, sizeof(p), "%s.backoff", path);
+        if ((rv = parse_object_ints(v, p, backoff_keys, backoff_min, backoff_max, vals, err,
+                                    err_size)) < 0)
+            return rv;
+        if (vals[0] > vals[1])
+            FAIL("%s.backoff: initial_ms (%ld) must not exceed max_ms (%ld)", path, vals[0],
+                 vals[1]);
+        wc->policy.backoff_initial_ms = (uint64_t)vals[0];
+        wc->policy.backoff_max_ms = (uint64_t)vals[1];
+    }
+    if ((v = json_object_get(o, "intensity")) != NULL) {
+        long vals[2] = {wc->policy.max_restarts, wc->policy.period_s};
+        snprintf(p, sizeof(p), "%s.intensity", path);
+        if ((rv = parse_object_ints(v, p, intensity_keys, intensity_min, intensity_max, vals, err,
+                                    err_size)) < 0)
+            return rv;
+        wc->policy.max_restarts = (int)vals[0];
+        wc->policy.period_s = (int)vals[1];
+    }
+    if ((v = json_object_get(o, "memory_high")) != NULL &&
+        (sup_parse_size(v, &wc->memory_high) < 0 || wc->memory_high == 0))
+        FAIL("%s.memory_high: expected a size such as \"64M\"", path);
+    if ((v = json_object_get(o, "memory_max")) != NULL &&
+        (sup_parse_size(v, &wc->memory_max) < 0 || wc->memory_max == 0))
+        FAIL("%s.memory_max: expected a size such as \"64M\"", path);
+    if (wc->memory_high && wc->memory_max && wc->memory_high > wc->memory_max)
+        FAIL("%s.memory_high: must not exceed memory_max", path);
+    if ((v = json_object_get(o, "health_interval_s")) != NULL) {
+        snprintf(p, sizeof(p), "%s.health_interval_s", path);
+        if ((rv = get_int(v, p, 1, 86400, &wc->health_interval_s, err, err_size)) < 0)
+            return rv;
+    }
+    if ((v = json_object_get(o, "stop_timeout_s")) != NULL) {
+        snprintf(p, sizeof(p), "%s.stop_timeout_s", path);
+        if ((rv = get_int(v, p, 1, 3600, &wc->stop_timeout_s, err, err_size)) < 0)
+            return rv;
+    }
+    if ((v = json_object_get(o, "queue_max")) != NULL) {
+        int q;
+        snprintf(p, sizeof(p), "%s.queue_max", path);
+        if ((rv = get_int(v, p, 1, 1 << 20, &q, err, err_size)) < 0)
+            return rv;
+    }
+    /* The kind checks its own keys and refuses unknown ones. */
+    if (kind->validate && (rv = kind->validate(o, path, err, err_size)) < 0)
+        return rv;
+    wc->json = json_incref((json_t *)o);
+    return 0;
+}
+
+void sup_config_free(sup_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_workers; i++)
+        json_decref(cfg->workers[i].json);
+    free(cfg->workers);
+    cfg->workers = NULL;
+    cfg->n_workers = 0;
+}
+
+static int parse_workers(const json_t *a, sup_config *cfg, char *err, size_t err_size)
+{
+    size_t i;
+    json_t *o;
+    char path[32];
+
+    if (!json_is_array(a))
+        FAIL("workers: expected an array of worker objects");
+    if (json_array_size(a) > 4000)
+        FAIL("workers: at most 4000 workers");
+    cfg->workers = calloc(json_array_size(a) + 1, sizeof(*cfg->workers));
+    if (cfg->workers == NULL)
+        FAIL("workers: out of memory");
+    json_array_foreach(a, i, o)
+    {
+        snprintf(path, sizeof(path), "workers[%zu]", i);
+        int rv = parse_worker(o, path, cfg, &cfg->workers[i], err, err_size);
+        if (rv < 0)
+            return rv;
+        cfg->n_workers++;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(cfg->workers[j].name, cfg->workers[i].name) == 0)
+                FAIL("%s.name: \"%s\" is already the name of workers[%zu]", path,
+                     cfg->workers[i].name, j);
+    }
+    return 0;
+}
+
 int sup_config_parse(const json_t *root, sup_config *cfg, char *err, size_t err_size)
 {
     const char *key;
@@ -198,8 +371,28 @@ int sup_config_parse(const json_t *root, sup_config *cfg, char *err, size_t err_
 
     if (!json_is_object(root))
         FAIL("(top level): expected an object");
+    /* health_interval_s first: it is every worker's default. */
+    if ((v = json_object_get(root, "health_interval_s")) != NULL &&
+        (rv = get_int(v, "health_interval_s", 1, 86400, &cfg->health_interval_s, err,
+                      err_size)) < 0)
+        return rv;
     json_object_foreach((json_t *)root, key, v)
     {
+        if (strcmp(key, "workers") == 0) {
+            if ((rv = parse_workers(v, cfg, err, err_size)) < 0)
+                return rv;
+            continue;
+        }
+        if (strcmp(key, "on_give_up") == 0) {
+            const char *g = json_string_value(v);
+            if (g && strcmp(g, "exit") == 0)
+                cfg->on_give_up_exit = 1;
+            else if (g && strcmp(g, "stay") == 0)
+                cfg->on_give_up_exit = 0;
+            else
+                FAIL("on_give_up: expected \"exit\" or \"stay\"");
+            continue;
+        }
         if (strcmp(key, "bus") == 0)
             rv = parse_bus(v, cfg, err, err_size);
         else if (strcmp(key, "http") == 0)
@@ -207,10 +400,11 @@ int sup_config_parse(const json_t *root, sup_config *cfg, char *err, size_t err_
         else if (strcmp(key, "state_dir") == 0)
             rv = get_path(v, "state_dir", cfg->state_dir, sizeof(cfg->state_dir), err, err_size);
         else if (strcmp(key, "health_interval_s") == 0)
-            rv = get_int(v, "health_interval_s", 1, 86400, &cfg->health_interval_s, err,
-                         err_size);
+            rv = 0; /* read above */
         else
-            FAIL("%.64s: unknown key (expected bus, http, state_dir, health_interval_s)", key);
+            FAIL("%.64s: unknown key (expected bus, http, state_dir, health_interval_s, "
+                 "on_give_up, workers)",
+                 key);
         if (rv < 0)
             return rv;
     }
@@ -233,8 +427,10 @@ int sup_config_load(const char *file, sup_config *cfg, char *err, size_t err_siz
         return -EINVAL;
     }
     rv = sup_config_parse(root, cfg, inner, sizeof(inner));
-    if (rv < 0)
+    if (rv < 0) {
         snprintf(err, err_size, "%s: %s", file, inner);
+        sup_config_free(cfg);
+    }
     json_decref(root);
     return rv;
 }

@@ -4,6 +4,7 @@
  * after closing the sockets and removing their files.
  */
 #include "supervisor/supervisor.h"
+#include "workers/worker.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -29,14 +30,16 @@ static const char usage[] =
     "\n"
     "Environment: HERD_RUNTIME_DIR (bus directory when the config names none),\n"
     "HERD_STATE_DIR (state directory when the config names none).\n"
-    "Signals: SIGTERM and SIGINT stop herdd cleanly (exit 0).\n";
+    "Signals: SIGTERM and SIGINT stop every worker in reverse start order, then\n"
+    "herdd (exit 0); SIGHUP reloads the configuration file.\n";
 
 typedef struct herdd {
     uv_loop_t *loop;
     bus *bus;
     sup *sup;
-    uv_signal_t sig_term, sig_int;
+    uv_signal_t sig_term, sig_int, sig_hup;
     int stopping;
+    int exit_code;
 } herdd;
 
 static int mkdir_p(const char *dir, mode_t mode)
@@ -65,21 +68,50 @@ static void bus_log(enum bus_log_level level, const char *msg, void *data)
     sup_log((enum sup_log_level)level, "bus", "%s", msg);
 }
 
+/* The supervisor has stopped every worker: close the bus, then the loop
+ * runs out of handles and main returns. */
+static void on_sup_closed(int exit_code, void *data)
+{
+    herdd *h = data;
+
+    if (exit_code > h->exit_code)
+        h->exit_code = exit_code;
+    bus_close(h->bus, NULL, NULL);
+    uv_close((uv_handle_t *)&h->sig_term, NULL);
+    uv_close((uv_handle_t *)&h->sig_int, NULL);
+    uv_close((uv_handle_t *)&h->sig_hup, NULL);
+}
+
 static void stop(herdd *h, const char *why)
 {
     if (h->stopping)
         return;
     h->stopping = 1;
-    sup_log(SUP_LOG_INFO, "supervisor", "%s: stopping", why);
-    sup_close(h->sup, NULL, NULL);
-    bus_close(h->bus, NULL, NULL);
-    uv_close((uv_handle_t *)&h->sig_term, NULL);
-    uv_close((uv_handle_t *)&h->sig_int, NULL);
+    sup_log(SUP_LOG_INFO, "supervisor", "%s: stopping every worker, then herdd", why);
+    sup_shutdown(h->sup, on_sup_closed, h);
+}
+
+static void on_give_up(void *data)
+{
+    herdd *h = data;
+    h->exit_code = 1;
+    stop(h, "a worker gave up and on_give_up is \"exit\"");
 }
 
 static void on_signal(uv_signal_t *s, int signum)
 {
-    stop(s->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    herdd *h = s->data;
+
+    if (signum == SIGHUP) {
+        char err[1024];
+        json_t *summary = NULL;
+        if (sup_reload(h->sup, &summary, err, sizeof(err)) < 0)
+            sup_log(SUP_LOG_ERROR, "supervisor", "SIGHUP: reload refused, nothing changed: %s",
+                    err);
+        json_decref(summary);
+        return;
+    }
+    stop(h, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
 static int parse_level(const char *s, enum sup_log_level *out)
@@ -107,6 +139,15 @@ int main(int argc, char **argv)
     sup_config cfg;
     char err[1024];
     herdd h = {0};
+
+    /* The process kind's exec trampoline: herdd re-executed as a child. */
+    if (argc > 1 && strcmp(argv[1], "--worker-exec") == 0)
+        return worker_exec_main(argc, argv) < 0 ? 2 : 127;
+    /* Before anything allocates through jansson or libuv. */
+    if (worker_mem_install() < 0) {
+        fprintf(stderr, "herdd: cannot install the accounting allocator\n");
+        return 1;
+    }
 
     while ((c = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
         switch (c) {
@@ -141,18 +182,23 @@ int main(int argc, char **argv)
     }
     sup_log_set_level(level);
     sup_config_defaults(&cfg);
-    if (config_file && sup_config_load(config_file, &cfg, err, sizeof(err)) < 0) {
+    rv = config_file ? sup_config_load(config_file, &cfg, err, sizeof(err))
+                     : sup_config_default(&cfg, err, sizeof(err));
+    if (rv < 0) {
         fprintf(stderr, "herdd: %s\n", err);
         return 1;
     }
     if (check) {
-        printf("herdd: %s: configuration is valid\n", config_file ? config_file : "(built-in)");
+        printf("herdd: %s: configuration is valid (%zu workers)\n",
+               config_file ? config_file : "(built-in)", cfg.n_workers);
+        sup_config_free(&cfg);
         return 0;
     }
 
     signal(SIGPIPE, SIG_IGN);
     if ((rv = mkdir_p(cfg.state_dir, 0750)) < 0) {
         fprintf(stderr, "herdd: state_dir %s: %s\n", cfg.state_dir, strerror(-rv));
+        sup_config_free(&cfg);
         return 1;
     }
     h.loop = uv_default_loop();
@@ -166,28 +212,38 @@ int main(int argc, char **argv)
     };
     if ((rv = bus_open(h.loop, &bc, &h.bus, err, sizeof(err))) < 0) {
         fprintf(stderr, "herdd: %s\n", err);
+        sup_config_free(&cfg);
         uv_run(h.loop, UV_RUN_DEFAULT);
         uv_loop_close(h.loop);
         return 1;
     }
-    if ((rv = sup_new(h.loop, &cfg, h.bus, &h.sup)) < 0) {
-        fprintf(stderr, "herdd: cannot start the supervisor service: %s\n", strerror(-rv));
-        bus_close(h.bus, NULL, NULL);
-        uv_run(h.loop, UV_RUN_DEFAULT);
-        return 1;
-    }
     uv_signal_init(h.loop, &h.sig_term);
     uv_signal_init(h.loop, &h.sig_int);
-    h.sig_term.data = h.sig_int.data = &h;
+    uv_signal_init(h.loop, &h.sig_hup);
+    h.sig_term.data = h.sig_int.data = h.sig_hup.data = &h;
     uv_signal_start(&h.sig_term, on_signal, SIGTERM);
     uv_signal_start(&h.sig_int, on_signal, SIGINT);
-    sup_log(SUP_LOG_INFO, "supervisor", "herdd %s listening in %s (state in %s)", HERD_VERSION,
-            cfg.runtime_dir, cfg.state_dir);
+    uv_signal_start(&h.sig_hup, on_signal, SIGHUP);
+    sup_log(SUP_LOG_INFO, "supervisor", "herdd %s listening in %s (state in %s, %zu workers)",
+            HERD_VERSION, cfg.runtime_dir, cfg.state_dir, cfg.n_workers);
+    rv = sup_new(h.loop, &cfg, config_file, h.bus, &h.sup);
+    if (h.sup == NULL) {
+        fprintf(stderr, "herdd: cannot start the supervisor: %s\n", strerror(-rv));
+        sup_config_free(&cfg);
+        on_sup_closed(1, &h);
+    } else {
+        sup_set_exit_handler(h.sup, on_give_up, &h);
+        if (rv < 0) {
+            sup_log(SUP_LOG_ERROR, "supervisor", "cannot start the workers: %s", strerror(-rv));
+            h.exit_code = 1;
+            stop(&h, "start-up failure");
+        }
+    }
 
     uv_run(h.loop, UV_RUN_DEFAULT);
     rv = uv_loop_close(h.loop);
     if (rv != 0)
         sup_log(SUP_LOG_WARN, "supervisor", "loop closed with handles open: %s", uv_strerror(rv));
-    sup_log(SUP_LOG_INFO, "supervisor", "stopped");
-    return 0;
+    sup_log(SUP_LOG_INFO, "supervisor", "stopped (exit %d)", h.exit_code);
+    return h.exit_code;
 }

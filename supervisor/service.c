@@ -1,10 +1,13 @@
 /*
- * The `supervisor` bus service and herdd's own heartbeat.
+ * The supervisor: the `supervisor` bus service, herdd's heartbeat, reload,
+ * and the order of shutdown.
  *
  * Design notes: status figures are computed when asked (one read of
- * smaps_rollup), never cached, so they cost nothing while nobody looks.
+ * smaps_rollup), never cached, so they cost nothing while nobody looks. The
+ * supervisor is freed when its last handle (heartbeat, tick, each worker's
+ * timers, the shutdown hold) is closed.
  */
-#include "supervisor/supervisor.h"
+#include "supervisor/internal.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -14,17 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-struct sup {
-    uv_loop_t *loop;
-    sup_config cfg;
-    bus *bus;
-    uint64_t started_ns;
-    uv_timer_t heartbeat;
-    void (*on_closed)(void *);
-    void *on_closed_data;
-};
+#define MEMORY_CHECK_MS 1000
 
-static json_t *iso_now(void)
+json_t *sup__iso_now(void)
 {
     char buf[64], ts[32];
     struct timespec now;
@@ -41,12 +36,22 @@ json_t *sup_health(sup *s)
 {
     sup_memory mem;
     bus_stats st;
-    json_t *o = json_object();
+    json_t *o = json_object(), *counts = json_object();
 
-    if (o == NULL)
+    if (o == NULL || counts == NULL) {
+        json_decref(o);
+        json_decref(counts);
         return NULL;
+    }
     sup_memory_read(0, &mem);
     bus_get_stats(s->bus, &st);
+    for (int i = 0; i < SUP_N_STATES; i++) {
+        int n = 0;
+        for (sup_worker *sw = s->workers; sw; sw = sw->next)
+            n += sw->state == (enum sup_state)i;
+        if (n)
+            json_object_set_new(counts, sup__state_name(i), json_integer(n));
+    }
     json_object_set_new(o, "pid", json_integer(getpid()));
     json_object_set_new(o, "version", json_string(HERD_VERSION));
     json_object_set_new(o, "uptime_s",
@@ -56,23 +61,64 @@ json_t *sup_health(sup *s)
     json_object_set_new(o, "uss_bytes", json_integer((json_int_t)mem.uss_bytes));
     json_object_set_new(o, "runtime_dir", json_string(bus_dir(s->bus)));
     json_object_set_new(o, "state_dir", json_string(s->cfg.state_dir));
-    json_object_set_new(o, "workers", json_object());
+    json_object_set_new(o, "config", s->config_file[0] ? json_string(s->config_file)
+                                                        : json_string("(built-in)"));
+    json_object_set_new(o, "workers", counts);
+    json_object_set_new(o, "control_refused", json_integer((json_int_t)s->control_unknown));
     json_object_set_new(o, "bus", bus_stats_json(&st));
-    json_object_set_new(o, "ts", iso_now());
+    json_object_set_new(o, "ts", sup__iso_now());
     return o;
+}
+
+static json_t *status(sup *s)
+{
+    json_t *r = json_object(), *list = json_array();
+
+    for (sup_worker *sw = s->workers; sw; sw = sw->next)
+        json_array_append_new(list, sup__worker_health(sw));
+    json_object_set_new(r, "supervisor", sup_health(s));
+    json_object_set_new(r, "workers", list);
+    return r;
 }
 
 static json_t *mem_report(sup *s)
 {
     sup_memory mem;
     struct mallinfo2 mi = mallinfo2();
+    json_t *workers = json_object();
 
+    for (sup_worker *sw = s->workers; sw; sw = sw->next)
+        json_object_set_new(workers, sw->cfg.name,
+                            json_integer(sw->inst ? (json_int_t)worker_heap_bytes(sw->inst) : 0));
     sup_memory_read(0, &mem);
-    return json_pack("{s:{s:I,s:I,s:I},s:{s:I,s:I,s:I},s:{}}", "supervisor", "rss_bytes",
+    return json_pack("{s:{s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I},s:o}", "supervisor", "rss_bytes",
                      (json_int_t)mem.rss_bytes, "pss_bytes", (json_int_t)mem.pss_bytes,
-                     "uss_bytes", (json_int_t)mem.uss_bytes, "malloc", "arena_bytes",
-                     (json_int_t)mi.arena, "in_use_bytes", (json_int_t)mi.uordblks, "free_bytes",
-                     (json_int_t)mi.fordblks, "workers");
+                     "uss_bytes", (json_int_t)mem.uss_bytes, "unaccounted_heap_bytes",
+                     (json_int_t)worker_mem_unaccounted_bytes(), "malloc", "arena_bytes",
+                     (json_int_t)mi.arena, "in_use_bytes", (json_int_t)mi.uordblks,
+                     "free_bytes", (json_int_t)mi.fordblks, "workers", workers);
+}
+
+static void worker_op(sup *s, bus_request *req, const char *op)
+{
+    json_t *name = json_object_get(bus_request_args(req), "worker");
+    sup_worker *sw;
+    int rv;
+
+    if (!json_is_string(name)) {
+        bus_reply_error(req, "bad_request", "args.worker: expected a worker name");
+        return;
+    }
+    sw = sup__worker_find(s, json_string_value(name));
+    if (sw == NULL) {
+        bus_reply_error(req, "not_found", "no worker named \"%.64s\"", json_string_value(name));
+        return;
+    }
+    rv = sup__worker_action(sw, op, req);
+    if (rv == -ESHUTDOWN)
+        bus_reply_error(req, "unavailable", "herdd is stopping");
+    else if (rv < 0)
+        bus_reply_error(req, "internal", "%s", strerror(-rv));
 }
 
 static void on_request(bus_request *req, void *data)
@@ -81,15 +127,24 @@ static void on_request(bus_request *req, void *data)
     const char *op = bus_request_op(req);
 
     if (strcmp(op, "status") == 0) {
-        json_t *r = json_object();
-        json_object_set_new(r, "supervisor", sup_health(s));
-        json_object_set_new(r, "workers", json_array());
-        bus_reply_ok(req, r);
+        bus_reply_ok(req, status(s));
     } else if (strcmp(op, "mem") == 0) {
         bus_reply_ok(req, mem_report(s));
+    } else if (strcmp(op, "start") == 0 || strcmp(op, "stop") == 0 ||
+               strcmp(op, "restart") == 0) {
+        worker_op(s, req, op);
+    } else if (strcmp(op, "reload") == 0) {
+        char err[1024];
+        json_t *summary = NULL;
+        if (sup_reload(s, &summary, err, sizeof(err)) < 0)
+            bus_reply_error(req, "bad_request", "%s", err);
+        else
+            bus_reply_ok(req, summary);
     } else {
         bus_reply_error(req, "unknown_op",
-                        "supervisor has no op \"%.64s\" (expected status or mem)", op);
+                        "supervisor has no op \"%.64s\" (expected status, mem, start, stop, "
+                        "restart or reload)",
+                        op);
     }
 }
 
@@ -104,7 +159,12 @@ static void heartbeat(uv_timer_t *t)
     }
 }
 
-int sup_new(uv_loop_t *loop, const sup_config *cfg, bus *b, sup **out)
+static void tick(uv_timer_t *t)
+{
+    sup__memory_check(t->data);
+}
+
+int sup_new(uv_loop_t *loop, sup_config *cfg, const char *config_file, bus *b, sup **out)
 {
     sup *s = calloc(1, sizeof(*s));
     int rv;
@@ -113,37 +173,97 @@ int sup_new(uv_loop_t *loop, const sup_config *cfg, bus *b, sup **out)
         return -ENOMEM;
     s->loop = loop;
     s->cfg = *cfg;
+    memset(cfg, 0, sizeof(*cfg));
+    if (config_file)
+        snprintf(s->config_file, sizeof(s->config_file), "%s", config_file);
     s->bus = b;
     s->started_ns = uv_hrtime();
     if ((rv = bus_service_register(b, "supervisor", on_request, s)) < 0) {
+        sup_config_free(&s->cfg);
         free(s);
         return rv;
     }
     uv_timer_init(loop, &s->heartbeat);
-    s->heartbeat.data = s;
-    uint64_t period = (uint64_t)cfg->health_interval_s * 1000;
+    uv_timer_init(loop, &s->tick);
+    s->heartbeat.data = s->tick.data = s;
+    s->handles_open = 2;
+    uint64_t period = (uint64_t)s->cfg.health_interval_s * 1000;
     uv_timer_start(&s->heartbeat, heartbeat, 0, period);
+    uv_timer_start(&s->tick, tick, MEMORY_CHECK_MS, MEMORY_CHECK_MS);
     *out = s;
+    return sup__workers_start(s);
+}
+
+void sup_set_exit_handler(sup *s, void (*on_exit)(void *data), void *data)
+{
+    s->on_exit = on_exit;
+    s->on_exit_data = data;
+}
+
+int sup_reload(sup *s, json_t **summary, char *err, size_t err_size)
+{
+    sup_config next;
+    int rv;
+
+    sup_config_defaults(&next);
+    if (s->config_file[0])
+        rv = sup_config_load(s->config_file, &next, err, err_size);
+    else
+        rv = sup_config_default(&next, err, err_size);
+    if (rv < 0)
+        return rv;
+    if (strcmp(next.runtime_dir, bus_dir(s->bus)) || strcmp(next.state_dir, s->cfg.state_dir) ||
+        next.max_message_bytes != s->cfg.max_message_bytes ||
+        strcmp(next.http_listen, s->cfg.http_listen))
+        sup_log(SUP_LOG_WARN, "supervisor",
+                "reload: bus, http and state_dir settings apply only when herdd restarts");
+    *summary = json_pack("{s:[],s:[],s:[],s:[]}", "added", "removed", "changed", "unchanged");
+    if (*summary == NULL) {
+        sup_config_free(&next);
+        snprintf(err, err_size, "out of memory");
+        return -ENOMEM;
+    }
+    s->cfg.on_give_up_exit = next.on_give_up_exit;
+    if (next.health_interval_s != s->cfg.health_interval_s) {
+        s->cfg.health_interval_s = next.health_interval_s;
+        uint64_t period = (uint64_t)next.health_interval_s * 1000;
+        uv_timer_start(&s->heartbeat, heartbeat, period, period);
+    }
+    sup__apply_config(s, &next, *summary);
+    sup_config_free(&next);
+    char *text = bus_json_dumps(*summary, JSON_COMPACT);
+    sup_log(SUP_LOG_INFO, "supervisor", "reloaded %s: %s",
+            s->config_file[0] ? s->config_file : "(built-in config)", text ? text : "");
+    free(text);
     return 0;
 }
 
-static void heartbeat_closed(uv_handle_t *h)
+void sup__handle_released(sup *s)
 {
-    sup *s = h->data;
-    void (*cb)(void *) = s->on_closed;
+    if (--s->handles_open > 0)
+        return;
+    void (*cb)(int, void *) = s->on_closed;
     void *data = s->on_closed_data;
-
+    int code = s->exit_code;
+    sup_config_free(&s->cfg);
     free(s);
     if (cb)
-        cb(data);
+        cb(code, data);
 }
 
-void sup_close(sup *s, void (*on_closed)(void *data), void *data)
+static void timer_closed(uv_handle_t *h)
 {
-    if (s == NULL)
+    sup__handle_released(h->data);
+}
+
+void sup_shutdown(sup *s, void (*on_closed)(int exit_code, void *data), void *data)
+{
+    if (s == NULL || s->shutting_down)
         return;
     s->on_closed = on_closed;
     s->on_closed_data = data;
     bus_service_unregister(s->bus, "supervisor");
-    uv_close((uv_handle_t *)&s->heartbeat, heartbeat_closed);
+    uv_close((uv_handle_t *)&s->heartbeat, timer_closed);
+    uv_close((uv_handle_t *)&s->tick, timer_closed);
+    sup__workers_shutdown(s);
 }

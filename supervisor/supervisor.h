@@ -30,7 +30,51 @@ void sup_log(enum sup_log_level level, const char *component, const char *fmt, .
 /* sup_log_set_level sets the most verbose level written (default info). */
 void sup_log_set_level(enum sup_log_level level);
 
+/* ---- restart policy ---------------------------------------------------- */
+
+enum sup_restart { SUP_RESTART_PERMANENT, SUP_RESTART_TRANSIENT, SUP_RESTART_TEMPORARY };
+
+typedef struct sup_policy {
+    enum sup_restart restart;
+    uint64_t backoff_initial_ms, backoff_max_ms; /* doubling from initial to max */
+    int max_restarts;                            /* intensity: restarts allowed ... */
+    int period_s;                                /* ... within this many seconds */
+} sup_policy;
+
+/* What a worker's past restarts are, for the intensity window. */
+typedef struct sup_history {
+    uint64_t *at_ms; /* ring of the last max_restarts restart times */
+    int n, cap, head;
+    uint64_t next_backoff_ms;
+} sup_history;
+
+enum sup_decision {
+    SUP_DECIDE_RESTART, /* restart after *delay_ms */
+    SUP_DECIDE_STOP,    /* stay stopped: a clean exit, or temporary */
+    SUP_DECIDE_GIVE_UP, /* too many restarts in the period: failed */
+};
+
+/* sup_policy_decide applies policy p to one end of a worker: clean says
+ * whether it exited cleanly (exit 0, not a failure), uptime_ms how long it
+ * ran. A restart is recorded in h. Pure arithmetic: now_ms is given. */
+enum sup_decision sup_policy_decide(const sup_policy *p, sup_history *h, uint64_t now_ms,
+                                    int clean, uint64_t uptime_ms, uint64_t *delay_ms);
+void sup_history_free(sup_history *h);
+
 /* ---- configuration ----------------------------------------------------- */
+
+/* One worker's settings: the common keys, parsed; the rest stays in json
+ * for its kind. */
+typedef struct sup_worker_config {
+    char name[65];
+    char kind[33];
+    json_t *json; /* the worker's whole config object (owned reference) */
+    int enabled;
+    sup_policy policy;
+    uint64_t memory_high, memory_max; /* 0: none */
+    int health_interval_s;
+    int stop_timeout_s;
+} sup_worker_config;
 
 typedef struct sup_config {
     char runtime_dir[PATH_MAX]; /* bus.dir, or the default */
@@ -41,7 +85,16 @@ typedef struct sup_config {
     char http_listen[128];      /* http.listen; "" disables */
     char state_dir[PATH_MAX];   /* state_dir, or the default */
     int health_interval_s;      /* health_interval_s (supervisor heartbeat) */
+    int on_give_up_exit;        /* on_give_up: "exit" */
+    sup_worker_config *workers; /* owned; sup_config_free releases */
+    size_t n_workers;
 } sup_config;
+
+/* sup_config_free releases what a parsed config owns (not cfg itself). */
+void sup_config_free(sup_config *cfg);
+
+/* sup_config_default is the embedded default (no -c): valid, parsed. */
+int sup_config_default(sup_config *cfg, char *err, size_t err_size);
 
 /* sup_parse_size reads a byte size: a non-negative integer, or a string of
  * digits with an optional K, M, G or T suffix (powers of 1024, optional
@@ -73,14 +126,26 @@ int sup_memory_read(int pid, sup_memory *out);
 
 typedef struct sup sup;
 
-/* sup_new creates the supervisor on loop with its config (copied) and the bus
- * it serves on (borrowed); registers the `supervisor` service and starts the
- * heartbeat on system.supervisor.health. */
-int sup_new(uv_loop_t *loop, const sup_config *cfg, bus *b, sup **out);
+/* sup_new creates the supervisor on loop, taking over cfg's contents (cfg is
+ * left empty), with the bus it serves on (borrowed) and the config file to
+ * re-read on reload (NULL: the embedded default). Registers the
+ * `supervisor` service and every worker's service, starts the heartbeat on
+ * system.supervisor.health and every enabled worker in config order. */
+int sup_new(uv_loop_t *loop, sup_config *cfg, const char *config_file, bus *b, sup **out);
 
-/* sup_close stops the heartbeat and unregisters the service; on_closed runs
+/* sup_reload re-reads the config file and applies it: new workers start,
+ * removed ones stop, changed ones restart, the rest keep running. A bad
+ * file changes nothing; err says why. *summary (caller owns) lists names. */
+int sup_reload(sup *s, json_t **summary, char *err, size_t err_size);
+
+/* sup_shutdown stops every worker in reverse start order, each within its
+ * stop_timeout_s, then closes the supervisor; on_closed(exit_code) runs
  * once every handle is closed. */
-void sup_close(sup *s, void (*on_closed)(void *data), void *data);
+void sup_shutdown(sup *s, void (*on_closed)(int exit_code, void *data), void *data);
+
+/* sup_set_exit_handler: called when a worker gives up under
+ * on_give_up: "exit" (herdd must exit non-zero). */
+void sup_set_exit_handler(sup *s, void (*on_exit)(void *data), void *data);
 
 /* sup_health builds the supervisor's health object (caller owns). */
 json_t *sup_health(sup *s);

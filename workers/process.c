@@ -1,0 +1,440 @@
+/*
+ * The `process` kind: runs argv (no shell) as a child process, the
+ * isolation fallback for a worker that needs its own address space.
+ *
+ * Design notes:
+ * - The child is started through the host binary's exec trampoline
+ *   (worker_exec_main: `/proc/self/exe --worker-exec PPID -- argv...`), which
+ *   sets PR_SET_PDEATHSIG before exec: if herdd dies, even by SIGKILL, the
+ *   kernel sends the child SIGTERM. libuv's spawn has no pre-exec hook.
+ * - The child leads its own process group, so stop signals the whole group.
+ * - stdout and stderr are read line by line into fixed buffers and logged
+ *   with the worker's name; lines over LINE_MAX_BYTES are split, and more
+ *   than LINES_PER_S lines a second are counted, not logged: a flooding
+ *   child costs neither memory nor an unbounded log.
+ * - Stop: SIGTERM to the group, SIGKILL after stop_timeout_s; worker_stopped
+ *   once the process and both pipes are closed.
+ * - The child's resident set is read every MEM_CHECK_MS and reported as the
+ *   worker's memory, which the supervisor checks against memory_max.
+ */
+#include "workers/internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#define LINE_MAX_BYTES 2048
+#define LINES_PER_S 200
+#define MEM_CHECK_MS 1000
+#define DEFAULT_STOP_TIMEOUT_S 10
+
+typedef struct out_stream {
+    struct process *p;
+    uv_pipe_t pipe;
+    const char *label;
+    char line[LINE_MAX_BYTES];
+    size_t len;
+    int open;
+} out_stream;
+
+typedef struct process {
+    worker *w;
+    uv_process_t proc;
+    uv_timer_t timer; /* memory checks, then the SIGKILL deadline */
+    out_stream out, err;
+    int proc_open, timer_open, exited, stopping, killed;
+    int pid;
+    uint64_t window_ms;
+    unsigned lines_in_window;
+    uint64_t suppressed;
+} process;
+
+static const char *const process_keys[] = {"argv", "env", "cwd", NULL};
+
+static int process_validate(const json_t *cfg, const char *path, char *err, size_t err_size)
+{
+    json_t *argv = json_object_get(cfg, "argv"), *env = json_object_get(cfg, "env"), *v;
+    json_t *cwd = json_object_get(cfg, "cwd");
+    const char *key;
+    size_t i;
+    int rv = worker_check_keys(cfg, path, process_keys, err, err_size);
+
+    if (rv < 0)
+        return rv;
+    if (!json_is_array(argv) || json_array_size(argv) == 0 || json_array_size(argv) > 1024) {
+        snprintf(err, err_size, "%s.argv: expected a non-empty array of strings", path);
+        return -EINVAL;
+    }
+    json_array_foreach(argv, i, v)
+    {
+        if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v) ||
+            (i == 0 && json_string_length(v) == 0)) {
+            snprintf(err, err_size, "%s.argv[%zu]: expected a string without NUL bytes", path,
+                     i);
+            return -EINVAL;
+        }
+    }
+    if (env != NULL) {
+        if (!json_is_object(env)) {
+            snprintf(err, err_size, "%s.env: expected an object of strings", path);
+            return -EINVAL;
+        }
+        json_object_foreach(env, key, v)
+        {
+            if (!json_is_string(v) || *key == '\0' || strchr(key, '=') ||
+                strlen(json_string_value(v)) != json_string_length(v)) {
+                snprintf(err, err_size, "%s.env.%.64s: expected a string (names without '=')",
+                         path, key);
+                return -EINVAL;
+            }
+        }
+    }
+    if (cwd != NULL && (!json_is_string(cwd) || json_string_length(cwd) == 0)) {
+        snprintf(err, err_size, "%s.cwd: expected a directory path", path);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static uint64_t now_ms(process *p)
+{
+    return uv_now(worker_loop(p->w));
+}
+
+static void log_line(out_stream *s)
+{
+    process *p = s->p;
+    uint64_t now = now_ms(p);
+
+    if (now - p->window_ms >= 1000) {
+        if (p->suppressed)
+            worker_log(p->w, WORKER_LOG_WARN, "%llu output lines not logged (over %d/s)",
+                       (unsigned long long)p->suppressed, LINES_PER_S);
+        p->window_ms = now;
+        p->lines_in_window = 0;
+        p->suppressed = 0;
+    }
+    if (++p->lines_in_window > LINES_PER_S)
+        p->suppressed++;
+    else
+        worker_log(p->w, WORKER_LOG_INFO, "%s: %.*s", s->label, (int)s->len, s->line);
+    s->len = 0;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    static char chunk[16384]; /* loop thread only; consumed before the next read */
+    buf->base = chunk;
+    buf->len = sizeof(chunk);
+}
+
+static void maybe_done(process *p)
+{
+    if (p->proc_open || p->timer_open || p->out.open || p->err.open)
+        return;
+    if (p->stopping)
+        worker_stopped(p->w);
+}
+
+static void stream_closed(uv_handle_t *h)
+{
+    out_stream *s = h->data;
+    s->open = 0;
+    maybe_done(s->p);
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    out_stream *s = st->data;
+    worker *prev = worker_enter(s->p->w);
+
+    if (n < 0) {
+        if (s->len)
+            log_line(s);
+        uv_close((uv_handle_t *)&s->pipe, stream_closed);
+        worker_leave(prev);
+        return;
+    }
+    for (ssize_t i = 0; i < n; i++) {
+        char c = buf->base[i];
+        if (c == '\n') {
+            log_line(s);
+            continue;
+        }
+        s->line[s->len++] = c;
+        if (s->len == sizeof(s->line))
+            log_line(s);
+    }
+    worker_leave(prev);
+}
+
+static uint64_t child_rss(int pid)
+{
+    char path[64];
+    unsigned long long pages_total, pages_resident;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/statm", pid);
+    f = fopen(path, "re");
+    if (f == NULL)
+        return 0;
+    if (fscanf(f, "%llu %llu", &pages_total, &pages_resident) != 2)
+        pages_resident = 0;
+    fclose(f);
+    return pages_resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static void on_mem_check(uv_timer_t *t)
+{
+    process *p = t->data;
+    if (!p->exited)
+        worker_set_memory(p->w, child_rss(p->pid));
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    process *p = h->data;
+    p->timer_open = 0;
+    maybe_done(p);
+}
+
+static void proc_closed(uv_handle_t *h)
+{
+    process *p = h->data;
+    p->proc_open = 0;
+    maybe_done(p);
+}
+
+static void on_exit_cb(uv_process_t *proc, int64_t status, int term_signal)
+{
+    process *p = proc->data;
+
+    p->exited = 1;
+    worker_set_pid(p->w, 0);
+    uv_close((uv_handle_t *)&p->proc, proc_closed);
+    if (p->stopping) {
+        if (p->timer_open) {
+            uv_close((uv_handle_t *)&p->timer, timer_closed);
+        }
+        return;
+    }
+    if (term_signal)
+        worker_exit(p->w, 128 + term_signal, "process %d killed by signal %d (%s)", p->pid,
+                    term_signal, strsignal(term_signal));
+    else if (status != 0)
+        worker_exit(p->w, (int)status, "process %d exited with status %lld", p->pid,
+                    (long long)status);
+    else
+        worker_exit(p->w, 0, "process %d exited cleanly", p->pid);
+}
+
+static int stop_timeout_s(const worker *w)
+{
+    json_t *v = json_object_get(worker_config(w), "stop_timeout_s");
+    return json_is_integer(v) && json_integer_value(v) > 0 ? (int)json_integer_value(v)
+                                                            : DEFAULT_STOP_TIMEOUT_S;
+}
+
+static char *env_entry(const char *key, const char *value)
+{
+    size_t len = strlen(key) + strlen(value) + 2;
+    char *e = malloc(len);
+    if (e)
+        snprintf(e, len, "%s=%s", key, value);
+    return e;
+}
+
+/* build_args makes the trampoline's argv (borrowing the config's strings)
+ * and the child's environment: the inherited one, minus HERD_*, plus the
+ * worker's. Entries from *n_owned on are allocated here. */
+static int build_args(process *p, char ***out_args, char ***out_env, size_t *n_owned, char *ppid,
+                      size_t ppid_size)
+{
+    extern char **environ;
+    const json_t *cfg = worker_config(p->w);
+    json_t *argv = json_object_get(cfg, "argv"), *env = json_object_get(cfg, "env"), *v;
+    size_t n = json_array_size(argv), n_env = 0, i, k = 0;
+    const char *key;
+
+    snprintf(ppid, ppid_size, "%d", (int)getpid());
+    while (environ[n_env])
+        n_env++;
+    char **args = calloc(n + 5, sizeof(*args));
+    char **envp = calloc(n_env + (env ? json_object_size(env) : 0) + 3, sizeof(*envp));
+    if (args == NULL || envp == NULL) {
+        free(args);
+        free(envp);
+        return -ENOMEM;
+    }
+    args[k++] = "herd-worker-exec";
+    args[k++] = "--worker-exec";
+    args[k++] = ppid;
+    args[k++] = "--";
+    json_array_foreach(argv, i, v) args[k++] = (char *)json_string_value(v);
+
+    k = 0;
+    for (i = 0; i < n_env; i++)
+        if (strncmp(environ[i], "HERD_RUNTIME_DIR=", 17) && strncmp(environ[i], "HERD_WORKER=", 12))
+            envp[k++] = environ[i];
+    *n_owned = k;
+    envp[k++] = env_entry("HERD_RUNTIME_DIR", worker_runtime_dir(p->w));
+    envp[k++] = env_entry("HERD_WORKER", worker_name(p->w));
+    json_object_foreach(env, key, v) envp[k++] = env_entry(key, json_string_value(v));
+    for (i = *n_owned; i < k; i++) {
+        if (envp[i] == NULL) {
+            for (size_t j = *n_owned; j < k; j++)
+                free(envp[j]);
+            free(args);
+            free(envp);
+            return -ENOMEM;
+        }
+    }
+    *out_args = args;
+    *out_env = envp;
+    return 0;
+}
+
+static int process_start(worker *w, void *state)
+{
+    process *p = state;
+    const json_t *cfg = worker_config(w);
+    json_t *cwd = json_object_get(cfg, "cwd");
+    uv_process_options_t opts = {0};
+    uv_stdio_container_t stdio[3];
+    char **args = NULL, **envp = NULL, ppid[32], exe[PATH_MAX];
+    size_t n_owned = 0;
+    ssize_t n;
+    int rv;
+
+    p->w = w;
+    p->out.p = p->err.p = p;
+    p->out.label = "stdout";
+    p->err.label = "stderr";
+    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n < 0) {
+        worker_set_error(w, "cannot find the host binary: %s", strerror(errno));
+        return -errno;
+    }
+    exe[n] = '\0';
+    if ((rv = build_args(p, &args, &envp, &n_owned, ppid, sizeof(ppid))) < 0) {
+        worker_set_error(w, "out of memory");
+        return rv;
+    }
+    uv_pipe_init(worker_loop(w), &p->out.pipe, 0);
+    uv_pipe_init(worker_loop(w), &p->err.pipe, 0);
+    p->out.pipe.data = &p->out;
+    p->err.pipe.data = &p->err;
+    p->out.open = p->err.open = 1;
+    stdio[0].flags = UV_IGNORE;
+    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[1].data.stream = (uv_stream_t *)&p->out.pipe;
+    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[2].data.stream = (uv_stream_t *)&p->err.pipe;
+    opts.file = exe;
+    opts.args = args;
+    opts.env = envp;
+    opts.cwd = json_is_string(cwd) ? json_string_value(cwd) : NULL;
+    opts.stdio = stdio;
+    opts.stdio_count = 3;
+    opts.exit_cb = on_exit_cb;
+    /* Its own process group (setsid), so stop reaches grandchildren too. */
+    opts.flags = UV_PROCESS_DETACHED;
+    p->proc.data = p;
+    rv = uv_spawn(worker_loop(w), &p->proc, &opts);
+
+    for (size_t i = n_owned; envp[i]; i++)
+        free(envp[i]);
+    free(envp);
+    free(args);
+
+    if (rv < 0) {
+        worker_set_error(w, "cannot start %s: %s",
+                         json_string_value(json_array_get(json_object_get(cfg, "argv"), 0)),
+                         uv_strerror(rv));
+        uv_close((uv_handle_t *)&p->out.pipe, NULL);
+        uv_close((uv_handle_t *)&p->err.pipe, NULL);
+        /* uv_spawn initialized the process handle even on failure. */
+        uv_close((uv_handle_t *)&p->proc, NULL);
+        p->out.open = p->err.open = 0;
+        return rv;
+    }
+    p->proc_open = 1;
+    p->pid = p->proc.pid;
+    worker_set_pid(w, p->pid);
+    uv_read_start((uv_stream_t *)&p->out.pipe, on_alloc, on_read);
+    uv_read_start((uv_stream_t *)&p->err.pipe, on_alloc, on_read);
+    uv_timer_init(worker_loop(w), &p->timer);
+    p->timer.data = p;
+    p->timer_open = 1;
+    uv_timer_start(&p->timer, on_mem_check, MEM_CHECK_MS, MEM_CHECK_MS);
+    p->window_ms = now_ms(p);
+    worker_log(w, WORKER_LOG_INFO, "started process %d", p->pid);
+    return 0;
+}
+
+static void on_kill_deadline(uv_timer_t *t)
+{
+    process *p = t->data;
+
+    if (!p->exited && !p->killed) {
+        worker_log(p->w, WORKER_LOG_WARN, "process %d still running %d s after SIGTERM: SIGKILL",
+                   p->pid, stop_timeout_s(p->w));
+        kill(-p->pid, SIGKILL);
+        kill(p->pid, SIGKILL);
+        p->killed = 1;
+    }
+}
+
+static void process_stop(worker *w, void *state)
+{
+    process *p = state;
+
+    p->stopping = 1;
+    if (!p->exited && p->proc_open) {
+        kill(-p->pid, SIGTERM);
+        kill(p->pid, SIGTERM);
+        uv_timer_stop(&p->timer);
+        uv_timer_start(&p->timer, on_kill_deadline, (uint64_t)stop_timeout_s(w) * 1000, 0);
+    } else if (p->timer_open) {
+        uv_close((uv_handle_t *)&p->timer, timer_closed);
+    }
+    /* The pipes close at EOF, which follows the exit of the whole group. */
+    maybe_done(p);
+}
+
+static void process_health(worker *w, void *state, json_t *obj)
+{
+    process *p = state;
+    json_object_set_new(obj, "rss_bytes", json_integer((json_int_t)child_rss(p->pid)));
+}
+
+const worker_kind worker_process_kind = {
+    .name = "process",
+    .size = sizeof(process),
+    .validate = process_validate,
+    .start = process_start,
+    .stop = process_stop,
+    .health = process_health,
+};
+
+int worker_exec_main(int argc, char **argv)
+{
+    char *end;
+    long ppid;
+
+    if (argc < 5 || strcmp(argv[1], "--worker-exec") != 0 || strcmp(argv[3], "--") != 0)
+        return -1;
+    ppid = strtol(argv[2], &end, 10);
+    if (*end != '\0' || ppid <= 1)
+        _exit(127);
+    /* If herdd dies, even by SIGKILL, the kernel sends us SIGTERM. */
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != (pid_t)ppid)
+        _exit(127); /* herdd already gone between fork and here */
+    execvp(argv[4], argv + 4);
+    fprintf(stderr, "herdd: cannot run %s: %s\n", argv[4], strerror(errno));
+    _exit(127);
+}

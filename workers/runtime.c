@@ -1,0 +1,420 @@
+/*
+ * The worker runtime: one instance of a kind, and what the kind may call.
+ *
+ * Design notes:
+ * - Every call into kind code (start, stop, health, request, bus delivery)
+ *   switches the memory account to the worker's slot and back.
+ * - worker_fail and worker_exit may be called from deep inside the kind's
+ *   own callbacks; the host is told at once but must defer any action on
+ *   the instance (the supervisor does, on its own timer).
+ * - Subscriptions made through worker_subscribe are tracked so that stop
+ *   removes them all before the kind's stop runs: no delivery can reach a
+ *   stopping kind.
+ */
+#include "workers/internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+const char *const worker_common_keys[] = {
+    "name",        "kind",      "enabled",           "restart",        "backoff",
+    "intensity",   "memory_high", "memory_max",      "health_interval_s", "stop_timeout_s",
+    "queue_max",   NULL,
+};
+
+typedef struct worker_subscription {
+    worker *w;
+    bus_event_cb cb;
+    void *data;
+    bus_sub *sub;
+    struct worker_subscription *next;
+} worker_subscription;
+
+struct worker {
+    const worker_kind *kind;
+    char name[65];
+    json_t *config;
+    uv_loop_t *loop;
+    bus *bus;
+    char state_dir[PATH_MAX];
+    char runtime_dir[PATH_MAX];
+    worker_host host;
+    void *state;
+    uint32_t slot;
+    worker_subscription *subs;
+    int started, stopping, stopped, ended;
+    int pid;
+    int memory_reported;
+    uint64_t memory_bytes;
+    char last_error[512];
+};
+
+static int is_common_key(const char *key)
+{
+    for (const char *const *k = worker_common_keys; *k; k++)
+        if (strcmp(*k, key) == 0)
+            return 1;
+    return 0;
+}
+
+int worker_check_keys(const json_t *cfg, const char *path, const char *const *kind_keys,
+                      char *err, size_t err_size)
+{
+    const char *key;
+    json_t *v;
+
+    if (!json_is_object(cfg)) {
+        snprintf(err, err_size, "%s: expected an object", path);
+        return -EINVAL;
+    }
+    json_object_foreach((json_t *)cfg, key, v)
+    {
+        int known = is_common_key(key);
+        for (const char *const *k = kind_keys; !known && k && *k; k++)
+            known = strcmp(*k, key) == 0;
+        if (!known) {
+            char expected[512] = "";
+            size_t n = 0;
+            for (const char *const *k = kind_keys; k && *k && n < sizeof(expected); k++)
+                n += (size_t)snprintf(expected + n, sizeof(expected) - n, "%s%s",
+                                      n ? ", " : "", *k);
+            snprintf(err, err_size, "%s.%.64s: unknown key (expected %s or a common key)", path,
+                     key, n ? expected : "only common keys");
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* ---- accounting context ------------------------------------------------- */
+
+worker *worker_enter(worker *w)
+{
+    static _Thread_local worker *current;
+    worker *prev = current;
+    current = w;
+    worker__mem_switch(w ? w->slot : 0);
+    /* The previous worker is returned so calls can nest. */
+    return prev;
+}
+
+void worker_leave(worker *prev)
+{
+    worker_enter(prev);
+}
+
+/* ---- accessors ---------------------------------------------------------- */
+
+const char *worker_name(const worker *w)
+{
+    return w->name;
+}
+
+const char *worker_kind_name(const worker *w)
+{
+    return w->kind->name;
+}
+
+const json_t *worker_config(const worker *w)
+{
+    return w->config;
+}
+
+uv_loop_t *worker_loop(const worker *w)
+{
+    return w->loop;
+}
+
+bus *worker_bus(const worker *w)
+{
+    return w->bus;
+}
+
+const char *worker_state_dir(const worker *w)
+{
+    return w->state_dir;
+}
+
+const char *worker_runtime_dir(const worker *w)
+{
+    return w->runtime_dir;
+}
+
+int worker_pid(const worker *w)
+{
+    return w->pid;
+}
+
+void worker_set_pid(worker *w, int pid)
+{
+    w->pid = pid;
+}
+
+void worker_set_memory(worker *w, uint64_t bytes)
+{
+    w->memory_reported = 1;
+    w->memory_bytes = bytes;
+}
+
+uint64_t worker_heap_bytes(const worker *w)
+{
+    return w->memory_reported ? w->memory_bytes : worker__mem_slot_bytes(w->slot);
+}
+
+const char *worker_last_error(const worker *w)
+{
+    return w->last_error[0] ? w->last_error : NULL;
+}
+
+/* ---- logging and errors ------------------------------------------------- */
+
+static void vlog(worker *w, enum worker_log_level level, const char *fmt, va_list ap)
+{
+    char msg[1024];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (w->host.log)
+        w->host.log(w, level, msg, w->host.data);
+}
+
+void worker_log(worker *w, enum worker_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(w, level, fmt, ap);
+    va_end(ap);
+}
+
+void worker_set_error(worker *w, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->last_error, sizeof(w->last_error), fmt, ap);
+    va_end(ap);
+}
+
+static void end(worker *w, int exit_code)
+{
+    if (w->ended || w->stopping || !w->started)
+        return;
+    w->ended = 1;
+    if (w->host.ended)
+        w->host.ended(w, exit_code, w->last_error, w->host.data);
+}
+
+void worker_fail(worker *w, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (w->ended || w->stopping)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(w->last_error, sizeof(w->last_error), fmt, ap);
+    va_end(ap);
+    end(w, -1);
+}
+
+void worker_exit(worker *w, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (w->ended || w->stopping)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(w->last_error, sizeof(w->last_error), fmt, ap);
+    va_end(ap);
+    end(w, code < 0 ? 255 : code);
+}
+
+/* ---- bus ---------------------------------------------------------------- */
+
+static void deliver(const bus_event *ev, void *data)
+{
+    worker_subscription *s = data;
+    worker *prev;
+
+    if (s->w->stopping)
+        return;
+    prev = worker_enter(s->w);
+    s->cb(ev, s->data);
+    worker_leave(prev);
+}
+
+int worker_subscribe(worker *w, const char *pattern, size_t queue_max, bus_event_cb cb,
+                     void *data, bus_sub **out)
+{
+    worker_subscription *s;
+    int rv;
+
+    if (w->stopping)
+        return -ESHUTDOWN;
+    if (queue_max == 0) {
+        json_t *q = json_object_get(w->config, "queue_max");
+        if (json_is_integer(q) && json_integer_value(q) > 0)
+            queue_max = (size_t)json_integer_value(q);
+    }
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return -ENOMEM;
+    s->w = w;
+    s->cb = cb;
+    s->data = data;
+    rv = bus_subscribe(w->bus, pattern, queue_max, deliver, s, &s->sub);
+    if (rv < 0) {
+        free(s);
+        return rv;
+    }
+    s->next = w->subs;
+    w->subs = s;
+    if (out)
+        *out = s->sub;
+    return 0;
+}
+
+int worker_publish(worker *w, const char *topic, const char *payload, size_t len)
+{
+    return bus_publish(w->bus, topic, payload, len);
+}
+
+int worker_publish_json(worker *w, const char *topic, const json_t *payload)
+{
+    return bus_publish_json(w->bus, topic, payload);
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+int worker_new(const worker_params *p, worker **out)
+{
+    worker *w;
+
+    if (p->kind == NULL || p->name == NULL || strlen(p->name) >= sizeof(w->name))
+        return -EINVAL;
+    w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return -ENOMEM;
+    w->slot = worker__mem_slot_acquire();
+    if (p->kind->size) {
+        worker *prev = worker_enter(w);
+        w->state = worker_mem_calloc(1, p->kind->size);
+        worker_leave(prev);
+        if (w->state == NULL) {
+            worker__mem_slot_release(w->slot);
+            free(w);
+            return -ENOMEM;
+        }
+    }
+    w->kind = p->kind;
+    snprintf(w->name, sizeof(w->name), "%s", p->name);
+    w->config = json_incref((json_t *)p->config);
+    w->loop = p->loop;
+    w->bus = p->bus;
+    snprintf(w->state_dir, sizeof(w->state_dir), "%s/%s", p->state_dir, p->name);
+    snprintf(w->runtime_dir, sizeof(w->runtime_dir), "%s", p->runtime_dir);
+    if (p->host)
+        w->host = *p->host;
+    *out = w;
+    return 0;
+}
+
+int worker_start(worker *w, char *err, size_t err_size)
+{
+    worker *prev;
+    int rv;
+
+    if (w->started) {
+        snprintf(err, err_size, "%s: already started", w->name);
+        return -EALREADY;
+    }
+    if (mkdir(w->state_dir, 0750) < 0 && errno != EEXIST) {
+        rv = -errno;
+        snprintf(err, err_size, "%s: state directory %s: %s", w->name, w->state_dir,
+                 strerror(errno));
+        snprintf(w->last_error, sizeof(w->last_error), "%s", err);
+        return rv;
+    }
+    w->started = 1;
+    w->last_error[0] = '\0';
+    prev = worker_enter(w);
+    rv = w->kind->start(w, w->state);
+    worker_leave(prev);
+    if (rv < 0) {
+        if (w->last_error[0] == '\0')
+            snprintf(w->last_error, sizeof(w->last_error), "start failed: %s", strerror(-rv));
+        snprintf(err, err_size, "%s", w->last_error);
+        /* A failed start owns nothing: the kind must have undone it all. */
+        w->stopping = w->stopped = 1;
+        return rv;
+    }
+    return 0;
+}
+
+void worker_stop(worker *w)
+{
+    worker *prev;
+
+    if (w == NULL || w->stopping)
+        return;
+    w->stopping = 1;
+    while (w->subs) {
+        worker_subscription *s = w->subs;
+        w->subs = s->next;
+        bus_unsubscribe(s->sub);
+        free(s);
+    }
+    if (!w->started) {
+        worker_stopped(w);
+        return;
+    }
+    prev = worker_enter(w);
+    w->kind->stop(w, w->state);
+    worker_leave(prev);
+}
+
+void worker_stopped(worker *w)
+{
+    if (w->stopped)
+        return;
+    w->stopped = 1;
+    if (w->host.stopped)
+        w->host.stopped(w, w->host.data);
+}
+
+void worker_free(worker *w)
+{
+    if (w == NULL)
+        return;
+    while (w->subs) {
+        worker_subscription *s = w->subs;
+        w->subs = s->next;
+        bus_unsubscribe(s->sub);
+        free(s);
+    }
+    worker_mem_free(w->state);
+    json_decref(w->config);
+    worker__mem_slot_release(w->slot);
+    free(w);
+}
+
+void worker_health_fields(worker *w, json_t *obj)
+{
+    if (w->kind->health && w->started && !w->stopped) {
+        worker *prev = worker_enter(w);
+        w->kind->health(w, w->state, obj);
+        worker_leave(prev);
+    }
+}
+
+void worker_handle_request(worker *w, bus_request *req)
+{
+    if (w->kind->request == NULL) {
+        bus_reply_error(req, "unknown_op", "%s (kind %s) has no op \"%.64s\"", w->name,
+                        w->kind->name, bus_request_op(req));
+        return;
+    }
+    worker *prev = worker_enter(w);
+    w->kind->request(w, w->state, req);
+    worker_leave(prev);
+}
