@@ -402,8 +402,9 @@ int bus_publish_json(bus *b, const char *topic, const json_t *payload)
 
 void bus__deliver_remote_frame(bus *b, const bus_event *ev)
 {
-    /* Remote frames are already validated; they go out on events.ipc too. */
-    publish(b, ev->topic, ev->topic_len, ev->payload, ev->payload_len, 1);
+    /* Validated already; server.c sends the received message itself on
+     * events.ipc, without a copy. */
+    publish(b, ev->topic, ev->topic_len, ev->payload, ev->payload_len, 0);
 }
 
 int bus_subscribe(bus *b, const char *pattern, size_t queue_max, bus_event_cb cb, void *data,

@@ -292,11 +292,21 @@ static void publish_readable(uv_poll_t *h, int status, int events)
         bus_event ev;
         enum bus_drop_reason why;
         b->stats.remote_in++;
-        if (bus_frame_parse(nng_msg_body(m), nng_msg_len(m), b->max_message_bytes, &ev, &why) < 0)
+        if (bus_frame_parse(nng_msg_body(m), nng_msg_len(m), b->max_message_bytes, &ev, &why) < 0) {
             b->stats.dropped[why]++;
-        else
-            bus__deliver_remote_frame(b, &ev);
-        nng_msg_free(m);
+            nng_msg_free(m);
+            continue;
+        }
+        bus__deliver_remote_frame(b, &ev);
+        /* The frame goes out as it came in: the same message, no copy. */
+        if (__atomic_load_n(&b->n_pipes, __ATOMIC_ACQUIRE) == 0) {
+            nng_msg_free(m);
+        } else if (nng_sendmsg(b->ep[BUS_EP_EVENTS].sock, m, NNG_FLAG_NONBLOCK) != 0) {
+            nng_msg_free(m);
+            b->stats.dropped[BUS_DROP_SEND_FAILED]++;
+        } else {
+            b->stats.remote_out++;
+        }
     }
 }
 

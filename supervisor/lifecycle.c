@@ -177,8 +177,12 @@ static void apply_policy(sup_worker *sw, int clean, uint64_t uptime_ms)
         set_state(sw, SUP_STOPPED, sw->last_error);
         break;
     case SUP_DECIDE_GIVE_UP:
-        snprintf(reason, sizeof(reason), "gave up (%d restarts within %d s): %s",
-                 sw->cfg.policy.max_restarts, sw->cfg.policy.period_s, sw->last_error);
+        if (clean || sw->cfg.policy.restart == SUP_RESTART_TEMPORARY)
+            snprintf(reason, sizeof(reason), "not restarted (temporary): %s", sw->last_error);
+        else
+            snprintf(reason, sizeof(reason), "gave up (%d restarts within %d s): %s",
+                     sw->cfg.policy.max_restarts, sw->cfg.policy.period_s, sw->last_error);
+        snprintf(sw->last_error, sizeof(sw->last_error), "%.500s", reason);
         set_state(sw, SUP_FAILED, reason);
         if (s->cfg.on_give_up_exit && !s->shutting_down) {
             sup_log(SUP_LOG_ERROR, "supervisor", "%s failed and on_give_up is \"exit\"",

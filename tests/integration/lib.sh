@@ -88,3 +88,21 @@ wait_until() {
 remote_subscribers_at_least() {
     [ "$(status_get "$1" supervisor.bus.remote_subscribers)" -ge "$2" ]
 }
+
+# A number unique to this test run, for argv markers that pgrep can find.
+MARK=$(( (RANDOM << 15 | RANDOM) + 100000 ))
+
+# alive_marked N: how many processes run `sleep N`.
+alive_marked() { pgrep -fx "sleep $1" | wc -l; }
+
+# worker_get NAME FIELD: a field of one worker's health in status.
+worker_get() {
+    "$HERDCTL" --json status | python3 -c '
+import json, sys
+for w in json.load(sys.stdin)["workers"]:
+    if w["worker"] == sys.argv[1]:
+        v = w.get(sys.argv[2])
+        print("" if v is None else v)' "$1" "$2"
+}
+
+worker_state_is() { [ "$(worker_get "$1" state)" = "$2" ]; }
