@@ -27,7 +27,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#define LINE_MAX_BYTES 2048
+#define LINE_MAX_BYTES 1024
 #define LINES_PER_S 200
 #define MEM_CHECK_MS 1000
 #define DEFAULT_STOP_TIMEOUT_S 10

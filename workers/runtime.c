@@ -40,8 +40,8 @@ struct worker {
     json_t *config;
     uv_loop_t *loop;
     bus *bus;
-    char state_dir[PATH_MAX];
-    char runtime_dir[PATH_MAX];
+    char *state_dir;   /* exact-size strings: a worker's idle cost matters */
+    char *runtime_dir;
     worker_host host;
     void *state;
     uint32_t slot;
@@ -308,11 +308,21 @@ int worker_new(const worker_params *p, worker **out)
     }
     w->kind = p->kind;
     snprintf(w->name, sizeof(w->name), "%s", p->name);
+    size_t len = strlen(p->state_dir) + strlen(p->name) + 2;
+    w->state_dir = malloc(len);
+    w->runtime_dir = strdup(p->runtime_dir);
+    if (w->state_dir == NULL || w->runtime_dir == NULL) {
+        free(w->state_dir);
+        free(w->runtime_dir);
+        worker_mem_free(w->state);
+        worker__mem_slot_release(w->slot);
+        free(w);
+        return -ENOMEM;
+    }
+    snprintf(w->state_dir, len, "%s/%s", p->state_dir, p->name);
     w->config = json_incref((json_t *)p->config);
     w->loop = p->loop;
     w->bus = p->bus;
-    snprintf(w->state_dir, sizeof(w->state_dir), "%s/%s", p->state_dir, p->name);
-    snprintf(w->runtime_dir, sizeof(w->runtime_dir), "%s", p->runtime_dir);
     if (p->host)
         w->host = *p->host;
     *out = w;
@@ -394,6 +404,8 @@ void worker_free(worker *w)
     }
     worker_mem_free(w->state);
     json_decref(w->config);
+    free(w->state_dir);
+    free(w->runtime_dir);
     worker__mem_slot_release(w->slot);
     free(w);
 }
