@@ -206,6 +206,13 @@ void bus__handle_closed(uv_handle_t *h)
     bus__release(h->data);
 }
 
+void bus__handle_closed_async(uv_handle_t *h)
+{
+    bus_endpoint *ep = h->data;
+    pthread_mutex_destroy(&ep->lock);
+    bus__release(ep->bus);
+}
+
 void bus__release(bus *b)
 {
     if (--b->handles_open == 0) {

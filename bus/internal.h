@@ -48,9 +48,17 @@ typedef struct bus_endpoint {
     char path[PATH_MAX];
     nng_socket sock;
     nng_listener listener;
-    uv_poll_t poll; /* on NNG_OPT_RECVFD, for the sockets we read */
-    int has_poll;
     int open;
+    /* Receiving (publish.ipc, request.ipc): an nng aio whose callback, on an
+     * nng thread, only queues the message and wakes the loop. */
+    nng_aio *aio;
+    uv_async_t async;
+    int has_async;
+    pthread_mutex_t lock; /* inbox and recv_paused */
+    nng_msg **inbox;      /* ring of received messages */
+    size_t inbox_cap, inbox_head, inbox_count;
+    int recv_paused; /* inbox full: the aio is re-armed once the loop drains */
+    int closing;     /* atomic: no re-arm after close */
     struct bus *bus;
     uint64_t pipes_added; /* ADD_POST count, atomic: bumped on nng threads */
 } bus_endpoint;
@@ -135,6 +143,7 @@ void bus__broker_close(bus *b);
 void bus__deliver_remote_frame(bus *b, const bus_event *ev);
 void bus__handle_closed(uv_handle_t *h); /* h->data is the bus */
 void bus__release(bus *b);               /* one handle of b closed */
+void bus__handle_closed_async(uv_handle_t *h); /* h->data is a bus_endpoint */
 
 /* server.c: the nng sockets */
 int bus__sockets_open(bus *b, char *err, size_t err_size);
