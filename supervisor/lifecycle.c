@@ -132,6 +132,8 @@ static void on_ended(worker *w, int exit_code, const char *error, void *data)
 {
     sup_worker *sw = data;
 
+    if (w != sw->inst)
+        return; /* an abandoned instance */
     sw->ended = 1;
     sw->ended_code = exit_code;
     snprintf(sw->last_error, sizeof(sw->last_error), "%s", error ? error : "");
@@ -141,6 +143,9 @@ static void on_ended(worker *w, int exit_code, const char *error, void *data)
 static void on_stopped(worker *w, void *data)
 {
     sup_worker *sw = data;
+
+    if (w != sw->inst)
+        return; /* an abandoned instance finishing late: stays unfreed */
     sw->stopped = 1;
     kick(sw);
 }
@@ -150,10 +155,16 @@ static void on_log(worker *w, enum worker_log_level level, const char *msg, void
     sup_log((enum sup_log_level)level, worker_name(w), "%s", msg);
 }
 
+/* A kind gets stop_timeout_s plus this to call worker_stopped (the process
+ * kind SIGKILLs its child at stop_timeout_s). */
+#define STOP_GRACE_MS 2000
+
 static void begin_stop(sup_worker *sw, enum sup_stop_reason why, const char *reason)
 {
     sw->stop_reason = why;
     set_state(sw, SUP_STOPPING, reason);
+    uv_timer_start(&sw->timer, on_timer, (uint64_t)sw->cfg.stop_timeout_s * 1000 + STOP_GRACE_MS,
+                   0);
     worker_stop(sw->inst);
 }
 
@@ -197,13 +208,16 @@ static void apply_policy(sup_worker *sw, int clean, uint64_t uptime_ms)
 
 static void worker_destroy(sup_worker *sw);
 
-static void after_stop(sup_worker *sw)
+/* after_stop: the instance is gone (freed, or abandoned when it never
+ * finished stopping); what follows was decided when the stop began. */
+static void after_stop(sup_worker *sw, int abandoned)
 {
     struct sup *s = sw->sup;
     enum sup_stop_reason why = sw->stop_reason;
     uint64_t uptime = now_ms(sw) - sw->started_ms;
 
-    worker_free(sw->inst);
+    if (!abandoned)
+        worker_free(sw->inst);
     sw->inst = NULL;
     sw->stop_reason = SUP_STOP_NONE;
     if (s->shutting_down && why != SUP_STOP_REMOVE)
@@ -249,7 +263,16 @@ static void on_timer(uv_timer_t *t)
     if (sw->stopped) {
         sw->stopped = 0;
         sw->ended = 0;
-        after_stop(sw);
+        after_stop(sw, 0);
+    } else if (sw->state == SUP_STOPPING && sw->inst) {
+        /* The stop deadline passed. The instance is left as it is, never
+         * freed (its kind may still own handles): a bug in the kind costs
+         * memory, not the whole supervisor's shutdown. */
+        sup_log(SUP_LOG_ERROR, sw->cfg.name, "did not stop within %d s: abandoned",
+                sw->cfg.stop_timeout_s + STOP_GRACE_MS / 1000);
+        snprintf(sw->last_error, sizeof(sw->last_error), "did not stop within %d s",
+                 sw->cfg.stop_timeout_s + STOP_GRACE_MS / 1000);
+        after_stop(sw, 1);
     } else if (sw->ended) {
         sw->ended = 0;
         if (sw->inst && (sw->state == SUP_RUNNING || sw->state == SUP_STARTING))
