@@ -272,6 +272,7 @@ static void on_timer(uv_timer_t *t)
                 sw->cfg.stop_timeout_s + STOP_GRACE_MS / 1000);
         snprintf(sw->last_error, sizeof(sw->last_error), "did not stop within %d s",
                  sw->cfg.stop_timeout_s + STOP_GRACE_MS / 1000);
+        worker_detach(sw->inst);
         after_stop(sw, 1);
     } else if (sw->ended) {
         sw->ended = 0;

@@ -392,6 +392,11 @@ void worker_stopped(worker *w)
         w->host.stopped(w, w->host.data);
 }
 
+void worker_detach(worker *w)
+{
+    memset(&w->host, 0, sizeof(w->host));
+}
+
 void worker_free(worker *w)
 {
     if (w == NULL)

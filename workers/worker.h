@@ -181,6 +181,9 @@ int worker_start(worker *w, char *err, size_t err_size);
 /* worker_stop unsubscribes everything and calls the kind's stop; the host's
  * stopped callback follows. Harmless twice or before start. */
 void worker_stop(worker *w);
+/* worker_detach cuts an instance off from its host: no host callback runs
+ * for it any more (an instance the host gave up waiting for). */
+void worker_detach(worker *w);
 /* worker_free frees a stopped (or never started) instance. */
 void worker_free(worker *w);
 /* worker_health_fields adds the kind's health fields to obj. */
