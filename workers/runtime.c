@@ -196,10 +196,12 @@ void worker_set_error(worker *w, const char *fmt, ...)
     va_end(ap);
 }
 
-static void end(worker *w, int exit_code)
+/* end records why the instance ended and tells the host, once. */
+static void vend(worker *w, int exit_code, const char *fmt, va_list ap)
 {
     if (w->ended || w->stopping || !w->started)
         return;
+    vsnprintf(w->last_error, sizeof(w->last_error), fmt, ap);
     w->ended = 1;
     if (w->host.ended)
         w->host.ended(w, exit_code, w->last_error, w->host.data);
@@ -208,25 +210,17 @@ static void end(worker *w, int exit_code)
 void worker_fail(worker *w, const char *fmt, ...)
 {
     va_list ap;
-
-    if (w->ended || w->stopping)
-        return;
     va_start(ap, fmt);
-    vsnprintf(w->last_error, sizeof(w->last_error), fmt, ap);
+    vend(w, -1, fmt, ap);
     va_end(ap);
-    end(w, -1);
 }
 
 void worker_exit(worker *w, int code, const char *fmt, ...)
 {
     va_list ap;
-
-    if (w->ended || w->stopping)
-        return;
     va_start(ap, fmt);
-    vsnprintf(w->last_error, sizeof(w->last_error), fmt, ap);
+    vend(w, code < 0 ? 255 : code, fmt, ap);
     va_end(ap);
-    end(w, code < 0 ? 255 : code);
 }
 
 /* ---- bus ---------------------------------------------------------------- */

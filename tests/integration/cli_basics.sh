@@ -26,13 +26,7 @@ grep -q "not reachable" "$T/err" || fail "unclear unreachable message"
 # --check: valid and invalid configs; each error names the path.
 write_config "$T/good.json"
 "$HERDD" --check -c "$T/good.json" >/dev/null || fail "--check good config"
-while IFS='|' read -r body want; do
-    [ -z "$body" ] && continue
-    printf '%s' "$body" >"$T/bad.json"
-    "$HERDD" --check -c "$T/bad.json" >"$T/out" 2>&1; rc=$?
-    [ $rc = 1 ] || fail "--check exit $rc for $body"
-    grep -qF -- "$want" "$T/out" || fail "for $body expected \"$want\", got: $(cat "$T/out")"
-done <<'CASES'
+n=$(check_refuses <<'CASES'
 {"bus": {"dir": 5}}|bus.dir: expected a non-empty path string
 {"bus": {"max_message_bytes": "12Q"}}|bus.max_message_bytes: expected a size
 {"bus": {"queue_max": 0}}|bus.queue_max: expected an integer from 1
@@ -46,6 +40,8 @@ done <<'CASES'
 {"bus": {"dir": "/x"}, "bus": {}}|duplicate object key
 {"bus": |invalid JSON
 CASES
+) || exit 1
+[ "$n" = 12 ] || fail "only $n --check cases ran"
 "$HERDD" --check -c "$T/missing.json" 2>"$T/out"; [ $? = 1 ] || fail "--check missing file"
 grep -q "missing.json" "$T/out" || fail "missing file not named"
 

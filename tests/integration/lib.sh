@@ -106,3 +106,19 @@ for w in json.load(sys.stdin)["workers"]:
 }
 
 worker_state_is() { [ "$(worker_get "$1" state)" = "$2" ]; }
+
+# check_refuses: reads "CONFIG_JSON|EXPECTED MESSAGE PART" lines on stdin;
+# `herdd --check` must exit 1 for each config and print the part. Prints
+# the number of cases.
+check_refuses() {
+    local body want rc n=0
+    while IFS='|' read -r body want; do
+        [ -z "$body" ] && continue
+        printf '%s' "$body" >"$T/bad.json"
+        "$HERDD" --check -c "$T/bad.json" >"$T/check.out" 2>&1; rc=$?
+        [ $rc = 1 ] || fail "--check exit $rc for $body"
+        grep -qF -- "$want" "$T/check.out" || fail "for $body expected \"$want\", got: $(cat "$T/check.out")"
+        n=$((n + 1))
+    done
+    echo $n
+}

@@ -5,15 +5,7 @@
 printf '{"workers": [{"name": "ok", "kind": "process", "argv": ["true"], "restart": "transient", "backoff": {"initial_ms": 10, "max_ms": 20}, "intensity": {"max_restarts": 2, "period_s": 5}, "memory_high": "32M", "memory_max": "64M", "health_interval_s": 5, "stop_timeout_s": 3, "queue_max": 16, "env": {"X": "1"}}], "on_give_up": "exit"}' >"$T/good.json"
 "$HERDD" --check -c "$T/good.json" >"$T/out" || fail "good config refused: $(cat "$T/out")"
 grep -q "1 workers" "$T/out" || fail "--check output: $(cat "$T/out")"
-n=0
-while IFS='|' read -r body want; do
-    [ -z "$body" ] && continue
-    printf '%s' "$body" >"$T/bad.json"
-    "$HERDD" --check -c "$T/bad.json" >"$T/out" 2>&1; rc=$?
-    [ $rc = 1 ] || fail "--check exit $rc for $body"
-    grep -qF -- "$want" "$T/out" || fail "for $body expected \"$want\", got: $(cat "$T/out")"
-    n=$((n + 1))
-done <<'CASES'
+n=$(check_refuses <<'CASES'
 {"workers": [{"kind": "process", "argv": ["x"]}]}|workers[0].name: expected 1-64 characters
 {"workers": [{"name": "x", "kind": "process", "argv": ["x"]}, {"name": "UPPER", "kind": "process"}]}|workers[1].name
 {"workers": [{"name": "x", "kind": "sorcery"}]}|workers[0].kind: expected one of process
@@ -30,5 +22,6 @@ done <<'CASES'
 {"workers": [{"name": "x", "kind": "process", "argv": ["x"]}, {"name": "x", "kind": "process", "argv": ["y"]}]}|workers[1].name: "x" is already the name of workers[0]
 {"on_give_up": 1}|on_give_up: expected "exit" or "stay"
 CASES
+) || exit 1
 [ $n -ge 12 ] || fail "only $n cases ran"
 pass "--check refused $n bad worker configs, each naming its path"
