@@ -14,58 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-int sup_parse_size(const json_t *v, uint64_t *out)
-{
-    const char *s, *p;
-    unsigned long long n;
-    uint64_t mult = 1;
-
-    if (json_is_integer(v)) {
-        if (json_integer_value(v) < 0)
-            return -EINVAL;
-        *out = (uint64_t)json_integer_value(v);
-        return 0;
-    }
-    if (!json_is_string(v))
-        return -EINVAL;
-    s = json_string_value(v);
-    if (*s < '0' || *s > '9')
-        return -EINVAL;
-    errno = 0;
-    n = strtoull(s, (char **)&p, 10);
-    if (errno)
-        return -EINVAL;
-    switch (*p) {
-    case 'K':
-    case 'k':
-        mult = 1ull << 10;
-        p++;
-        break;
-    case 'M':
-        mult = 1ull << 20;
-        p++;
-        break;
-    case 'G':
-        mult = 1ull << 30;
-        p++;
-        break;
-    case 'T':
-        mult = 1ull << 40;
-        p++;
-        break;
-    default:
-        break;
-    }
-    if (mult > 1 && p[0] == 'i' && p[1] == 'B')
-        p += 2;
-    else if (*p == 'B')
-        p++;
-    if (*p != '\0' || (mult > 1 && n > UINT64_MAX / mult))
-        return -EINVAL;
-    *out = n * mult;
-    return 0;
-}
-
 static void default_state_dir(char *buf, size_t size)
 {
     const char *v;
@@ -139,7 +87,7 @@ static int parse_bus(const json_t *o, sup_config *cfg, char *err, size_t err_siz
             rv = get_path(v, path, cfg->runtime_dir, sizeof(cfg->runtime_dir) - 16, err,
                           err_size);
         } else if (strcmp(key, "max_message_bytes") == 0) {
-            if (sup_parse_size(v, &cfg->max_message_bytes) < 0 || cfg->max_message_bytes < 1024 ||
+            if (worker_parse_size(v, &cfg->max_message_bytes) < 0 || cfg->max_message_bytes < 1024 ||
                 cfg->max_message_bytes > (256u << 20))
                 FAIL("%s: expected a size from 1K to 256M, such as \"1M\"", path);
         } else if (strcmp(key, "subscriber_buffer") == 0) {
@@ -296,10 +244,10 @@ static int parse_worker(const json_t *o, const char *path, const sup_config *cfg
         wc->policy.period_s = (int)vals[1];
     }
     if ((v = json_object_get(o, "memory_high")) != NULL &&
-        (sup_parse_size(v, &wc->memory_high) < 0 || wc->memory_high == 0))
+        (worker_parse_size(v, &wc->memory_high) < 0 || wc->memory_high == 0))
         FAIL("%s.memory_high: expected a size such as \"64M\"", path);
     if ((v = json_object_get(o, "memory_max")) != NULL &&
-        (sup_parse_size(v, &wc->memory_max) < 0 || wc->memory_max == 0))
+        (worker_parse_size(v, &wc->memory_max) < 0 || wc->memory_max == 0))
         FAIL("%s.memory_max: expected a size such as \"64M\"", path);
     if (wc->memory_high && wc->memory_max && wc->memory_high > wc->memory_max)
         FAIL("%s.memory_high: must not exceed memory_max", path);

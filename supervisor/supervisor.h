@@ -96,11 +96,6 @@ void sup_config_free(sup_config *cfg);
 /* sup_config_default is the embedded default (no -c): valid, parsed. */
 int sup_config_default(sup_config *cfg, char *err, size_t err_size);
 
-/* sup_parse_size reads a byte size: a non-negative integer, or a string of
- * digits with an optional K, M, G or T suffix (powers of 1024, optional
- * trailing "B" or "iB"). Returns 0 or -EINVAL. */
-int sup_parse_size(const json_t *v, uint64_t *out);
-
 /* sup_config_defaults fills cfg with the defaults (environment-derived
  * directories included). */
 void sup_config_defaults(sup_config *cfg);

@@ -90,6 +90,58 @@ int worker_check_keys(const json_t *cfg, const char *path, const char *const *ki
     return 0;
 }
 
+int worker_parse_size(const json_t *v, uint64_t *out)
+{
+    const char *s, *p;
+    unsigned long long n;
+    uint64_t mult = 1;
+
+    if (json_is_integer(v)) {
+        if (json_integer_value(v) < 0)
+            return -EINVAL;
+        *out = (uint64_t)json_integer_value(v);
+        return 0;
+    }
+    if (!json_is_string(v))
+        return -EINVAL;
+    s = json_string_value(v);
+    if (*s < '0' || *s > '9')
+        return -EINVAL;
+    errno = 0;
+    n = strtoull(s, (char **)&p, 10);
+    if (errno)
+        return -EINVAL;
+    switch (*p) {
+    case 'K':
+    case 'k':
+        mult = 1ull << 10;
+        p++;
+        break;
+    case 'M':
+        mult = 1ull << 20;
+        p++;
+        break;
+    case 'G':
+        mult = 1ull << 30;
+        p++;
+        break;
+    case 'T':
+        mult = 1ull << 40;
+        p++;
+        break;
+    default:
+        break;
+    }
+    if (mult > 1 && p[0] == 'i' && p[1] == 'B')
+        p += 2;
+    else if (*p == 'B')
+        p++;
+    if (*p != '\0' || (mult > 1 && n > UINT64_MAX / mult))
+        return -EINVAL;
+    *out = n * mult;
+    return 0;
+}
+
 /* ---- accounting context ------------------------------------------------- */
 
 worker *worker_enter(worker *w)
