@@ -98,8 +98,10 @@ typedef struct catalog_build_result {
  * untouched. OUTDIR is created (one level) if missing. The new version is
  * built in OUTDIR/.tmp-<random>, fsynced, renamed to v-<hex>, then
  * `current` is replaced by rename(2) of a temporary symlink, and only then
- * are other v-* and stale .tmp-* entries removed: a kill at any instant
- * leaves `current` naming a complete version. Concurrent builds into one
+ * are stale .tmp-* entries and every v-* but the new and the previous
+ * version removed: a kill at any instant leaves `current` naming a complete
+ * version, and a worker still serving the previous version (reads in
+ * flight, or validating the new one) keeps its files. Concurrent builds into one
  * OUTDIR are serialised with flock(2) on the directory. Memory: the input
  * is mmap'ed and scanned; only one entry at a time is parsed. res may be
  * NULL. Blocks.
@@ -292,7 +294,13 @@ int catalog_service_start(catalog_service *svc);
 catalog_index *catalog_service_index(catalog_service *svc);
 /* catalog_service_reader: the reader (borrowed). */
 catalog_reader *catalog_service_reader(catalog_service *svc);
-/* catalog_service_get: catalog_get on the current version; -EAGAIN before it loaded. */
+/*
+ * catalog_service_get: catalog_get on the current version; -EAGAIN before it
+ * loaded. A body whose file is gone when read (its version was removed by
+ * later builds) is read once more from the version served by then, after a
+ * check of `current` if none was swapped in meanwhile; only if that fails
+ * too does the callback see the error.
+ */
 int catalog_service_get(catalog_service *svc, const char *section, const char *id,
                         catalog_get_cb cb, void *data);
 /* catalog_service_last_error: the last load/validation error, or NULL. */
@@ -307,8 +315,21 @@ int catalog_service_health(const catalog_service *svc, json_t *obj);
  * catalog_service_close: stops watching, waits for thread-pool work in
  * flight and every handle to close, frees the service, then calls
  * on_closed (may be NULL) on the loop thread. NULL svc or a second call:
- * nothing happens. Callbacks other than on_closed are not called after it.
+ * nothing happens. Gets in flight still complete (their result or
+ * -ECANCELED; gets waiting for a retry from inside this call); on_started,
+ * on_reloaded and on_refused are not called after it.
  */
 void catalog_service_close(catalog_service *svc, void (*on_closed)(void *data), void *data);
+
+/* ---- worker kind ------------------------------------------------------------ */
+
+/*
+ * catalog_worker_kind: the `catalog` worker kind (workers/worker.h), keys
+ * path (OUTDIR, required), lru_entries, lru_bytes; ops list, get, search,
+ * categories, domains, stats (DESIGN.md section 6). Publishes
+ * catalog.<worker>.reloaded {"version","entries"} on every swap.
+ */
+struct worker_kind;
+extern const struct worker_kind catalog_worker_kind;
 
 #endif

@@ -18,8 +18,16 @@
  * - Swap: the new index replaces the old one; requests in flight hold
  *   their own reference to the old index and finish on it. The body cache
  *   is cleared (its nodes belong to the old version).
- * - Close: handles are closed, queued work is cancelled, and the service is
- *   freed only when both handles, the reader and the check are done.
+ * - Gets whose body file is gone (-ENOENT from the reader: the version was
+ *   removed by a later build) are retried once on the version being served:
+ *   at once when a newer one has been swapped in meanwhile, else after the
+ *   next check has finished (a check queued after the failure, tracked by
+ *   sequence numbers), which swaps in whatever `current` names now. The
+ *   compiler keeps the previous version on disk, so this only happens to a
+ *   service more than one version behind (builds faster than validation).
+ * - Close: handles are closed, queued work is cancelled, parked gets are
+ *   answered -ECANCELED, and the service is freed only when both handles,
+ *   the reader and the check are done.
  */
 #include "catalog/internal.h"
 
@@ -32,6 +40,7 @@
 struct check {
     uv_work_t work;
     catalog_service *svc;
+    unsigned long seq;
     int initial;
     char path[PATH_MAX];
     char serving[64]; /* version being served ("" none) */
@@ -55,6 +64,8 @@ struct catalog_service {
     catalog_index *idx;
     char *last_error;
     struct check *check;
+    unsigned long check_seq; /* of the last check queued */
+    struct sget *parked;     /* gets waiting for a check to retry */
     int again;
     char refused[PATH_MAX];
     ino_t refused_ino;
@@ -148,6 +159,7 @@ static void work_check(uv_work_t *w)
 
 static void schedule_check(catalog_service *svc);
 static void release(catalog_service *svc);
+static void retry_parked(catalog_service *svc, unsigned long done_seq);
 static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status);
 static void on_timer(uv_timer_t *t);
 
@@ -201,11 +213,13 @@ static void after_check(uv_work_t *w, int status)
             svc->opts.on_refused(svc, base ? base + 1 : c->target, c->err, svc->opts.data);
         }
     }
+    unsigned long done = c->seq;
     free(c);
     if (svc->again && !svc->closing) {
         svc->again = 0;
         schedule_check(svc);
     }
+    retry_parked(svc, done);
 }
 
 static int queue_check(catalog_service *svc, int initial)
@@ -214,6 +228,7 @@ static int queue_check(catalog_service *svc, int initial)
     if (!c)
         return -ENOMEM;
     c->svc = svc;
+    c->seq = svc->check_seq + 1;
     c->initial = initial;
     c->work.data = c;
     snprintf(c->path, sizeof c->path, "%s", svc->path);
@@ -227,6 +242,7 @@ static int queue_check(catalog_service *svc, int initial)
         return rc;
     }
     svc->check = c;
+    svc->check_seq = c->seq;
     return 0;
 }
 
@@ -286,6 +302,90 @@ catalog_reader *catalog_service_reader(catalog_service *svc)
     return svc->reader;
 }
 
+/* ---- gets, retried once when their version's files are gone ---------------- */
+
+struct sget {
+    struct sget *next; /* parked list */
+    catalog_service *svc;
+    catalog_index *idx; /* the version read (a reference: no ABA on the pointer) */
+    catalog_get_cb cb;
+    void *data;
+    unsigned long wait_seq; /* parked: retry once this check has finished */
+    int retried;
+    const char *section; /* NULL or into name */
+    const char *id;      /* into name */
+    char name[];
+};
+
+static void sget_finish(struct sget *g, int status, const char *body, size_t len)
+{
+    g->cb(status, body, len, g->data);
+    catalog_index_free(g->idx);
+    free(g);
+}
+
+static void sget_done(int status, const char *body, size_t len, void *data);
+
+/* Issues g on the version being served; on failure finishes it. */
+static void sget_reissue(struct sget *g)
+{
+    catalog_service *svc = g->svc;
+    catalog_index_free(g->idx);
+    g->idx = catalog_index_ref(svc->idx);
+    int rc = catalog_get(svc->reader, svc->idx, g->section, g->id, sget_done, g);
+    if (rc < 0)
+        sget_finish(g, rc, NULL, 0);
+}
+
+static void sget_done(int status, const char *body, size_t len, void *data)
+{
+    struct sget *g = data;
+    catalog_service *svc = g->svc;
+    if (status != -ENOENT || g->retried || svc->closing || !svc->idx) {
+        sget_finish(g, status, body, len);
+        return;
+    }
+    g->retried = 1;
+    if (svc->idx != g->idx) {
+        sget_reissue(g);
+        return;
+    }
+    /* wait for a check that starts after now */
+    if (svc->check) {
+        svc->again = 1;
+        g->wait_seq = svc->check_seq + 1;
+    } else if (queue_check(svc, 0) == 0) {
+        g->wait_seq = svc->check_seq;
+    } else {
+        g->wait_seq = svc->check_seq + 1; /* the timer queues it */
+    }
+    g->next = svc->parked;
+    svc->parked = g;
+}
+
+static void retry_parked(catalog_service *svc, unsigned long done_seq)
+{
+    struct sget **p = &svc->parked, *ready = NULL;
+    while (*p) {
+        struct sget *g = *p;
+        if (g->wait_seq <= done_seq) {
+            *p = g->next;
+            g->next = ready;
+            ready = g;
+        } else {
+            p = &g->next;
+        }
+    }
+    while (ready) {
+        struct sget *g = ready;
+        ready = g->next;
+        if (svc->closing)
+            sget_finish(g, -ECANCELED, NULL, 0);
+        else
+            sget_reissue(g);
+    }
+}
+
 int catalog_service_get(catalog_service *svc, const char *section, const char *id,
                         catalog_get_cb cb, void *data)
 {
@@ -293,7 +393,27 @@ int catalog_service_get(catalog_service *svc, const char *section, const char *i
         return -ECANCELED;
     if (!svc->idx)
         return -EAGAIN;
-    return catalog_get(svc->reader, svc->idx, section, id, cb, data);
+    size_t id_len = strlen(id), sec_len = section ? strlen(section) + 1 : 0;
+    struct sget *g = malloc(sizeof *g + id_len + 1 + sec_len);
+    if (!g)
+        return -ENOMEM;
+    memset(g, 0, sizeof *g);
+    memcpy(g->name, id, id_len + 1);
+    g->id = g->name;
+    if (section) {
+        memcpy(g->name + id_len + 1, section, sec_len);
+        g->section = g->name + id_len + 1;
+    }
+    g->svc = svc;
+    g->cb = cb;
+    g->data = data;
+    g->idx = catalog_index_ref(svc->idx);
+    int rc = catalog_get(svc->reader, svc->idx, section, id, sget_done, g);
+    if (rc < 0) {
+        catalog_index_free(g->idx);
+        free(g);
+    }
+    return rc;
 }
 
 const char *catalog_service_last_error(const catalog_service *svc)
@@ -360,7 +480,8 @@ void catalog_service_close(catalog_service *svc, void (*on_closed)(void *data), 
     svc->closing = 1;
     svc->on_closed = on_closed;
     svc->closed_data = data;
-    svc->pending = 1; /* held by this function until everything is started */
+    retry_parked(svc, (unsigned long)-1); /* each answered -ECANCELED */
+    svc->pending = 1;                     /* held by this function until everything is started */
     if (svc->handles >= 1) {
         svc->pending++;
         uv_close((uv_handle_t *)&svc->timer, on_handle_closed);

@@ -52,5 +52,7 @@ void cli_format_bytes(char *buf, size_t size, double bytes);
 /* The commands, one table per file. */
 extern const cli_cmd cli_bus_cmds[];
 extern const cli_cmd cli_sup_cmds[];
+extern const cli_cmd cli_catalog_cmds[];
+extern const cli_cmd cli_job_cmds[];
 
 #endif

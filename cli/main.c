@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const cli_cmd *const tables[] = {cli_sup_cmds, cli_bus_cmds};
+static const cli_cmd *const tables[] = {cli_sup_cmds, cli_bus_cmds, cli_job_cmds, cli_catalog_cmds};
 
 static void usage(FILE *f)
 {

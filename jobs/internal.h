@@ -19,7 +19,8 @@
 #define JOBS__PARAM_MAX 4096            /* bytes of one submit parameter */
 #define JOBS__ARGV_MAX 256              /* elements of one argv */
 #define JOBS__LOG_BUF_BYTES 65536       /* log write buffer of one running job */
-#define JOBS__PUB_BYTES 65536           /* output batch that is published at once */
+#define JOBS__PUB_BYTES 16384           /* output batch published at once: bounds a remote
+                                         * subscriber's nng queue (subscriber_buffer events) */
 #define JOBS__INFLIGHT_BYTES (4u << 20) /* byte cap of the in-memory tail */
 #define JOBS__TICK_MS 50                /* output publish period */
 #define JOBS__FLUSH_TICKS 4             /* log flush every 4 ticks = 200 ms */
@@ -207,7 +208,36 @@ struct jobs {
     uint64_t write_errors;
 };
 
+/* ---- callback brackets (jobs_hooks.enter/leave) ------------------------ */
+
+/* A libuv callback starts with `jobs__bracket b = jobs__enter(j);` and ends
+ * with `jobs__leave(&b);`: the hooks are copied, so leave works even when
+ * the callback freed j. */
+typedef struct jobs__bracket {
+    void (*leave)(void *token, void *data);
+    void *token;
+    void *data;
+} jobs__bracket;
+
+static inline jobs__bracket jobs__enter(const jobs *j)
+{
+    jobs__bracket b = {j->hooks.leave, NULL, j->hooks.data};
+    if (j->hooks.enter)
+        b.token = j->hooks.enter(j->hooks.data);
+    return b;
+}
+
+static inline void jobs__leave(const jobs__bracket *b)
+{
+    if (b->leave)
+        b->leave(b->token, b->data);
+}
+
 /* ---- allocation (mem.c) ------------------------------------------------ */
+/* jobs__raw_alloc/jobs__raw_free: the hooks' allocator or the C library's,
+ * without the size header (the instance struct itself). */
+void *jobs__raw_alloc(const jobs_hooks *h, size_t n);
+void jobs__raw_free(const jobs_hooks *h, void *p);
 void *jobs__malloc(jobs *j, size_t n);
 void *jobs__calloc(jobs *j, size_t n);
 void *jobs__realloc(jobs *j, void *p, size_t n);

@@ -65,7 +65,8 @@ static void free_all(jobs *j)
     jobs__free(j, j->logs_dir);
     jobs__free(j, j->json_path);
     jobs__free(j, j->tmp_path);
-    free(j);
+    jobs_hooks hooks = j->hooks;
+    jobs__raw_free(&hooks, j);
 }
 
 int jobs_new(uv_loop_t *loop, const jobs_config *cfg, const char *worker_name,
@@ -80,9 +81,12 @@ int jobs_new(uv_loop_t *loop, const jobs_config *cfg, const char *worker_name,
         state_dir = cfg->state_dir;
     if (!state_dir || !*state_dir || strlen(state_dir) > 3000)
         return fail(err, err_size, -EINVAL, "%s: no usable state_dir", worker_name);
-    jobs *j = calloc(1, sizeof *j);
+    if (hooks && (!hooks->realloc) != (!hooks->free))
+        return fail(err, err_size, -EINVAL, "jobs_new: hooks.realloc and hooks.free go together");
+    jobs *j = jobs__raw_alloc(hooks, sizeof *j);
     if (!j)
         return fail(err, err_size, -ENOMEM, "out of memory");
+    memset(j, 0, sizeof *j);
     j->heap_bytes = sizeof *j;
     j->loop = loop;
     j->cfg = cfg;
@@ -176,9 +180,11 @@ static void handle_closed(uv_handle_t *h)
     jobs *j = h->data;
     if (--j->n_handles_open > 0)
         return;
+    jobs__bracket b = jobs__enter(j);
     if (j->on_closed)
         j->on_closed(j, j->close_data);
     free_all(j);
+    jobs__leave(&b);
 }
 
 void jobs__close_step(jobs *j)

@@ -47,9 +47,10 @@ enum jobs_log_level {
     JOBS_LOG_DEBUG = 7,
 };
 
-/* How a jobs instance talks to the outside. Both hooks run on the loop
- * thread, may be NULL, and must not call back into this module (queue the
- * work instead: the bus broker dispatches after the callback returns). */
+/* How a jobs instance talks to the outside. Every hook may be NULL. The
+ * hooks run on the loop thread (realloc and free also on thread-pool
+ * threads) and must not call back into this module (queue the work
+ * instead: the bus broker dispatches after the callback returns). */
 typedef struct jobs_hooks {
     /* publish hands over one event: `topic` (NUL-terminated) and `payload`,
      * `len` bytes of compact UTF-8 JSON (also NUL-terminated). Both are
@@ -57,6 +58,18 @@ typedef struct jobs_hooks {
     void (*publish)(const char *topic, const char *payload, size_t len, void *data);
     /* log hands over one line for herdd's log, without a trailing newline. */
     void (*log)(int level, const char *msg, void *data);
+    /* enter and leave bracket every libuv callback of the instance (timers,
+     * pipe reads, child exits, thread-pool completions, handle closes):
+     * enter's result goes to the matching leave. With realloc and free this
+     * lets a host charge what the instance allocates to one account (herd's
+     * worker runtime: worker_enter/worker_leave). */
+    void *(*enter)(void *data);
+    void (*leave)(void *token, void *data);
+    /* realloc (realloc(NULL, n) allocates) and free replace the C library's
+     * for every block the instance owns, the instance itself included.
+     * Both or neither. jobs_heap_bytes counts the same either way. */
+    void *(*realloc)(void *p, size_t size);
+    void (*free)(void *p);
     void *data;
 } jobs_hooks;
 
@@ -137,5 +150,13 @@ void jobs_health(const jobs *j, json_t *obj);
  * its own allocations (metadata, buffers, handles), as counted by its
  * allocator: deterministic for a given state. */
 size_t jobs_heap_bytes(const jobs *j);
+
+/* ---- worker kind -------------------------------------------------------- */
+
+/* jobs_worker_kind is the `jobs` worker kind (jobs/worker.c): the runner
+ * above behind the worker interface of workers/worker.h. Its ops are the
+ * runner's; its health adds jobs_health's fields. */
+struct worker_kind;
+extern const struct worker_kind jobs_worker_kind;
 
 #endif

@@ -46,10 +46,39 @@ int jobs__log_path(const jobs *j, const char *id, char *out, size_t size)
     return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
+/* Word-at-a-time helpers: the output path touches every byte a child
+ * writes, so it looks at 8 of them per step. term_mask sets the high bit of
+ * each byte of w that is '\n' or '\r' (exactly: no false positives). */
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+#define LOWS 0x7f7f7f7f7f7f7f7full
+
+static inline uint64_t zero_mask(uint64_t x)
+{
+    return ~(((x & LOWS) + LOWS) | x | LOWS);
+}
+
+static inline uint64_t term_mask(uint64_t w)
+{
+    return zero_mask(w ^ (ONES * '\n')) | zero_mask(w ^ (ONES * '\r'));
+}
+
+/* High bit of each byte below 0x20, '"' or '\\': what JSON must escape. */
+static inline uint64_t escape_mask(uint64_t w)
+{
+    uint64_t below = (w - ONES * 0x20) & ~w & HIGHS; /* may flag extra bytes past a hit */
+    return below | zero_mask(w ^ (ONES * '"')) | zero_mask(w ^ (ONES * '\\'));
+}
+
 size_t jobs__count_lines(const char *data, size_t len)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++)
+    size_t n = 0, i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, data + i, 8);
+        n += (size_t)__builtin_popcountll(term_mask(w));
+    }
+    for (; i < len; i++)
         n += is_term(data[i]);
     return n;
 }
@@ -63,7 +92,16 @@ size_t jobs__tail_start(const char *data, size_t len, size_t n_lines, size_t *n_
     }
     found = 1;
     i = is_term(data[len - 1]) ? len - 1 : len;
-    for (; i > 0; i--) {
+    while (i > 0) {
+        /* Skip 8 bytes without a terminator at once. */
+        if (i >= 8) {
+            uint64_t w;
+            memcpy(&w, data + i - 8, 8);
+            if (term_mask(w) == 0) {
+                i -= 8;
+                continue;
+            }
+        }
         if (is_term(data[i - 1])) {
             if (found == n_lines) {
                 *n_found = found;
@@ -71,6 +109,7 @@ size_t jobs__tail_start(const char *data, size_t len, size_t n_lines, size_t *n_
             }
             found++;
         }
+        i--;
     }
     *n_found = found;
     return 0;
@@ -240,31 +279,17 @@ static void run_log_error(jobs__run *run, int err)
     jobs__write_error(run->j, path, err);
 }
 
-void jobs__run_flush_log(jobs__run *run)
+/* Over log_max_bytes while running: compact what is on disk now, on the
+ * loop (the job keeps writing, so this cannot move to another thread
+ * without holding its output). Keeps at most half the limit so it does not
+ * recur on every flush. log_size stays "on disk plus logbuf". */
+static void run_compact(jobs__run *run)
 {
     jobs *j = run->j;
-    if (run->logbuf.len == 0)
-        return;
-    if (run->log_fd < 0) {
-        jobs__buf_consume(&run->logbuf, run->logbuf.len);
-        return;
-    }
-    int rc = write_all(run->log_fd, run->logbuf.data, run->logbuf.len);
-    jobs__buf_consume(&run->logbuf, run->logbuf.len);
-    if (rc) {
-        run_log_error(run, rc);
-        return;
-    }
-    if (run->log_size <= j->cfg->log_max_bytes)
-        return;
-    /* Over log_max_bytes while running: compact now, on the loop (the job
-     * keeps writing, so this cannot move to another thread without holding
-     * its output). Keeps at most half the limit so it does not recur on
-     * every flush. */
     char path[4096];
     bool compacted = false;
     jobs__log_path(j, run->job->id, path, sizeof path);
-    rc = jobs__log_compact(path, j->cfg->retained_lines, j->cfg->log_max_bytes / 2, &compacted);
+    int rc = jobs__log_compact(path, j->cfg->retained_lines, j->cfg->log_max_bytes / 2, &compacted);
     if (rc) {
         run_log_error(run, rc);
         return;
@@ -282,8 +307,94 @@ void jobs__run_flush_log(jobs__run *run)
     run->log_fd = fd;
     struct stat st;
     if (fstat(fd, &st) == 0)
-        run->log_size = (uint64_t)st.st_size;
+        run->log_size = (uint64_t)st.st_size + run->logbuf.len;
     run->pub_offset = run->log_size >= run->pubbuf.len ? run->log_size - run->pubbuf.len : 0;
+}
+
+void jobs__run_flush_log(jobs__run *run)
+{
+    jobs *j = run->j;
+    if (run->logbuf.len == 0)
+        return;
+    if (run->log_fd < 0) {
+        jobs__buf_consume(&run->logbuf, run->logbuf.len);
+        return;
+    }
+    /* Compact before a write that would take the sidecar over the limit,
+     * so that it never holds more than log_max_bytes (unless one buffer
+     * alone is larger: then again after the write). */
+    if (run->log_size > j->cfg->log_max_bytes && run->log_size > run->logbuf.len)
+        run_compact(run);
+    if (run->log_fd < 0) {
+        jobs__buf_consume(&run->logbuf, run->logbuf.len);
+        return;
+    }
+    int rc = write_all(run->log_fd, run->logbuf.data, run->logbuf.len);
+    jobs__buf_consume(&run->logbuf, run->logbuf.len);
+    if (rc) {
+        run_log_error(run, rc);
+        return;
+    }
+    if (run->log_size > j->cfg->log_max_bytes)
+        run_compact(run);
+}
+
+/* The output event's payload, {"offset":N,"data":"..."}, written directly
+ * rather than through jansson: `data` (valid UTF-8) is escaped in runs, so
+ * publishing costs about one pass over the bytes. Returns a jobs__malloc'd
+ * NUL-terminated string, or NULL. */
+static char *output_payload(jobs *j, uint64_t offset, const char *data, size_t len,
+                            size_t *out_len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t cap = 64 + len * 6;
+    char *out = jobs__malloc(j, cap);
+    if (!out)
+        return NULL;
+    size_t n = (size_t)snprintf(out, cap, "{\"offset\":%llu,\"data\":\"", (unsigned long long)offset);
+    size_t run = 0; /* start of the pending run of bytes copied as they are */
+    for (size_t i = 0; i < len; i++) {
+        if (i + 8 <= len) {
+            uint64_t w;
+            memcpy(&w, data + i, 8);
+            if (escape_mask(w) == 0) {
+                i += 7;
+                continue;
+            }
+        }
+        unsigned char c = (unsigned char)data[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        memcpy(out + n, data + run, i - run);
+        n += i - run;
+        run = i + 1;
+        out[n++] = '\\';
+        switch (c) {
+        case '"':
+        case '\\':
+            out[n++] = (char)c;
+            break;
+        case '\n':
+            out[n++] = 'n';
+            break;
+        case '\r':
+            out[n++] = 'r';
+            break;
+        case '\t':
+            out[n++] = 't';
+            break;
+        default:
+            memcpy(out + n, "u00", 3);
+            out[n + 3] = hex[c >> 4];
+            out[n + 4] = hex[c & 15];
+            n += 5;
+        }
+    }
+    memcpy(out + n, data + run, len - run);
+    n += len - run;
+    memcpy(out + n, "\"}", 3);
+    *out_len = n + 2;
+    return out;
 }
 
 void jobs__run_publish(jobs__run *run, bool all)
@@ -305,18 +416,16 @@ void jobs__run_publish(jobs__run *run, bool all)
             json_decref(data);
             data = jobs__utf8_json(run->pubbuf.data, n, false, &used);
         }
-        json_t *o = json_object();
-        if (o && data && j->hooks.publish) {
-            json_object_set_new(o, "offset", json_integer((json_int_t)run->pub_offset));
-            json_object_set(o, "data", data);
-            char *payload = bus_json_dumps(o, JSON_COMPACT);
+        if (data && j->hooks.publish) {
+            size_t len;
+            char *payload = output_payload(j, run->pub_offset, json_string_value(data),
+                                           json_string_length(data), &len);
             char topic[256];
             snprintf(topic, sizeof topic, "job.%s.%s.output", j->worker, run->job->id);
             if (payload)
-                j->hooks.publish(topic, payload, strlen(payload), j->hooks.data);
-            free(payload);
+                j->hooks.publish(topic, payload, len, j->hooks.data);
+            jobs__free(j, payload);
         }
-        json_decref(o);
         json_decref(data);
         run->pub_offset += used;
         jobs__buf_consume(&run->pubbuf, used);

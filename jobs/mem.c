@@ -5,6 +5,8 @@
  * jobs__free can subtract exactly what jobs__malloc added and
  * jobs_heap_bytes is deterministic for a given state (it counts requested
  * bytes, not allocator overhead). The header keeps max_align_t alignment.
+ *  - Blocks come from the hooks' realloc/free when set (herdd charges them
+ *    to the worker whose callback runs), else from the C library.
  */
 #include "jobs/internal.h"
 
@@ -14,11 +16,29 @@
 
 #define HDR 16
 
+void *jobs__raw_alloc(const jobs_hooks *h, size_t n)
+{
+    return h && h->realloc && h->free ? h->realloc(NULL, n) : malloc(n);
+}
+
+void jobs__raw_free(const jobs_hooks *h, void *p)
+{
+    if (h && h->realloc && h->free)
+        h->free(p);
+    else
+        free(p);
+}
+
+static void *raw_realloc(const jobs_hooks *h, void *p, size_t n)
+{
+    return h->realloc && h->free ? h->realloc(p, n) : realloc(p, n);
+}
+
 void *jobs__malloc(jobs *j, size_t n)
 {
     if (n > SIZE_MAX - HDR)
         return NULL;
-    unsigned char *p = malloc(n + HDR);
+    unsigned char *p = jobs__raw_alloc(&j->hooks, n + HDR);
     if (!p)
         return NULL;
     memcpy(p, &n, sizeof n);
@@ -43,7 +63,7 @@ void *jobs__realloc(jobs *j, void *p, size_t n)
     unsigned char *b = (unsigned char *)p - HDR;
     size_t old;
     memcpy(&old, b, sizeof old);
-    unsigned char *nb = realloc(b, n + HDR);
+    unsigned char *nb = raw_realloc(&j->hooks, b, n + HDR);
     if (!nb)
         return NULL;
     memcpy(nb, &n, sizeof n);
@@ -59,7 +79,7 @@ void jobs__free(jobs *j, void *p)
     size_t n;
     memcpy(&n, b, sizeof n);
     j->heap_bytes -= n;
-    free(b);
+    jobs__raw_free(&j->hooks, b);
 }
 
 char *jobs__strdup(jobs *j, const char *s)

@@ -39,6 +39,14 @@ extern char **environ;
 
 #define READ_BUF_BYTES 65536
 
+static void run_close_cb(uv_handle_t *h);
+static void run_end_done(uv_work_t *req, int status);
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void linger_cb(uv_timer_t *t);
+static void kill_cb(uv_timer_t *t);
+static void exit_cb(uv_process_t *p, int64_t exit_status, int term_signal);
+static void tick_cb(uv_timer_t *t);
+
 typedef struct run_end {
     uv_work_t req;
     jobs *j;
@@ -51,7 +59,7 @@ typedef struct run_end {
     char path[];
 } run_end;
 
-static void run_close_cb(uv_handle_t *h)
+static void run_close_cb_body(uv_handle_t *h)
 {
     jobs__run *run = h->data;
     if (--run->n_handles > 0)
@@ -63,6 +71,15 @@ static void run_close_cb(uv_handle_t *h)
     jobs__free(j, run);
     j->n_runs--;
     jobs__kick(j);
+}
+
+/* Bracketed for jobs_hooks.enter/leave (the body may free what it was
+ * handed, so the instance is looked up first). */
+static void run_close_cb(uv_handle_t *h)
+{
+    jobs__bracket b = jobs__enter(((jobs__run *)h->data)->j);
+    run_close_cb_body(h);
+    jobs__leave(&b);
 }
 
 static void run_end_work(uv_work_t *req)
@@ -97,7 +114,7 @@ static void run_end_work(uv_work_t *req)
     }
 }
 
-static void run_end_done(uv_work_t *req, int status)
+static void run_end_done_body(uv_work_t *req, int status)
 {
     run_end *e = req->data;
     jobs *j = e->j;
@@ -118,6 +135,13 @@ static void run_end_done(uv_work_t *req, int status)
         jobs__terminal(j, job, e->status, e->error[0] ? e->error : NULL);
     }
     jobs__free(j, e);
+}
+
+static void run_end_done(uv_work_t *req, int status)
+{
+    jobs__bracket b = jobs__enter(((run_end *)req->data)->j);
+    run_end_done_body(req, status);
+    jobs__leave(&b);
 }
 
 static void run_maybe_end(jobs__run *run)
@@ -202,7 +226,7 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = READ_BUF_BYTES;
 }
 
-static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+static void read_cb_body(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     jobs__run *run = s->data;
     if (nread > 0) {
@@ -219,6 +243,13 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     run_maybe_end(run);
 }
 
+static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    jobs__bracket b = jobs__enter(((jobs__run *)s->data)->j);
+    read_cb_body(s, nread, buf);
+    jobs__leave(&b);
+}
+
 static void group_signal(jobs__run *run, int sig)
 {
     if (run->job->pgid > 0 && kill(-run->job->pgid, sig) < 0 && errno != ESRCH)
@@ -226,7 +257,7 @@ static void group_signal(jobs__run *run, int sig)
                   run->job->pgid, sig, strerror(errno));
 }
 
-static void linger_cb(uv_timer_t *t)
+static void linger_cb_body(uv_timer_t *t)
 {
     jobs__run *run = t->data;
     group_signal(run, SIGKILL);
@@ -235,7 +266,14 @@ static void linger_cb(uv_timer_t *t)
     run_maybe_end(run);
 }
 
-static void kill_cb(uv_timer_t *t)
+static void linger_cb(uv_timer_t *t)
+{
+    jobs__bracket b = jobs__enter(((jobs__run *)t->data)->j);
+    linger_cb_body(t);
+    jobs__leave(&b);
+}
+
+static void kill_cb_body(uv_timer_t *t)
 {
     jobs__run *run = t->data;
     run->kill_sent = true;
@@ -244,7 +282,14 @@ static void kill_cb(uv_timer_t *t)
     group_signal(run, SIGKILL);
 }
 
-static void exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
+static void kill_cb(uv_timer_t *t)
+{
+    jobs__bracket b = jobs__enter(((jobs__run *)t->data)->j);
+    kill_cb_body(t);
+    jobs__leave(&b);
+}
+
+static void exit_cb_body(uv_process_t *p, int64_t exit_status, int term_signal)
 {
     jobs__run *run = p->data;
     run->exited = true;
@@ -253,6 +298,13 @@ static void exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
     if (!run->eof)
         uv_timer_start(&run->timer, linger_cb, JOBS__LINGER_MS, 0);
     run_maybe_end(run);
+}
+
+static void exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
+{
+    jobs__bracket b = jobs__enter(((jobs__run *)p->data)->j);
+    exit_cb_body(p, exit_status, term_signal);
+    jobs__leave(&b);
 }
 
 /* The child's environment: the job's own variables, HERD_JOB_ID, then
@@ -293,9 +345,16 @@ static void fail_start(jobs *j, jobs_job *job, const char *what, int err)
     jobs__terminal(j, job, JOBS__FAILED, msg);
 }
 
-static void tick_cb(uv_timer_t *t)
+static void tick_cb_body(uv_timer_t *t)
 {
     jobs__runs_tick(t->data);
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+    jobs__bracket b = jobs__enter((jobs *)t->data);
+    tick_cb_body(t);
+    jobs__leave(&b);
 }
 
 int jobs__run_start(jobs *j, jobs_job *job)

@@ -74,6 +74,9 @@ void jobs__spec_free(jobs *j, jobs__spec *spec)
     jobs__free(j, spec);
 }
 
+static void store_write_done(uv_work_t *req, int status);
+static void kick_cb(uv_timer_t *t);
+
 static void report_free(jobs *j, jobs__report *r)
 {
     jobs__free(j, r->topic);
@@ -401,7 +404,7 @@ static void store_arm(jobs *j)
     uv_timer_start(&j->store_timer, store_timer_cb, delay, 0);
 }
 
-static void store_write_done(uv_work_t *req, int status)
+static void store_write_done_body(uv_work_t *req, int status)
 {
     store_write *w = req->data;
     jobs *j = w->j;
@@ -429,6 +432,15 @@ static void store_write_done(uv_work_t *req, int status)
     if (!(j->closing && j->last_write_failed))
         store_arm(j);
     jobs__kick(j);
+}
+
+/* Bracketed for jobs_hooks.enter/leave (the body may free what it was
+ * handed, so the instance is looked up first). */
+static void store_write_done(uv_work_t *req, int status)
+{
+    jobs__bracket b = jobs__enter(((store_write *)req->data)->j);
+    store_write_done_body(req, status);
+    jobs__leave(&b);
 }
 
 static int store_write_start(jobs *j)
@@ -472,7 +484,7 @@ out:
     return rc;
 }
 
-static void store_timer_cb(uv_timer_t *t)
+static void store_timer_cb_body(uv_timer_t *t)
 {
     jobs *j = t->data;
     j->store_timer_armed = false;
@@ -489,6 +501,13 @@ static void store_timer_cb(uv_timer_t *t)
         if (!j->closing)
             store_arm(j);
     }
+}
+
+static void store_timer_cb(uv_timer_t *t)
+{
+    jobs__bracket b = jobs__enter((jobs *)t->data);
+    store_timer_cb_body(t);
+    jobs__leave(&b);
 }
 
 void jobs__store_write_now(jobs *j)
@@ -508,7 +527,7 @@ void jobs__store_dirty(jobs *j)
 
 /* ---- kick ------------------------------------------------------------- */
 
-static void kick_cb(uv_timer_t *t)
+static void kick_cb_body(uv_timer_t *t)
 {
     jobs *j = t->data;
     jobs__reports_flush(j);
@@ -522,6 +541,13 @@ static void kick_cb(uv_timer_t *t)
     }
     jobs__schedule(j);
     jobs__reports_flush(j);
+}
+
+static void kick_cb(uv_timer_t *t)
+{
+    jobs__bracket b = jobs__enter((jobs *)t->data);
+    kick_cb_body(t);
+    jobs__leave(&b);
 }
 
 void jobs__kick(jobs *j)

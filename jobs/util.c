@@ -164,8 +164,22 @@ json_t *jobs__utf8_json(const char *data, size_t len, bool partial, size_t *used
     const unsigned char *p = (const unsigned char *)data;
     size_t i = 0, clean = 0;
     bool ok = true;
-    /* Fast path: most output is valid UTF-8 and goes through as is. */
+    /* Fast path: most output is valid UTF-8 and goes through as is; ASCII
+     * is skipped a word at a time. */
     while (i < len) {
+        while (i + 8 <= len) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if (w & 0x8080808080808080ull)
+                break;
+            i += 8;
+        }
+        if (i >= len)
+            break;
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
         int n = utf8_seq(p + i, len - i);
         if (n <= 0) {
             if (n < 0 && partial) {
@@ -180,7 +194,7 @@ json_t *jobs__utf8_json(const char *data, size_t len, bool partial, size_t *used
     if (ok) {
         if (used)
             *used = len;
-        return json_stringn(data, len);
+        return json_stringn_nocheck(data, len); /* checked above */
     }
     /* Slow path: copy, replacing each invalid byte by U+FFFD (EF BF BD). */
     size_t cap = len * 3 + 1;
@@ -203,7 +217,7 @@ json_t *jobs__utf8_json(const char *data, size_t len, bool partial, size_t *used
     }
     if (used)
         *used = i;
-    json_t *s = json_stringn(out, clean);
+    json_t *s = json_stringn_nocheck(out, clean); /* valid by construction */
     free(out);
     return s;
 }

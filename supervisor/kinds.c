@@ -1,11 +1,15 @@
 /* The table of worker kinds herdd knows. Adding a kind touches its own file
  * and one line here. */
 #include "supervisor/internal.h"
+#include "catalog/catalog.h"
+#include "jobs/jobs.h"
 
 #include <string.h>
 
 static const worker_kind *const kinds[] = {
     &worker_process_kind,
+    &jobs_worker_kind,
+    &catalog_worker_kind,
     NULL,
 };
 

@@ -9,6 +9,7 @@
 #pragma GCC diagnostic ignored "-Wformat-truncation"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -232,8 +233,8 @@ static void test_rebuild(void **state)
     read_link(out, cur, sizeof cur);
     assert_string_equal(cur, b.version);
     snprintf(p, sizeof p, "%s/%s", out, a.version);
-    assert_int_equal(access(p, F_OK), -1); /* old version removed */
-    assert_int_equal(count_entries(out, "v-"), 1);
+    assert_int_equal(access(p, F_OK), 0); /* the previous version is kept */
+    assert_int_equal(count_entries(out, "v-"), 2);
     assert_int_equal(count_entries(out, ".tmp-"), 0);
 
     /* the same input again: nothing changes */
@@ -251,17 +252,34 @@ static void test_rebuild(void **state)
     assert_string_not_equal(d.version, b.version);
     read_link(out, cur, sizeof cur);
     assert_string_equal(cur, d.version);
+    /* b is now the previous version, a (two builds back) is gone */
+    assert_int_equal(access(p, F_OK), -1);
+    snprintf(p, sizeof p, "%s/%s", out, b.version);
+    assert_int_equal(access(p, F_OK), 0);
+    assert_int_equal(count_entries(out, "v-"), 2);
 
-    /* a complete copy that is not current (a build killed before its flip)
-     * is replaced by a fresh build and then becomes current */
+    /* a copy that exists but is not current (here the previous version, with
+     * a body a reader holds open) is replaced by the fresh build in one
+     * exchange: the path never disappears, the open file stays readable,
+     * and the version becomes current */
     write_text(in, "{\"s\":[{\"id\":\"x\",\"v\":1},{\"id\":\"y\",\"v\":3}]}");
-    snprintf(p, sizeof p, "cp -a '%s/%s' '%s/keep' && rm -rf '%s/%s/index.json'", out, d.version,
-             dir, out, d.version);
+    snprintf(p, sizeof p, "%s/%s/bodies/s/y.json", out, b.version);
+    int held = open(p, O_RDONLY);
+    assert_true(held >= 0);
+    snprintf(p, sizeof p, "%s/%s/bodies/s/x.json", out, b.version);
+    assert_int_equal(unlink(p), 0); /* damage the old copy: the rebuild repairs it */
     assert_int_equal(catalog_build(in, NULL, out, &c, err, sizeof err), 0);
+    assert_int_equal(c.unchanged, 0);
     assert_string_equal(c.version, b.version);
     read_link(out, cur, sizeof cur);
     assert_string_equal(cur, b.version);
-    assert_int_equal(count_entries(out, "v-"), 1);
+    assert_int_equal(access(p, R_OK), 0);
+    char held_buf[64];
+    ssize_t n_held = pread(held, held_buf, sizeof held_buf, 0);
+    assert_int_equal(n_held, (ssize_t)strlen("{\"id\":\"y\",\"v\":3}"));
+    close(held);
+    assert_int_equal(count_entries(out, "v-"), 2); /* b current, d previous */
+    assert_int_equal(count_entries(out, ".tmp-"), 0);
 
     /* the version directory holds what the layout promises */
     catalog_index *idx = NULL;

@@ -283,6 +283,56 @@ static void test_swap_and_refuse(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/*
+ * A get whose version was removed from disk under it (the service is more
+ * than one version behind: the compiler keeps only the previous one) is
+ * retried once on what `current` names after a check; a body gone for real
+ * fails after that one retry instead of looping.
+ */
+static void test_get_retried_after_removal(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    char dir[PATH_MAX], out[PATH_MAX], p[2 * PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/retry", tmp_root);
+    snprintf(out, sizeof out, "%s/out", dir);
+    sh("rm -rf '%s' && mkdir -p '%s'", dir, dir);
+    catalog_build_result a, b, c;
+    build(dir, out, "{\"s\":[{\"id\":\"x\",\"v\":1}]}", &a);
+    struct events ev = {0};
+    catalog_service *svc = start(&loop, out, &ev);
+    assert_string_equal(catalog_index_version(catalog_service_index(svc)), a.version);
+
+    /* one build: the served version stays on disk, reads need no retry */
+    build(dir, out, "{\"s\":[{\"id\":\"x\",\"v\":2}]}", &b);
+    snprintf(p, sizeof p, "%s/%s/bodies/s/x.json", out, a.version);
+    assert_int_equal(access(p, R_OK), 0);
+    /* a second one before the service looked: a's files are gone */
+    build(dir, out, "{\"s\":[{\"id\":\"x\",\"v\":3}]}", &c);
+    assert_int_equal(access(p, F_OK), -1);
+    assert_string_equal(catalog_index_version(catalog_service_index(svc)), a.version);
+    struct got g = {0};
+    assert_int_equal(catalog_service_get(svc, "s", "x", on_body, &g), 0);
+    run_until(&loop, &g.done, 1, 10000);
+    assert_int_equal(g.status, 0);
+    assert_string_equal(g.body, "{\"id\":\"x\",\"v\":3}");
+    assert_string_equal(catalog_index_version(catalog_service_index(svc)), c.version);
+
+    /* a body deleted from the version being served: one retry, then -ENOENT */
+    snprintf(p, sizeof p, "%s/%s/bodies/s/x.json", out, c.version);
+    assert_int_equal(unlink(p), 0);
+    catalog_reader_clear(catalog_service_reader(svc)); /* not from the cache */
+    memset(&g, 0, sizeof g);
+    assert_int_equal(catalog_service_get(svc, "s", "x", on_body, &g), 0);
+    run_until(&loop, &g.done, 1, 10000);
+    assert_int_equal(g.done, 1);
+    assert_int_equal(g.status, -ENOENT);
+
+    close_service(&loop, svc, &ev);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 /* Closing while the first load is still on the thread pool. */
 static void test_close_during_load(void **state)
 {
@@ -322,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_start_errors),
         cmocka_unit_test(test_swap_and_refuse),
         cmocka_unit_test(test_close_during_load),
+        cmocka_unit_test(test_get_retried_after_removal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
