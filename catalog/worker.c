@@ -50,59 +50,6 @@ static const char *const catw_keys[] = {"path", "lru_entries", "lru_bytes", NULL
 
 /* ---- config --------------------------------------------------------------- */
 
-/*
- * parse_size reads a byte count: a JSON integer, or a string of digits with
- * an optional K, M or G suffix (binary: 4M is 4 MiB), "KiB"/"MiB"/"GiB" and
- * a trailing "B" accepted.
- */
-static int parse_size(const json_t *v, uint64_t *out)
-{
-    if (json_is_integer(v)) {
-        if (json_integer_value(v) < 0)
-            return -EINVAL;
-        *out = (uint64_t)json_integer_value(v);
-        return 0;
-    }
-    const char *s = json_string_value(v);
-    if (!s || *s < '0' || *s > '9')
-        return -EINVAL;
-    uint64_t n = 0;
-    for (; *s >= '0' && *s <= '9'; s++) {
-        if (n > (UINT64_MAX - 9) / 10)
-            return -ERANGE;
-        n = n * 10 + (uint64_t)(*s - '0');
-    }
-    unsigned shift = 0;
-    switch (*s) {
-    case 'K':
-    case 'k':
-        shift = 10;
-        s++;
-        break;
-    case 'M':
-    case 'm':
-        shift = 20;
-        s++;
-        break;
-    case 'G':
-    case 'g':
-        shift = 30;
-        s++;
-        break;
-    default:
-        break;
-    }
-    if (shift && *s == 'i')
-        s++;
-    if (*s == 'B')
-        s++;
-    if (*s != '\0')
-        return -EINVAL;
-    if (shift && n > (UINT64_MAX >> shift))
-        return -ERANGE;
-    *out = n << shift;
-    return 0;
-}
 
 struct catw_config {
     const char *path;
@@ -143,7 +90,7 @@ static int parse_config(const json_t *cfg, const char *path, struct catw_config 
         out->lru_entries = (size_t)json_integer_value(v);
     }
     if ((v = json_object_get(cfg, "lru_bytes")) != NULL) {
-        if (parse_size(v, &n) < 0 || n < 1 || n > LRU_BYTES_MAX) {
+        if (worker_parse_size(v, &n) < 0 || n < 1 || n > LRU_BYTES_MAX) {
             snprintf(err, err_size, "%s.lru_bytes: expected a size such as \"4M\" (1 byte to 1T)",
                      path);
             return -EINVAL;

@@ -8,6 +8,7 @@
  * "x{port}" is refused rather than silently left unexpanded.
  */
 #include "jobs/internal.h"
+#include "workers/worker.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -39,52 +40,6 @@ static bool in_list(const char *const *list, const char *s)
         if (strcmp(*list, s) == 0)
             return true;
     return false;
-}
-
-int jobs__parse_size(const json_t *v, uint64_t *out)
-{
-    if (json_is_integer(v)) {
-        if (json_integer_value(v) <= 0)
-            return -EINVAL;
-        *out = (uint64_t)json_integer_value(v);
-        return 0;
-    }
-    if (!json_is_string(v))
-        return -EINVAL;
-    const char *s = json_string_value(v);
-    char *end;
-    errno = 0;
-    unsigned long long n = strtoull(s, &end, 10);
-    if (end == s || errno || *s == '-')
-        return -EINVAL;
-    uint64_t mul = 1;
-    switch (*end) {
-    case 'K':
-    case 'k':
-        mul = 1ull << 10;
-        end++;
-        break;
-    case 'M':
-    case 'm':
-        mul = 1ull << 20;
-        end++;
-        break;
-    case 'G':
-    case 'g':
-        mul = 1ull << 30;
-        end++;
-        break;
-    default:
-        break;
-    }
-    if (mul > 1 && strcmp(end, "iB") == 0)
-        end += 2;
-    else if (strcmp(end, "B") == 0)
-        end++;
-    if (*end != '\0' || n == 0 || n > UINT64_MAX / mul)
-        return -EINVAL;
-    *out = n * mul;
-    return 0;
 }
 
 static int get_uint(const json_t *v, const char *path, const char *key, unsigned min, unsigned max,
@@ -335,7 +290,7 @@ int jobs_config_parse(const json_t *obj, const char *path, jobs_config **out, ch
             if (get_uint(v, path, key, 1, 1000000, &cfg->retained_lines, err, err_size))
                 goto fail;
         } else if (strcmp(key, "log_max_bytes") == 0) {
-            if (jobs__parse_size(v, &cfg->log_max_bytes) || cfg->log_max_bytes < 4096) {
+            if (worker_parse_size(v, &cfg->log_max_bytes) < 0 || cfg->log_max_bytes < 4096) {
                 fail(err, err_size,
                      "%s.log_max_bytes: expected a size such as \"64M\" (at "
                      "least 4096)",

@@ -80,7 +80,6 @@ long jobs__config_lane(const jobs_config *cfg, const char *name);
 /* Whether a type name is primary: the configured flag, else the built-in
  * names compile, upload, install. */
 bool jobs__config_primary(const jobs_config *cfg, const char *type);
-int jobs__parse_size(const json_t *v, uint64_t *out);
 
 /* ---- jobs --------------------------------------------------------------- */
 

@@ -56,7 +56,22 @@ static int jobs_worker_validate(const json_t *cfg, const char *path, char *err, 
     jobs_config *c = NULL;
     int rc = parse_config(cfg, path, &c, err, err_size);
     jobs_config_free(c);
-    return rc;
+    if (rc < 0)
+        return rc;
+    /* Stopping the worker cancels running jobs (SIGTERM, SIGKILL after
+     * kill_timeout_s); the supervisor waits stop_timeout_s (+2 s) for that. */
+    json_t *kill = json_object_get(cfg, "kill_timeout_s");
+    json_t *stop = json_object_get(cfg, "stop_timeout_s");
+    double kill_s = json_is_number(kill) ? json_number_value(kill) : 10;
+    json_int_t stop_s = json_is_integer(stop) ? json_integer_value(stop) : 10;
+    if (kill_s > (double)stop_s) {
+        snprintf(err, err_size,
+                 "%s.kill_timeout_s: %g s is longer than the worker's stop_timeout_s (%lld s): "
+                 "raise stop_timeout_s or lower kill_timeout_s",
+                 path, kill_s, (long long)stop_s);
+        return -EINVAL;
+    }
+    return 0;
 }
 
 /* The hooks below run inside the runner's bracketed callbacks (or inside

@@ -118,14 +118,17 @@ int worker_parse_size(const json_t *v, uint64_t *out)
         p++;
         break;
     case 'M':
+    case 'm':
         mult = 1ull << 20;
         p++;
         break;
     case 'G':
+    case 'g':
         mult = 1ull << 30;
         p++;
         break;
     case 'T':
+    case 't':
         mult = 1ull << 40;
         p++;
         break;

@@ -77,8 +77,9 @@ int worker_check_keys(const json_t *cfg, const char *path, const char *const *ki
                       char *err, size_t err_size);
 
 /* worker_parse_size reads a byte size from config: a non-negative integer,
- * or a string of digits with an optional K, M, G or T suffix (powers of
- * 1024, optional trailing "B" or "iB"): "64M". Returns 0 or -EINVAL. */
+ * or a string of digits with an optional K, M, G or T suffix (either case;
+ * powers of 1024; optional trailing "B" or "iB"): "64M". Returns 0 or
+ * -EINVAL. */
 int worker_parse_size(const json_t *v, uint64_t *out);
 
 /* ---- what a kind may call ---------------------------------------------- */

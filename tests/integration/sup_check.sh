@@ -21,6 +21,8 @@ n=$(check_refuses <<'CASES'
 {"workers": [{"name": "x", "kind": "process", "argv": ["x"], "shell": true}]}|workers[0].shell: unknown key
 {"workers": [{"name": "x", "kind": "process", "argv": ["x"]}, {"name": "x", "kind": "process", "argv": ["y"]}]}|workers[1].name: "x" is already the name of workers[0]
 {"on_give_up": 1}|on_give_up: expected "exit" or "stay"
+{"workers": [{"name": "j", "kind": "jobs", "kill_timeout_s": 30}]}|workers[0].kill_timeout_s: 30 s is longer than the worker's stop_timeout_s (10 s)
+{"workers": [{"name": "c", "kind": "catalog"}]}|workers[0].path
 CASES
 ) || exit 1
 [ $n -ge 12 ] || fail "only $n cases ran"
