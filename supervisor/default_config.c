@@ -1,18 +1,34 @@
-/* The embedded default configuration: what `herdd` without -c runs. */
+/*
+ * The embedded default configuration: what `herdd` without -c runs, from
+ * the build tree (`make run`). A catalog worker serves the demo catalog
+ * that the build compiles from examples/demo-catalog.json into
+ * HERD_DEMO_DIR/catalog, and a jobs worker runs two harmless job types.
+ * An installed herdd is meant to get a config file: outside the build tree
+ * the demo catalog is missing and that worker fails (and says so).
+ */
 #include "supervisor/internal.h"
 
 #include <stdio.h>
 
-static const char default_json[] = "{\"workers\": []}";
+#ifndef HERD_DEMO_DIR
+#define HERD_DEMO_DIR "demo"
+#endif
 
 int sup_config_default(sup_config *cfg, char *err, size_t err_size)
 {
-    json_error_t jerr;
-    json_t *root = json_loads(default_json, 0, &jerr);
+    json_t *root = json_pack(
+        "{s:[{s:s,s:s,s:s,s:i},{s:s,s:s,s:{s:i,s:i},s:{s:{s:[s,s,s],s:s},s:{s:[s,s],s:s}}}]}",
+        "workers",
+        /* catalog */
+        "name", "catalog", "kind", "catalog", "path", HERD_DEMO_DIR "/catalog", "lru_entries", 16,
+        /* jobs */
+        "name", "jobs", "kind", "jobs", "lanes", "default", 2, "build", 1, "types", "hello",
+        "argv", "echo", "hello from herd, configuration:", "{configuration}", "lane", "default",
+        "build", "argv", "sleep", "{configuration}", "lane", "build");
     int rv;
 
     if (root == NULL) {
-        snprintf(err, err_size, "built-in config: %s", jerr.text);
+        snprintf(err, err_size, "built-in config: out of memory");
         return -1;
     }
     rv = sup_config_parse(root, cfg, err, err_size);
