@@ -320,4 +320,7 @@ bool jobs__is_prerequisite(jobs *j, const jobs_job *job);
 /* ---- ops (ops.c) -------------------------------------------------------- */
 void jobs__op(jobs *j, const char *op, const json_t *args, jobs_reply_cb cb, void *data);
 
+/* util.c: writes all n bytes to fd; 0 or a negative errno. */
+int jobs__write_all(int fd, const char *p, size_t n);
+
 #endif

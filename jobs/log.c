@@ -157,20 +157,6 @@ static int file_tail_start(int fd, uint64_t size, size_t n_lines, uint64_t *star
     return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 /* Copies [from, size) of fd to the end of out. */
 static int copy_range(int fd, uint64_t from, uint64_t size, int out)
@@ -183,7 +169,7 @@ static int copy_range(int fd, uint64_t from, uint64_t size, int out)
             continue;
         if (n <= 0)
             return n < 0 ? -errno : -EIO;
-        int rc = write_all(out, buf, (size_t)n);
+        int rc = jobs__write_all(out, buf, (size_t)n);
         if (rc)
             return rc;
         from += (uint64_t)n;
@@ -232,7 +218,7 @@ int jobs__log_compact(const char *path, unsigned keep_lines, uint64_t max_keep_b
     char notice[128];
     int nn = snprintf(notice, sizeof notice, "[herd] output trimmed: %llu earlier bytes removed\n",
                       (unsigned long long)start);
-    rc = write_all(out, notice, (size_t)nn);
+    rc = jobs__write_all(out, notice, (size_t)nn);
     if (!rc)
         rc = copy_range(fd, start, size, out);
     if (!rc && fsync(out) < 0)
@@ -259,7 +245,7 @@ int jobs__log_append_notice(jobs *j, const char *id, const char *text)
     if (fd < 0) {
         rc = -errno;
     } else {
-        rc = write_all(fd, text, strlen(text));
+        rc = jobs__write_all(fd, text, strlen(text));
         close(fd);
     }
     if (rc)
@@ -329,7 +315,7 @@ void jobs__run_flush_log(jobs__run *run)
         jobs__buf_consume(&run->logbuf, run->logbuf.len);
         return;
     }
-    int rc = write_all(run->log_fd, run->logbuf.data, run->logbuf.len);
+    int rc = jobs__write_all(run->log_fd, run->logbuf.data, run->logbuf.len);
     jobs__buf_consume(&run->logbuf, run->logbuf.len);
     if (rc) {
         run_log_error(run, rc);
@@ -477,7 +463,7 @@ void jobs__run_output(jobs__run *run, const char *data, size_t len)
     if (jobs__buf_append(j, &run->logbuf, data, len)) {
         jobs__run_flush_log(run);
         if (run->log_fd >= 0) {
-            int rc = write_all(run->log_fd, data, len);
+            int rc = jobs__write_all(run->log_fd, data, len);
             if (rc)
                 run_log_error(run, rc);
         }

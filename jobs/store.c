@@ -331,20 +331,6 @@ typedef struct store_write {
     const char *failed_step;
 } store_write;
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 /* Runs on a thread-pool thread: touches only the request and j's paths,
  * which are immutable while j lives. */
@@ -359,7 +345,7 @@ static void store_write_work(uv_work_t *req)
         return;
     }
     w->failed_step = "write";
-    w->err = write_all(fd, w->data, w->len);
+    w->err = jobs__write_all(fd, w->data, w->len);
     if (!w->err) {
         w->failed_step = "fsync";
         if (fsync(fd) < 0)

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *const status_names[JOBS__N_STATUS] = {
     "queued", "running", "completed", "failed", "cancelled",
@@ -246,4 +247,20 @@ void jobs__write_error(jobs *j, const char *what, int err)
         jobs__log(j, JOBS_LOG_ERROR, "%s", msg);
     memcpy(j->last_write_error, msg, sizeof msg);
     j->write_errors++;
+}
+
+/* jobs__write_all writes all n bytes, retrying short writes and EINTR. */
+int jobs__write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
 }
