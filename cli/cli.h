@@ -43,6 +43,12 @@ int cli_wants_help(int argc, char **argv);
 /* cli_usage_error prints "herdctl CMD: message" and the command's usage. */
 int cli_usage_error(const cli_cmd *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* cli_sub_usage is cli_usage_error for a subcommand ("herdctl job get:"):
+ * with args it prints the usage line, without it points at --help.
+ * Returns CLI_USAGE. */
+int cli_sub_usage(const char *cmd, const char *sub, const char *args, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* cli_print_help prints the command's usage line and summary. */
 void cli_print_help(const cli_cmd *cmd, const char *details);
 

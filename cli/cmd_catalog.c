@@ -61,18 +61,7 @@ static const char help_search[] =
     "ignoring ASCII case: \"id  name  category\" a line (default limit 50 by the\n"
     "worker). With --json: {\"total\": N, \"entries\": [...]}.\n";
 
-static int sub_usage(const char *sub, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int sub_usage(const char *sub, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "herdctl catalog %s: ", sub);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n(see herdctl catalog %s --help)\n", sub);
-    return CLI_USAGE;
-}
+#define sub_usage(sub, ...) cli_sub_usage("catalog", (sub), NULL, __VA_ARGS__)
 
 static int parse_count(const char *sub, const char *opt, const char *s, json_int_t *out)
 {

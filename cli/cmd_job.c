@@ -38,19 +38,7 @@ typedef struct job_sub {
     int (*run)(cli_ctx *ctx, const struct job_sub *sub, int argc, char **argv);
 } job_sub;
 
-static int sub_usage(const job_sub *sub, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static int sub_usage(const job_sub *sub, const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(stderr, "herdctl job %s: ", sub->name);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\nUsage: herdctl job %s %s\n", sub->name, sub->args);
-    return CLI_USAGE;
-}
+#define sub_usage(sub, ...) cli_sub_usage("job", (sub)->name, (sub)->args, __VA_ARGS__)
 
 static void sub_help(const job_sub *sub)
 {
@@ -279,17 +267,29 @@ static int worker_and_id(const job_sub *sub, int argc, char **argv, const char *
     return CLI_OK;
 }
 
-static int run_get(cli_ctx *ctx, const job_sub *sub, int argc, char **argv)
+/* id_request: the `W ID` commands send op {"id": ID} to worker W. */
+static int id_request(cli_ctx *ctx, const job_sub *sub, int argc, char **argv, const char *op,
+                      const char **id, json_t **result)
 {
-    const char *w, *id;
-    json_t *args, *result;
-    int rv = worker_and_id(sub, argc, argv, &w, &id);
+    const char *w;
+    json_t *args;
+    int rv = worker_and_id(sub, argc, argv, &w, id);
 
+    *result = NULL;
     if (rv != CLI_OK)
         return rv;
-    args = id_args(id);
-    rv = cli_request(ctx, w, "get", args, &result);
+    args = id_args(*id);
+    rv = cli_request(ctx, w, op, args, result);
     json_decref(args);
+    return rv;
+}
+
+static int run_get(cli_ctx *ctx, const job_sub *sub, int argc, char **argv)
+{
+    const char *id;
+    json_t *result;
+    int rv = id_request(ctx, sub, argc, argv, "get", &id, &result);
+
     if (rv == CLI_OK)
         cli_print_json(ctx, result);
     json_decref(result);
@@ -298,15 +298,10 @@ static int run_get(cli_ctx *ctx, const job_sub *sub, int argc, char **argv)
 
 static int run_cancel(cli_ctx *ctx, const job_sub *sub, int argc, char **argv)
 {
-    const char *w, *id;
-    json_t *args, *result;
-    int rv = worker_and_id(sub, argc, argv, &w, &id);
+    const char *id;
+    json_t *result;
+    int rv = id_request(ctx, sub, argc, argv, "cancel", &id, &result);
 
-    if (rv != CLI_OK)
-        return rv;
-    args = id_args(id);
-    rv = cli_request(ctx, w, "cancel", args, &result);
-    json_decref(args);
     if (rv == CLI_OK) {
         if (ctx->json)
             cli_print_json(ctx, result);

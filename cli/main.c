@@ -54,15 +54,35 @@ void cli_print_help(const cli_cmd *cmd, const char *details)
         printf("\n%s", details);
 }
 
+static int vusage(const char *cmd, const char *sub, const char *args, const char *fmt,
+                  va_list ap)
+{
+    const char *sp = sub ? " " : "", *sb = sub ? sub : "";
+
+    fprintf(stderr, "herdctl %s%s%s: ", cmd, sp, sb);
+    vfprintf(stderr, fmt, ap);
+    if (args)
+        fprintf(stderr, "\nUsage: herdctl %s%s%s %s\n", cmd, sp, sb, args);
+    else
+        fprintf(stderr, "\n(see herdctl %s%s%s --help)\n", cmd, sp, sb);
+    return CLI_USAGE;
+}
+
 int cli_usage_error(const cli_cmd *cmd, const char *fmt, ...)
 {
     va_list ap;
-
-    fprintf(stderr, "herdctl %s: ", cmd->name);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vusage(cmd->name, NULL, cmd->args, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nUsage: herdctl %s %s\n", cmd->name, cmd->args);
+    return CLI_USAGE;
+}
+
+int cli_sub_usage(const char *cmd, const char *sub, const char *args, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vusage(cmd, sub, args, fmt, ap);
+    va_end(ap);
     return CLI_USAGE;
 }
 
