@@ -4,6 +4,8 @@ BUILD      ?= build
 BUILD_SAN  ?= build-san
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
+# Warnings are errors in the developers' and CI builds, not in a packager's.
+WERROR     ?= -DHERD_WERROR=ON
 
 .PHONY: all bootstrap build build-san run test test-normal test-san bench format clean
 
@@ -13,10 +15,10 @@ bootstrap:
 	@./scripts/bootstrap
 
 $(BUILD)/CMakeCache.txt: | bootstrap
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(WERROR) $(CMAKE_ARGS)
 
 $(BUILD_SAN)/CMakeCache.txt: | bootstrap
-	cmake -S . -B $(BUILD_SAN) -DCMAKE_BUILD_TYPE=Debug -DHERD_SANITIZE=ON $(CMAKE_ARGS)
+	cmake -S . -B $(BUILD_SAN) -DCMAKE_BUILD_TYPE=Debug -DHERD_SANITIZE=ON $(WERROR) $(CMAKE_ARGS)
 
 build: bootstrap $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)

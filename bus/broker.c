@@ -7,9 +7,10 @@
  *   handle, active only while some subscriber has deliverable events, drains
  *   the rings on a later loop turn. So a callback never re-enters its
  *   publisher, and a publish inside a callback is delivered after it.
- * - Each ring is bounded by its subscriber's queue_max: on overflow the
- *   oldest reference is dropped and counted. Rings start small and double,
- *   so an idle subscriber costs a few dozen bytes.
+ * - Each queue (a base_ring) is bounded by its subscriber's queue_max: on
+ *   overflow the oldest reference is dropped and counted. Queues are
+ *   allocated on the first event and double, so an idle subscriber costs a
+ *   few dozen bytes.
  * - One drain turn is budgeted (DISPATCH_BUDGET events) so a flood on the
  *   bus cannot starve sockets, timers and children on the same loop.
  * - A subscription removed while queued or inside its own callback is only
@@ -26,39 +27,6 @@
 
 #define DISPATCH_BUDGET 16384
 #define PER_SUB_BUDGET 256
-#define RING_INITIAL 8
-
-void bus__log(bus *b, enum bus_log_level level, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    if (b && b->log) {
-        b->log(level, msg, b->log_data);
-    } else {
-        static const char *const names[] = {"error", "warn", "info", "debug"};
-        fprintf(stderr, "herdd: bus: %s: %s\n", names[level], msg);
-    }
-}
-
-void bus_default_dir(char *buf, size_t size)
-{
-    const char *v = getenv("HERD_RUNTIME_DIR");
-
-    if (v && *v) {
-        snprintf(buf, size, "%s", v);
-        return;
-    }
-    v = getenv("XDG_RUNTIME_DIR");
-    if (v && *v) {
-        snprintf(buf, size, "%s/herd", v);
-        return;
-    }
-    snprintf(buf, size, "/tmp/herd-%u", (unsigned)getuid());
-}
 
 static void msg_unref(bus_msg *m)
 {
@@ -85,17 +53,16 @@ static bus_msg *msg_new(const char *topic, size_t topic_len, const char *payload
 
 static void sub_drop_queue(bus_sub *s)
 {
-    while (s->count > 0) {
-        msg_unref(s->ring[s->head]);
-        s->head = (s->head + 1) % s->cap;
-        s->count--;
-    }
+    bus_msg *m;
+
+    while ((m = base_ring_pop(&s->queue)) != NULL)
+        msg_unref(m);
 }
 
 static void sub_free(bus_sub *s)
 {
     sub_drop_queue(s);
-    free(s->ring);
+    base_ring_free(&s->queue);
     free(s->pattern);
     free(s);
 }
@@ -136,27 +103,14 @@ static bus_sub *ready_pop(bus *b)
 /* sub_enqueue appends a reference to m; drops the oldest when full. */
 static int sub_enqueue(bus *b, bus_sub *s, bus_msg *m)
 {
-    if (s->count == s->max) {
-        msg_unref(s->ring[s->head]);
-        s->head = (s->head + 1) % s->cap;
-        s->count--;
+    void *dropped;
+
+    if (base_ring_push(&s->queue, m, &dropped) < 0)
+        return -ENOMEM;
+    if (dropped != NULL) {
+        msg_unref(dropped);
         b->stats.dropped[BUS_DROP_QUEUE_FULL]++;
-    } else if (s->count == s->cap) {
-        size_t ncap = s->cap ? s->cap * 2 : RING_INITIAL;
-        if (ncap > s->max)
-            ncap = s->max;
-        bus_msg **nring = malloc(ncap * sizeof(*nring));
-        if (nring == NULL)
-            return -ENOMEM;
-        for (size_t i = 0; i < s->count; i++)
-            nring[i] = s->ring[(s->head + i) % s->cap];
-        free(s->ring);
-        s->ring = nring;
-        s->cap = ncap;
-        s->head = 0;
     }
-    s->ring[(s->head + s->count) % s->cap] = m;
-    s->count++;
     m->refs++;
     ready_push(b, s);
     return 0;
@@ -173,10 +127,10 @@ static void dispatch_cb(uv_idle_t *h)
     while (budget > 0 && (s = ready_pop(b)) != NULL) {
         int last = s == stop_after;
         size_t n = 0;
-        while (!s->removed && !s->paused && s->count > 0 && n < PER_SUB_BUDGET) {
-            bus_msg *m = s->ring[s->head];
-            s->head = (s->head + 1) % s->cap;
-            s->count--;
+        while (!s->removed && !s->paused && n < PER_SUB_BUDGET) {
+            bus_msg *m = base_ring_pop(&s->queue);
+            if (m == NULL)
+                break;
             bus_event ev = {m->data, m->topic_len, m->data + m->topic_len + 1, m->payload_len};
             s->dispatching = 1;
             s->cb(&ev, s->data);
@@ -190,7 +144,7 @@ static void dispatch_cb(uv_idle_t *h)
             if (!s->in_ready) /* else freed when popped again */
                 sub_free(s);
         }
-        else if (s->count > 0)
+        else if (base_ring_count(&s->queue) > 0)
             ready_push(b, s);
         if (last)
             break;
@@ -198,31 +152,6 @@ static void dispatch_cb(uv_idle_t *h)
     if (b->ready_head == NULL && b->dispatch_active) {
         uv_idle_stop(&b->dispatch);
         b->dispatch_active = 0;
-    }
-}
-
-void bus__handle_closed(uv_handle_t *h)
-{
-    bus__release(h->data);
-}
-
-void bus__handle_closed_async(uv_handle_t *h)
-{
-    bus_endpoint *ep = h->data;
-    pthread_mutex_destroy(&ep->lock);
-    bus__release(ep->bus);
-}
-
-void bus__release(bus *b)
-{
-    if (--b->handles_open == 0) {
-        void (*cb)(void *) = b->on_closed;
-        void *data = b->on_closed_data;
-        pthread_mutex_destroy(&b->pipes_lock);
-        free(b->pipe_ids);
-        free(b);
-        if (cb)
-            cb(data);
     }
 }
 
@@ -236,63 +165,8 @@ int bus__broker_init(bus *b)
     return 0;
 }
 
-int bus_open(uv_loop_t *loop, const bus_config *cfg, bus **out, char *err, size_t err_size)
+void bus__broker_close(bus *b)
 {
-    bus_config defaults = {0};
-    bus *b;
-    int rv;
-
-    if (cfg == NULL)
-        cfg = &defaults;
-    b = calloc(1, sizeof(*b));
-    if (b == NULL) {
-        snprintf(err, err_size, "out of memory");
-        return -ENOMEM;
-    }
-    b->loop = loop;
-    if (cfg->dir)
-        snprintf(b->dir, sizeof(b->dir), "%s", cfg->dir);
-    else
-        bus_default_dir(b->dir, sizeof(b->dir));
-    b->max_message_bytes = cfg->max_message_bytes ? cfg->max_message_bytes
-                                                  : BUS_DEFAULT_MAX_MESSAGE_BYTES;
-    b->subscriber_buffer =
-        cfg->subscriber_buffer > 0 ? cfg->subscriber_buffer : BUS_DEFAULT_SUBSCRIBER_BUFFER;
-    b->queue_max = cfg->queue_max > 0 ? (size_t)cfg->queue_max : BUS_DEFAULT_QUEUE_MAX;
-    b->listener_check_ms = cfg->listener_check_ms == 0 ? 2000 : cfg->listener_check_ms;
-    b->log = cfg->log;
-    b->log_data = cfg->log_data;
-    pthread_mutex_init(&b->pipes_lock, NULL);
-
-    rv = bus__broker_init(b);
-    if (rv < 0) {
-        snprintf(err, err_size, "uv_idle_init: %s", uv_strerror(rv));
-        pthread_mutex_destroy(&b->pipes_lock);
-        free(b);
-        return rv;
-    }
-    if (!cfg->no_sockets) {
-        rv = bus__sockets_open(b, err, err_size);
-        if (rv < 0) {
-            /* Close what was opened; the caller's loop run finishes it. */
-            bus_close(b, NULL, NULL);
-            return rv;
-        }
-    }
-    *out = b;
-    return 0;
-}
-
-void bus_close(bus *b, void (*on_closed)(void *data), void *data)
-{
-    if (b == NULL || b->closing)
-        return;
-    b->closing = 1;
-    b->on_closed = on_closed;
-    b->on_closed_data = data;
-
-    bus__requests_close(b);
-    bus__services_free(b);
     while (b->subs) {
         bus_sub *s = b->subs;
         b->subs = s->next;
@@ -310,47 +184,7 @@ void bus_close(bus *b, void (*on_closed)(void *data), void *data)
             sub_free(s);
     if (b->dispatch_active)
         uv_idle_stop(&b->dispatch);
-    bus__sockets_close(b);
     uv_close((uv_handle_t *)&b->dispatch, bus__handle_closed);
-}
-
-const char *bus_dir(const bus *b)
-{
-    return b->dir;
-}
-
-void bus_get_stats(const bus *b, bus_stats *out)
-{
-    *out = b->stats;
-    pthread_mutex_lock((pthread_mutex_t *)&b->pipes_lock);
-    out->remote_subscribers = b->n_pipes;
-    pthread_mutex_unlock((pthread_mutex_t *)&b->pipes_lock);
-}
-
-json_t *bus_stats_json(const bus_stats *s)
-{
-    json_t *o = json_object();
-    json_t *d = json_object();
-
-    if (o == NULL || d == NULL) {
-        json_decref(o);
-        json_decref(d);
-        return NULL;
-    }
-    json_object_set_new(o, "published", json_integer((json_int_t)s->published));
-    json_object_set_new(o, "delivered", json_integer((json_int_t)s->delivered));
-    json_object_set_new(o, "remote_in", json_integer((json_int_t)s->remote_in));
-    json_object_set_new(o, "remote_out", json_integer((json_int_t)s->remote_out));
-    json_object_set_new(o, "requests", json_integer((json_int_t)s->requests));
-    json_object_set_new(o, "replies", json_integer((json_int_t)s->replies));
-    json_object_set_new(o, "requests_pending", json_integer(s->requests_pending));
-    json_object_set_new(o, "listener_restarts", json_integer((json_int_t)s->listener_restarts));
-    json_object_set_new(o, "remote_subscribers", json_integer(s->remote_subscribers));
-    json_object_set_new(o, "subscriptions", json_integer(s->subscriptions));
-    for (int i = 0; i < BUS_DROP_N; i++)
-        json_object_set_new(d, bus_drop_reason_name(i), json_integer((json_int_t)s->dropped[i]));
-    json_object_set_new(o, "dropped", d);
-    return o;
 }
 
 /* publish_msg queues m for every matching live subscriber. */
@@ -397,7 +231,7 @@ int bus_publish(bus *b, const char *topic, const char *payload, size_t payload_l
 
 int bus_publish_json(bus *b, const char *topic, const json_t *payload)
 {
-    char *s = bus_json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *s = base_json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY);
     int rv;
 
     if (s == NULL)
@@ -436,7 +270,7 @@ int bus_subscribe(bus *b, const char *pattern, size_t queue_max, bus_event_cb cb
     s->pattern_len = len;
     s->cb = cb;
     s->data = data;
-    s->max = queue_max ? queue_max : b->queue_max;
+    base_ring_init(&s->queue, queue_max != 0 ? queue_max : b->queue_max);
     s->next = b->subs;
     if (b->subs)
         b->subs->prev = s;
@@ -477,11 +311,11 @@ void bus_sub_resume(bus_sub *s)
     if (s == NULL || !s->paused)
         return;
     s->paused = 0;
-    if (s->count > 0)
+    if (base_ring_count(&s->queue) > 0)
         ready_push(s->bus, s);
 }
 
 size_t bus_sub_queued(const bus_sub *s)
 {
-    return s ? s->count : 0;
+    return s != NULL ? base_ring_count(&s->queue) : 0;
 }

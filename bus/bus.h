@@ -1,16 +1,12 @@
 /*
- * bus: herd's message bus.
+ * bus: herd's message bus inside herdd.
  *
- * Three parts share this header:
- *  - topics and frames: validation and NATS-style matching of dot-separated
- *    topics (`*` one token, `>` one or more trailing tokens), parsing of the
- *    `<topic> NUL <payload>` wire frame, and a non-allocating JSON syntax check;
- *  - the broker (`bus_open`): in-process publish/subscribe dispatched on the
- *    libuv loop after the publishing callback returns, the three nng sockets
- *    of DESIGN.md section 3 (events.ipc pub0, publish.ipc pull0, request.ipc
- *    rep0), and request routing by service name with asynchronous replies;
- *  - the client (`bus_client_*`): what herdctl and external programs link;
- *    blocking calls, no libuv.
+ * The broker (`bus_open`): in-process publish/subscribe dispatched on the
+ * libuv loop after the publishing callback returns, the three nng sockets of
+ * DESIGN.md section 3 (events.ipc pub0, publish.ipc pull0, request.ipc rep0),
+ * and request routing by service name with asynchronous replies. Topics,
+ * frames and the blocking client are in bus/client.h, which this header
+ * includes; a program outside herdd includes only that one.
  *
  * Threads: every broker function and every callback runs on the loop thread.
  * nng's threads only move bytes; their readiness reaches the loop through
@@ -26,71 +22,11 @@
 #include <jansson.h>
 #include <uv.h>
 
-#define BUS_TOPIC_MAX 255
-#define BUS_DEFAULT_MAX_MESSAGE_BYTES (1024 * 1024)
+#include "base/base.h"
+#include "bus/client.h"
+
 #define BUS_DEFAULT_SUBSCRIBER_BUFFER 1024
 #define BUS_DEFAULT_QUEUE_MAX 1024
-
-/* ---- topics ------------------------------------------------------------ */
-
-/* bus_topic_check validates a concrete topic: 1-255 bytes of dot-separated
- * tokens, each 1+ bytes of [A-Za-z0-9_-]. Returns 0 or -EINVAL. */
-int bus_topic_check(const char *topic, size_t len);
-
-/* bus_pattern_check validates a subscription pattern: a topic whose tokens
- * may also be `*`, and whose last token may be `>`. Returns 0 or -EINVAL. */
-int bus_pattern_check(const char *pattern, size_t len);
-
-/* bus_topic_match tells whether a valid topic matches a valid pattern. */
-bool bus_topic_match(const char *pattern, size_t pattern_len, const char *topic, size_t topic_len);
-
-/* bus_pattern_prefix_len is the length of the literal prefix of a pattern
- * before its first wildcard token: what a remote subscriber hands nng as its
- * byte-prefix filter before matching the rest itself. */
-size_t bus_pattern_prefix_len(const char *pattern, size_t len);
-
-/* ---- frames ------------------------------------------------------------ */
-
-/* Why a frame or request was refused; index into bus_stats.dropped. */
-enum bus_drop_reason {
-    BUS_DROP_NO_NUL = 0, /* event frame without the topic terminator */
-    BUS_DROP_BAD_TOPIC,  /* topic fails bus_topic_check */
-    BUS_DROP_BAD_JSON,   /* payload or request body is not JSON */
-    BUS_DROP_TOO_LARGE,  /* over max_message_bytes */
-    BUS_DROP_QUEUE_FULL, /* oldest event dropped from a slow subscriber */
-    BUS_DROP_BAD_REQUEST, /* request JSON of the wrong shape */
-    BUS_DROP_SEND_FAILED, /* nng refused an outgoing frame or reply */
-    BUS_DROP_N
-};
-
-/* bus_drop_reason_name is the snake_case name used in status counters. */
-const char *bus_drop_reason_name(enum bus_drop_reason r);
-
-/* An event as seen by a subscriber: views into one immutable buffer. Both
- * topic and payload are NUL-terminated (the terminator is not counted). */
-typedef struct bus_event {
-    const char *topic;
-    size_t topic_len;
-    const char *payload;
-    size_t payload_len;
-} bus_event;
-
-/* bus_frame_parse splits a wire frame into topic and payload views without
- * copying, and validates both (topic syntax, one JSON value, size). Returns 0
- * or sets *reason and returns -EINVAL. The views' topic is not NUL-terminated
- * unless the frame's NUL is used: topic[topic_len] is always that NUL. */
-int bus_frame_parse(const void *frame, size_t len, size_t max_bytes, bus_event *out,
-                    enum bus_drop_reason *reason);
-
-/* bus_json_check tells whether buf holds exactly one JSON value (surrounding
- * whitespace allowed), UTF-8 checked, nesting at most 512 deep. It allocates
- * nothing, so validating a pass-through payload costs no memory. */
-bool bus_json_check(const char *buf, size_t len);
-
-/* bus_json_dumps is json_dumps whose result the caller frees with free(3),
- * whatever allocator jansson was given (herdd gives it an accounting one,
- * whose blocks free(3) must never see). */
-char *bus_json_dumps(const json_t *v, size_t flags);
 
 /* ---- broker ------------------------------------------------------------ */
 
@@ -98,8 +34,7 @@ typedef struct bus bus;
 typedef struct bus_sub bus_sub;
 typedef struct bus_request bus_request;
 
-enum bus_log_level { BUS_LOG_ERROR, BUS_LOG_WARN, BUS_LOG_INFO, BUS_LOG_DEBUG };
-typedef void (*bus_log_fn)(enum bus_log_level level, const char *msg, void *data);
+typedef void (*bus_log_fn)(enum base_log_level level, const char *msg, void *data);
 
 typedef struct bus_config {
     const char *dir;           /* runtime directory; NULL: bus_default_dir() */
@@ -126,10 +61,6 @@ typedef struct bus_stats {
     int subscriptions;         /* in-process subscriptions now */
     int requests_pending;      /* requests not yet replied */
 } bus_stats;
-
-/* bus_default_dir writes the runtime directory DESIGN.md names:
- * $HERD_RUNTIME_DIR, else $XDG_RUNTIME_DIR/herd, else /tmp/herd-<uid>. */
-void bus_default_dir(char *buf, size_t size);
 
 /* bus_open creates the broker on loop: makes the runtime directory (0750),
  * refuses a directory where a live herdd answers (err says so), removes stale
@@ -225,48 +156,5 @@ void bus_reply_error(bus_request *req, const char *code, const char *fmt, ...)
 typedef void (*bus_reply_cb)(const char *reply, size_t len, void *data);
 int bus_request_local(bus *b, const char *service, const char *op, const json_t *args,
                       bus_reply_cb done, void *data);
-
-/* ---- client (blocking; herdctl and external programs) ------------------ */
-
-typedef struct bus_client bus_client;
-
-/* bus_client_new prepares a client for runtime directory dir (NULL: the
- * default). Nothing is dialed until used. */
-int bus_client_new(const char *dir, bus_client **out);
-void bus_client_free(bus_client *c);
-
-/* bus_client_publish sends one frame to publish.ipc. Validates the topic
- * and that payload is JSON first (-EINVAL). -ECONNREFUSED: no herdd. */
-int bus_client_publish(bus_client *c, const char *topic, const char *payload, size_t len);
-
-/* bus_client_publish_raw sends frame bytes as they are, unchecked: for
- * tests of malformed input. */
-int bus_client_publish_raw(bus_client *c, const void *frame, size_t len);
-
-/* bus_client_flush waits up to timeout_ms until every published frame has
- * been written to herdd's socket (bus_client_free does this too, with 5 s):
- * nng 1.5.2 drops unwritten frames at close. Returns 0 or -ETIMEDOUT. */
-int bus_client_flush(bus_client *c, int timeout_ms);
-
-/* bus_client_subscribe adds a pattern; events.ipc is dialed on first use and
- * filtered by the pattern's literal prefix, the rest matched here. */
-int bus_client_subscribe(bus_client *c, const char *pattern);
-
-/* bus_client_next waits up to timeout_ms (<0: forever) for the next event
- * matching a subscribed pattern. ev stays valid until the next call.
- * Returns 0, -ETIMEDOUT, or another negative errno. Uses poll(2) on the
- * socket's descriptor: sub0 receive timeouts are never used (nng #1523). */
-int bus_client_next(bus_client *c, int timeout_ms, bus_event *ev);
-
-/* bus_client_request sends {"service","op","args"} (args borrowed, NULL for
- * {}) and waits up to timeout_ms for the reply, stored in *reply (caller
- * owns). -ECONNREFUSED: no herdd; -ETIMEDOUT: no reply in time. */
-int bus_client_request(bus_client *c, const char *service, const char *op, const json_t *args,
-                       int timeout_ms, json_t **reply);
-
-/* bus_client_request_raw sends body bytes as they are (for tests of malformed
- * requests) and returns the raw reply bytes (caller frees). */
-int bus_client_request_raw(bus_client *c, const void *body, size_t len, int timeout_ms,
-                           char **reply, size_t *reply_len);
 
 #endif

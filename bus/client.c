@@ -8,7 +8,7 @@
  * timeouts are safe and used. Every socket caps what it accepts with
  * NNG_OPT_RECVMAXSZ.
  */
-#include "bus/bus.h"
+#include "bus/internal.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/pipeline0/push.h>
@@ -36,29 +37,30 @@ struct bus_client {
     nng_msg *last; /* the event handed out by bus_client_next */
 };
 
-static int errno_of(int rv)
+/* client_errno: nng's code as an errno, where every way of finding no herdd
+ * at the other end (no socket file, nobody listening, a connection cut) is
+ * -ECONNREFUSED, which herdctl reports as "not reachable". */
+static int client_errno(int rv)
 {
-    switch (rv) {
-    case 0:
-        return 0;
-    case NNG_ECONNREFUSED:
-    case NNG_ENOENT:
-    case NNG_ECONNSHUT:
-    case NNG_ECONNRESET:
-        return -ECONNREFUSED;
-    case NNG_ETIMEDOUT:
-        return -ETIMEDOUT;
-    case NNG_ENOMEM:
-        return -ENOMEM;
-    case NNG_EPERM:
-        return -EACCES;
-    case NNG_EMSGSIZE:
-        return -EMSGSIZE;
-    case NNG_EAGAIN:
-        return -EAGAIN;
-    default:
-        return -EIO;
+    int e = bus__errno(rv);
+
+    return e == -ENOENT || e == -ECONNRESET || e == -ECONNABORTED ? -ECONNREFUSED : e;
+}
+
+void bus_default_dir(char *buf, size_t size)
+{
+    const char *v = getenv("HERD_RUNTIME_DIR");
+
+    if (v != NULL && *v != '\0') {
+        snprintf(buf, size, "%s", v);
+        return;
     }
+    v = getenv("XDG_RUNTIME_DIR");
+    if (v != NULL && *v != '\0') {
+        snprintf(buf, size, "%s/herd", v);
+        return;
+    }
+    snprintf(buf, size, "/tmp/herd-%u", (unsigned)getuid());
 }
 
 int bus_client_new(const char *dir, bus_client **out)
@@ -137,7 +139,7 @@ static int dial(bus_client *c, nng_socket s, const char *file)
     rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, CLIENT_RECV_MAX);
     if (rv == 0)
         rv = nng_dial(s, url, NULL, 0);
-    return errno_of(rv);
+    return client_errno(rv);
 }
 
 static int push_send(bus_client *c, const void *head, size_t head_len, const void *tail,
@@ -148,18 +150,18 @@ static int push_send(bus_client *c, const void *head, size_t head_len, const voi
 
     if (!c->has_push) {
         if ((rv = nng_push0_open(&c->push)) != 0)
-            return errno_of(rv);
+            return client_errno(rv);
         c->has_push = 1;
         if ((rv = dial(c, c->push, "publish.ipc")) < 0)
             return rv;
     }
     if ((rv = nng_msg_alloc(&m, head_len + tail_len)) != 0)
-        return errno_of(rv);
+        return client_errno(rv);
     memcpy(nng_msg_body(m), head, head_len);
     memcpy((char *)nng_msg_body(m) + head_len, tail, tail_len);
     if ((rv = nng_sendmsg(c->push, m, 0)) != 0) {
         nng_msg_free(m);
-        return errno_of(rv);
+        return client_errno(rv);
     }
     c->n_pushed++;
     return 0;
@@ -190,7 +192,7 @@ int bus_client_subscribe(bus_client *c, const char *pattern)
         return -EINVAL;
     if (!c->has_sub) {
         if ((rv = nng_sub0_open(&c->sub)) != 0)
-            return errno_of(rv);
+            return client_errno(rv);
         c->has_sub = 1;
         if ((rv = dial(c, c->sub, "events.ipc")) < 0)
             return rv;
@@ -204,7 +206,7 @@ int bus_client_subscribe(bus_client *c, const char *pattern)
     c->n_patterns++;
     rv = nng_socket_set(c->sub, NNG_OPT_SUB_SUBSCRIBE, pattern,
                         bus_pattern_prefix_len(pattern, len));
-    return errno_of(rv);
+    return client_errno(rv);
 }
 
 static int64_t now_ms(void)
@@ -234,7 +236,7 @@ int bus_client_next(bus_client *c, int timeout_ms, bus_event *ev)
         c->last = NULL;
     }
     if ((rv = nng_socket_get_int(c->sub, NNG_OPT_RECVFD, &fd)) != 0)
-        return errno_of(rv);
+        return client_errno(rv);
     for (;;) {
         nng_msg *m;
         rv = nng_recvmsg(c->sub, &m, NNG_FLAG_NONBLOCK);
@@ -253,7 +255,7 @@ int bus_client_next(bus_client *c, int timeout_ms, bus_event *ev)
             continue;
         }
         if (rv != NNG_EAGAIN)
-            return errno_of(rv);
+            return client_errno(rv);
         int wait = -1;
         if (deadline >= 0) {
             int64_t left = deadline - now_ms();
@@ -273,11 +275,11 @@ static int req_open(bus_client *c, int timeout_ms)
 
     if (!c->has_req) {
         if ((rv = nng_req0_open(&c->req)) != 0)
-            return errno_of(rv);
+            return client_errno(rv);
         c->has_req = 1;
         /* One try per request: a resend could run a non-idempotent op twice. */
         if ((rv = nng_socket_set_ms(c->req, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0)
-            return errno_of(rv);
+            return client_errno(rv);
         if ((rv = dial(c, c->req, "request.ipc")) < 0) {
             nng_close(c->req);
             c->has_req = 0;
@@ -288,7 +290,7 @@ static int req_open(bus_client *c, int timeout_ms)
                            timeout_ms < 0 ? NNG_DURATION_INFINITE : timeout_ms);
     rv = rv ? rv : nng_socket_set_ms(c->req, NNG_OPT_SENDTIMEO,
                                      timeout_ms < 0 ? NNG_DURATION_INFINITE : timeout_ms);
-    return errno_of(rv);
+    return client_errno(rv);
 }
 
 int bus_client_request_raw(bus_client *c, const void *body, size_t len, int timeout_ms,
@@ -300,14 +302,14 @@ int bus_client_request_raw(bus_client *c, const void *body, size_t len, int time
     if ((rv = req_open(c, timeout_ms)) < 0)
         return rv;
     if ((rv = nng_msg_alloc(&m, len)) != 0)
-        return errno_of(rv);
+        return client_errno(rv);
     memcpy(nng_msg_body(m), body, len);
     if ((rv = nng_sendmsg(c->req, m, 0)) != 0) {
         nng_msg_free(m);
-        return errno_of(rv);
+        return client_errno(rv);
     }
     if ((rv = nng_recvmsg(c->req, &m, 0)) != 0)
-        return errno_of(rv);
+        return client_errno(rv);
     *reply_len = nng_msg_len(m);
     *reply = malloc(*reply_len + 1);
     if (*reply == NULL) {
@@ -333,7 +335,7 @@ int bus_client_request(bus_client *c, const char *service, const char *op, const
     json_object_set_new(req, "service", json_string(service));
     json_object_set_new(req, "op", json_string(op));
     json_object_set_new(req, "args", args ? json_deep_copy(args) : json_object());
-    body = bus_json_dumps(req, JSON_COMPACT);
+    body = base_json_dumps(req, JSON_COMPACT);
     json_decref(req);
     if (body == NULL)
         return -ENOMEM;

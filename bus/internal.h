@@ -26,8 +26,7 @@ struct bus_sub {
     size_t pattern_len;
     bus_event_cb cb;
     void *data;
-    bus_msg **ring; /* grows by doubling up to max, so idle subs stay small */
-    size_t cap, max, head, count;
+    base_ring queue; /* bus_msg references, at most queue_max */
     unsigned paused : 1, removed : 1, in_ready : 1, dispatching : 1;
     struct bus_sub *prev, *next; /* all live subscriptions */
     struct bus_sub *ready_next;  /* FIFO of subs with deliverable events */
@@ -55,9 +54,8 @@ typedef struct bus_endpoint {
     uv_async_t async;
     int has_async;
     pthread_mutex_t lock; /* inbox and recv_paused */
-    nng_msg **inbox;      /* ring of received messages */
-    size_t inbox_cap, inbox_head, inbox_count;
-    int recv_paused; /* inbox full: the aio is re-armed once the loop drains */
+    base_ring inbox;      /* received nng_msg, allocated in full at open */
+    int recv_paused;      /* inbox full: the aio is re-armed once the loop drains */
     int closing;     /* atomic: no re-arm after close */
     struct bus *bus;
     uint64_t pipes_added; /* ADD_POST count, atomic: bumped on nng threads */
@@ -121,8 +119,11 @@ struct bus {
     void *on_closed_data;
 };
 
+#define BUS_REQUEST_MAGIC 0x72657175u /* "requ": cleared when answered */
+
 /* How a request is answered: through rep0, or a local callback. */
 struct bus_request {
+    uint32_t magic; /* BUS_REQUEST_MAGIC until the one reply */
     bus *bus;
     char *service;
     char *op;
@@ -134,15 +135,23 @@ struct bus_request {
     struct bus_request *prev, *next;
 };
 
-void bus__log(bus *b, enum bus_log_level level, const char *fmt, ...)
+void bus__log(bus *b, enum base_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* broker.c */
+/* nngerr.c: an nng error code as a negative errno (0 stays 0): the one
+ * place nng's positive codes become herd's. */
+int bus__errno(int nng_rv);
+
+/* broker.c: the pub/sub engine */
 int bus__broker_init(bus *b);
+/* bus__broker_close frees every subscription and closes the dispatch
+ * handle (released through bus__handle_closed). */
 void bus__broker_close(bus *b);
 void bus__deliver_remote_frame(bus *b, const bus_event *ev);
-void bus__handle_closed(uv_handle_t *h); /* h->data is the bus */
-void bus__release(bus *b);               /* one handle of b closed */
+
+/* bus.c: the bus object */
+void bus__handle_closed(uv_handle_t *h);       /* h->data is the bus */
+void bus__release(bus *b);                     /* one handle of b closed */
 void bus__handle_closed_async(uv_handle_t *h); /* h->data is a bus_endpoint */
 
 /* server.c: the nng sockets */

@@ -38,6 +38,7 @@ static void pending_remove(bus *b, bus_request *r)
 
 static void request_free(bus_request *r)
 {
+    r->magic = 0;
     json_decref(r->args);
     free(r->service);
     free(r->op);
@@ -48,8 +49,12 @@ static void request_free(bus_request *r)
 /* send_body delivers a reply body to whoever asked, then frees r. */
 static void send_body(bus_request *r, const char *body, size_t len)
 {
-    bus *b = r->bus;
+    bus *b;
 
+    /* A second answer to one request is a use of freed memory: caught here
+     * in debug builds (the magic is cleared when the first one frees it). */
+    HERD_ASSERT(r->magic == BUS_REQUEST_MAGIC);
+    b = r->bus;
     pending_remove(b, r);
     if (r->local_cb) {
         r->local_cb(body, len, r->local_data);
@@ -64,7 +69,7 @@ static void error_body(char *buf, size_t size, const char *code, const char *mes
 {
     json_t *o = json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", code, "message",
                           message);
-    char *s = o ? bus_json_dumps(o, JSON_COMPACT) : NULL;
+    char *s = o ? base_json_dumps(o, JSON_COMPACT) : NULL;
 
     if (s && strlen(s) < size)
         memcpy(buf, s, strlen(s) + 1);
@@ -94,7 +99,7 @@ void bus_reply_ok(bus_request *r, json_t *result)
 
     if (o && json_object_set_new(o, "ok", json_true()) == 0 &&
         json_object_set_new(o, "result", result ? result : json_null()) == 0)
-        s = bus_json_dumps(o, JSON_COMPACT);
+        s = base_json_dumps(o, JSON_COMPACT);
     else if (o == NULL)
         json_decref(result);
     json_decref(o);
@@ -250,6 +255,7 @@ static bus_request *request_new(bus *b, json_t *o)
 
     if (r == NULL)
         return NULL;
+    r->magic = BUS_REQUEST_MAGIC;
     r->bus = b;
     r->service = strdup(json_string_value(json_object_get(o, "service")));
     r->op = strdup(json_string_value(json_object_get(o, "op")));
@@ -331,6 +337,7 @@ int bus_request_local(bus *b, const char *service, const char *op, const json_t 
     r = calloc(1, sizeof(*r));
     if (r == NULL)
         return -ENOMEM;
+    r->magic = BUS_REQUEST_MAGIC;
     r->bus = b;
     r->service = strdup(service);
     r->op = strdup(op);

@@ -60,36 +60,6 @@ struct bus_reply_out {
 #define SP_PUSH0 0x50
 #define SP_REQ0 0x30
 
-static int nng_to_errno(int rv)
-{
-    switch (rv) {
-    case 0:
-        return 0;
-    case NNG_ENOMEM:
-        return -ENOMEM;
-    case NNG_EADDRINUSE:
-        return -EADDRINUSE;
-    case NNG_EADDRINVAL:
-        return -EINVAL;
-    case NNG_EPERM:
-        return -EACCES;
-    case NNG_ECONNREFUSED:
-        return -ECONNREFUSED;
-    case NNG_ETIMEDOUT:
-        return -ETIMEDOUT;
-    case NNG_EAGAIN:
-        return -EAGAIN;
-    case NNG_ENOENT:
-        return -ENOENT;
-    case NNG_EMSGSIZE:
-        return -EMSGSIZE;
-    case NNG_ECLOSED:
-        return -EBADF;
-    default:
-        return -EIO;
-    }
-}
-
 static void sp_header(unsigned char hdr[8], uint16_t proto)
 {
     hdr[0] = 0;
@@ -197,7 +167,7 @@ int bus__send_event(bus *b, const char *topic, size_t topic_len, const char *pay
     rv = nng_msg_alloc(&m, topic_len + 1 + payload_len);
     if (rv != 0) {
         b->stats.dropped[BUS_DROP_SEND_FAILED]++;
-        return nng_to_errno(rv);
+        return bus__errno(rv);
     }
     char *body = nng_msg_body(m);
     memcpy(body, topic, topic_len);
@@ -207,7 +177,7 @@ int bus__send_event(bus *b, const char *topic, size_t topic_len, const char *pay
     if (rv != 0) {
         nng_msg_free(m);
         b->stats.dropped[BUS_DROP_SEND_FAILED]++;
-        return nng_to_errno(rv);
+        return bus__errno(rv);
     }
     b->stats.remote_out++;
     return 0;
@@ -264,12 +234,15 @@ int bus__send_reply(bus *b, const void *header, size_t header_len, const char *b
     if (!b->sockets || !b->ep[BUS_EP_REQUEST].open)
         return -EBADF;
     rv = nng_msg_alloc(&m, len);
-    if (rv == 0)
-        rv = nng_msg_header_append(m, header, header_len);
+    if (rv != 0) {
+        b->stats.dropped[BUS_DROP_SEND_FAILED]++;
+        return bus__errno(rv);
+    }
+    rv = nng_msg_header_append(m, header, header_len);
     if (rv != 0) {
         nng_msg_free(m);
         b->stats.dropped[BUS_DROP_SEND_FAILED]++;
-        return nng_to_errno(rv);
+        return bus__errno(rv);
     }
     memcpy(nng_msg_body(m), body, len);
     /* Keep the order: while replies wait, new ones queue behind them. */
@@ -280,7 +253,7 @@ int bus__send_reply(bus *b, const void *header, size_t header_len, const char *b
     if (rv != 0) {
         nng_msg_free(m);
         b->stats.dropped[BUS_DROP_SEND_FAILED]++;
-        return nng_to_errno(rv);
+        return bus__errno(rv);
     }
     return 0;
 }
@@ -327,10 +300,14 @@ static void recv_done(void *arg)
         nng_recv_aio(ep->sock, ep->aio); /* a failed pipe: keep receiving */
         return;
     }
+    void *dropped;
     pthread_mutex_lock(&ep->lock);
-    ep->inbox[(ep->inbox_head + ep->inbox_count) % ep->inbox_cap] = nng_aio_get_msg(ep->aio);
-    ep->inbox_count++;
-    paused = ep->recv_paused = ep->inbox_count == ep->inbox_cap;
+    /* Never full here (the receive is not re-armed when it is) and fully
+     * allocated at open, so the push neither drops nor allocates. */
+    HERD_ASSERT(!base_ring_full(&ep->inbox));
+    base_ring_push(&ep->inbox, nng_aio_get_msg(ep->aio), &dropped);
+    HERD_ASSERT(dropped == NULL);
+    paused = ep->recv_paused = base_ring_full(&ep->inbox);
     pthread_mutex_unlock(&ep->lock);
     uv_async_send(&ep->async);
     if (!paused)
@@ -347,13 +324,11 @@ static void inbox_drain(uv_async_t *h)
         nng_msg *m;
         int resume = 0;
         pthread_mutex_lock(&ep->lock);
-        if (ep->inbox_count == 0) {
+        m = base_ring_pop(&ep->inbox);
+        if (m == NULL) {
             pthread_mutex_unlock(&ep->lock);
             return;
         }
-        m = ep->inbox[ep->inbox_head];
-        ep->inbox_head = (ep->inbox_head + 1) % ep->inbox_cap;
-        ep->inbox_count--;
         if (ep->recv_paused) {
             ep->recv_paused = 0;
             resume = 1;
@@ -375,9 +350,8 @@ static int receiver_start(bus *b, bus_endpoint *ep, char *err, size_t err_size)
 {
     int rv;
 
-    ep->inbox_cap = INBOX_CAP;
-    ep->inbox = calloc(ep->inbox_cap, sizeof(*ep->inbox));
-    if (ep->inbox == NULL) {
+    base_ring_init(&ep->inbox, INBOX_CAP);
+    if (base_ring_reserve(&ep->inbox, INBOX_CAP) < 0) {
         snprintf(err, err_size, "%s: out of memory", ep->path);
         return -ENOMEM;
     }
@@ -392,7 +366,7 @@ static int receiver_start(bus *b, bus_endpoint *ep, char *err, size_t err_size)
     b->handles_open++;
     if ((rv = nng_aio_alloc(&ep->aio, recv_done, ep)) != 0) {
         snprintf(err, err_size, "%s: nng_aio_alloc: %s", ep->path, nng_strerror(rv));
-        return nng_to_errno(rv);
+        return bus__errno(rv);
     }
     nng_recv_aio(ep->sock, ep->aio);
     return 0;
@@ -407,15 +381,10 @@ static void receiver_stop(bus_endpoint *ep)
         nng_aio_free(ep->aio);
         ep->aio = NULL;
     }
-    if (ep->inbox) {
-        while (ep->inbox_count > 0) {
-            nng_msg_free(ep->inbox[ep->inbox_head]);
-            ep->inbox_head = (ep->inbox_head + 1) % ep->inbox_cap;
-            ep->inbox_count--;
-        }
-        free(ep->inbox);
-        ep->inbox = NULL;
-    }
+    nng_msg *m;
+    while ((m = base_ring_pop(&ep->inbox)) != NULL)
+        nng_msg_free(m);
+    base_ring_free(&ep->inbox);
     if (ep->has_async) {
         uv_close((uv_handle_t *)&ep->async, bus__handle_closed_async);
         ep->has_async = 0;
@@ -452,7 +421,7 @@ static int endpoint_open(bus *b, bus_endpoint *ep, char *err, size_t err_size)
     }
     if (rv != 0) {
         snprintf(err, err_size, "%s: cannot open socket: %s", ep->path, nng_strerror(rv));
-        return nng_to_errno(rv);
+        return bus__errno(rv);
     }
     ep->open = 1;
     rv = nng_socket_set_size(ep->sock, NNG_OPT_RECVMAXSZ, rmax);
@@ -469,12 +438,12 @@ static int endpoint_open(bus *b, bus_endpoint *ep, char *err, size_t err_size)
         nng_socket_set_int(ep->sock, NNG_OPT_RECVBUF, 1024); /* best effort */
     if (rv != 0) {
         snprintf(err, err_size, "%s: socket options: %s", ep->path, nng_strerror(rv));
-        return nng_to_errno(rv);
+        return bus__errno(rv);
     }
     rv = listener_start(b, ep);
     if (rv != 0) {
         snprintf(err, err_size, "%s: cannot listen: %s", ep->path, nng_strerror(rv));
-        return nng_to_errno(rv);
+        return bus__errno(rv);
     }
     if (ep - b->ep != BUS_EP_EVENTS)
         return receiver_start(b, ep, err, err_size);
@@ -546,10 +515,10 @@ static void listener_restart(bus *b, bus_endpoint *ep)
     int rv = listener_start(b, ep);
     b->stats.listener_restarts++;
     if (rv != 0)
-        bus__log(b, BUS_LOG_ERROR, "%s: listener stopped answering; re-listen failed: %s",
+        bus__log(b, BASE_LOG_ERROR, "%s: listener stopped answering; re-listen failed: %s",
                  ep->path, nng_strerror(rv));
     else
-        bus__log(b, BUS_LOG_WARN, "%s: listener stopped answering (nng #1518); listening anew",
+        bus__log(b, BASE_LOG_WARN, "%s: listener stopped answering (nng #1518); listening anew",
                  ep->path);
 }
 
@@ -625,7 +594,7 @@ int bus__sockets_open(bus *b, char *err, size_t err_size)
             return rv;
         }
         if (unlink(ep->path) == 0)
-            bus__log(b, BUS_LOG_INFO, "%s: removed stale socket file", ep->path);
+            bus__log(b, BASE_LOG_INFO, "%s: removed stale socket file", ep->path);
     }
     b->sockets = 1;
     if ((rv = uv_timer_init(b->loop, &b->reply_timer)) < 0) {

@@ -6,16 +6,10 @@
  * more trailing tokens). Matching walks both strings token by token without
  * copying or allocating: it sits on the dispatch path of every event.
  */
-#include "bus/bus.h"
+#include "bus/internal.h"
 
 #include <errno.h>
 #include <string.h>
-
-static int token_char(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-';
-}
 
 static int check(const char *s, size_t len, int wildcards)
 {
@@ -37,7 +31,7 @@ static int check(const char *s, size_t len, int wildcards)
                 return -EINVAL; /* `>` only as the last token */
         } else {
             for (size_t k = 0; k < tok_len; k++)
-                if (!token_char((unsigned char)tok[k]))
+                if (!base_token_char((unsigned char)tok[k]))
                     return -EINVAL;
         }
         tok_start = i + 1;

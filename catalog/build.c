@@ -77,27 +77,14 @@ struct build {
     size_t n_sections, cap_sections;
     struct entry *entries;
     size_t n_entries, cap_entries;
-    uint32_t *ids; /* open addressing over entries (index + 1), key (section, id) */
-    size_t cap_ids;
+    base_htab ids; /* entries by (section, id) */
 };
 
-static int errf(struct build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int errf(struct build *b, const char *fmt, ...)
-{
-    if (b->err && b->err_size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(b->err, b->err_size, fmt, ap);
-        va_end(ap);
-    }
-    return -EINVAL;
-}
+#define errf(b, ...) base_errf((b)->err, (b)->err_size, __VA_ARGS__)
 
 static int sys_err(struct build *b, const char *what, const char *path, int rc)
 {
-    if (b->err && b->err_size)
-        snprintf(b->err, b->err_size, "%s: %s: %s", path, what, strerror(-rc));
+    errf(b, "%s: %s: %s", path, what, strerror(-rc));
     return rc;
 }
 
@@ -202,46 +189,28 @@ static void resolve_section(struct build *b, struct section *s)
 
 /* ---- scan pass ----------------------------------------------------------- */
 
-static uint32_t hash_name(size_t section, const char *s, size_t len)
+static uint32_t entry_hash(uint32_t e, void *ctx)
 {
-    uint32_t h = 2166136261u ^ (uint32_t)section;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
+    const struct entry *x = &((struct build *)ctx)->entries[e];
+    return base_hash(x->id, x->id_len, (uint32_t)x->section);
+}
+
+static bool entry_is(uint32_t e, const void *key, void *ctx)
+{
+    const struct entry *x = &((struct build *)ctx)->entries[e], *k = key;
+    return x->section == k->section && x->id_len == k->id_len &&
+           memcmp(x->id, k->id, k->id_len) == 0;
 }
 
 /* 1 when (section, id) is already present, 0 after inserting entry `e`. */
 static int id_seen(struct build *b, size_t e)
 {
-    if ((b->n_entries + 1) * 2 > b->cap_ids) {
-        size_t cap = b->cap_ids ? b->cap_ids * 2 : 1024;
-        uint32_t *t = calloc(cap, sizeof *t);
-        if (!t)
-            return -ENOMEM;
-        for (size_t i = 0; i < b->cap_ids; i++) {
-            if (!b->ids[i])
-                continue;
-            struct entry *x = &b->entries[b->ids[i] - 1];
-            size_t j = hash_name(x->section, x->id, x->id_len) & (cap - 1);
-            while (t[j])
-                j = (j + 1) & (cap - 1);
-            t[j] = b->ids[i];
-        }
-        free(b->ids);
-        b->ids = t;
-        b->cap_ids = cap;
-    }
-    struct entry *n = &b->entries[e];
-    size_t j = hash_name(n->section, n->id, n->id_len) & (b->cap_ids - 1);
-    while (b->ids[j]) {
-        struct entry *x = &b->entries[b->ids[j] - 1];
-        if (x->section == n->section && x->id_len == n->id_len &&
-            memcmp(x->id, n->id, n->id_len) == 0)
-            return 1;
-        j = (j + 1) & (b->cap_ids - 1);
-    }
-    b->ids[j] = (uint32_t)(e + 1);
-    return 0;
+    const struct entry *n = &b->entries[e];
+    uint32_t h = entry_hash((uint32_t)e, b);
+
+    if (base_htab_find(&b->ids, h, entry_is, n, b) != BASE_HTAB_NONE)
+        return 1;
+    return base_htab_insert(&b->ids, h, (uint32_t)e, entry_hash, b);
 }
 
 static int is_array_of_objects(const json_t *v)
@@ -288,7 +257,7 @@ static int make_slim(struct build *b, const struct section *s, json_t *e, struct
                 rc |= json_object_set(slim, k, v);
         }
     }
-    out->slim = rc ? NULL : json_dumps(slim, JSON_COMPACT);
+    out->slim = rc ? NULL : base_json_dumps(slim, JSON_COMPACT);
     json_decref(slim);
     if (!out->slim)
         return -ENOMEM;
@@ -296,35 +265,35 @@ static int make_slim(struct build *b, const struct section *s, json_t *e, struct
     return 0;
 }
 
-static int json_fail(struct build *b, catalog__scan *sc, const char *where)
+static int json_fail(struct build *b, base_json_scan *sc, const char *where)
 {
     size_t line, col;
-    catalog__scan_where(sc, sc->err_pos, &line, &col);
+    base_json_scan_where(sc, sc->err_pos, &line, &col);
     return errf(b, "%s: invalid JSON at line %zu column %zu: %s", where, line, col, sc->err);
 }
 
-static int add_entry(struct build *b, catalog__scan *sc, size_t si, size_t pos)
+static int add_entry(struct build *b, base_json_scan *sc, size_t si, size_t pos)
 {
     struct section *s = &b->sections[si];
     char where[CATALOG_NAME_MAX + 64];
     snprintf(where, sizeof where, "%s[%zu]", s->name, pos);
-    if (catalog__scan_peek(sc) != '{') {
+    if (base_json_scan_peek(sc) != '{') {
         size_t a, z;
-        if (catalog__scan_value(sc, &a, &z) < 0)
+        if (base_json_scan_value(sc, &a, &z) < 0)
             return json_fail(b, sc, where);
         return errf(b, "%s: entry is not an object", where);
     }
     size_t a, z;
-    if (catalog__scan_value(sc, &a, &z) < 0)
+    if (base_json_scan_value(sc, &a, &z) < 0)
         return json_fail(b, sc, where);
 
     json_error_t je;
     json_t *e = json_loadb(b->in + a, z - a, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
     if (!e) {
-        catalog__scan tmp;
+        base_json_scan tmp;
         size_t line, col;
-        catalog__scan_init(&tmp, b->in, b->in_len);
-        catalog__scan_where(&tmp, a + (size_t)(je.position > 0 ? je.position : 0), &line, &col);
+        base_json_scan_init(&tmp, b->in, b->in_len);
+        base_json_scan_where(&tmp, a + (size_t)(je.position > 0 ? je.position : 0), &line, &col);
         return errf(b, "%s: invalid JSON at line %zu column %zu: %s", where, line, col, je.text);
     }
     int rc = 0;
@@ -422,32 +391,32 @@ static int add_section(struct build *b, const char *name, size_t len)
 
 static int scan_input(struct build *b)
 {
-    catalog__scan sc;
-    catalog__scan_init(&sc, b->in, b->in_len);
-    if (catalog__scan_peek(&sc) != '{') {
-        if (catalog__scan_expect(&sc, '{') < 0)
+    base_json_scan sc;
+    base_json_scan_init(&sc, b->in, b->in_len);
+    if (base_json_scan_peek(&sc) != '{') {
+        if (base_json_scan_expect(&sc, '{') < 0)
             return json_fail(b, &sc, "input");
     }
     sc.pos++;
     int first = 1;
     for (;;) {
         size_t ka, kz;
-        int more = catalog__scan_member(&sc, &first, &ka, &kz);
+        int more = base_json_scan_member(&sc, &first, &ka, &kz);
         if (more < 0)
             return json_fail(b, &sc, "input");
         if (more == 0)
             break;
-        int c = catalog__scan_peek(&sc);
+        int c = base_json_scan_peek(&sc);
         if (c != '[') {
             size_t a, z;
-            if (catalog__scan_value(&sc, &a, &z) < 0)
+            if (base_json_scan_value(&sc, &a, &z) < 0)
                 return json_fail(b, &sc, "input");
             continue; /* not an array: not a section, ignored */
         }
         char *name = malloc(kz - ka);
         if (!name)
             return errf(b, "input: out of memory");
-        size_t name_len = catalog__scan_decode(b->in + ka, kz - ka, name);
+        size_t name_len = base_json_decode(b->in + ka, kz - ka, name);
         int rc = add_section(b, name, name_len);
         free(name);
         if (rc < 0)
@@ -456,7 +425,7 @@ static int scan_input(struct build *b)
         sc.pos++; /* '[' */
         int efirst = 1;
         for (size_t pos = 0;; pos++) {
-            int el = catalog__scan_element(&sc, &efirst);
+            int el = base_json_scan_element(&sc, &efirst);
             if (el < 0) {
                 char where[CATALOG_NAME_MAX + 64];
                 snprintf(where, sizeof where, "%s[%zu]", b->sections[si].name, pos);
@@ -469,7 +438,7 @@ static int scan_input(struct build *b)
                 return rc;
         }
     }
-    if (catalog__scan_end(&sc) < 0)
+    if (base_json_scan_end(&sc) < 0)
         return json_fail(b, &sc, "input");
     if (b->n_sections == 0)
         return errf(b, "input: no sections (no member is an array)");
@@ -519,32 +488,32 @@ fail:
     return NULL;
 }
 
-static int index_text(struct build *b, const char *manifest, const json_t *spec, catalog_buf *out)
+static int index_text(struct build *b, const char *manifest, const json_t *spec, base_buf *out)
 {
-    int rc = catalog__buf_addf(out, "{\"format\":%d,\"manifest_sha256\":\"%s\",\"sections\":{",
+    int rc = base_buf_addf(out, "{\"format\":%d,\"manifest_sha256\":\"%s\",\"sections\":{",
                                CATALOG_FORMAT, manifest);
     for (size_t i = 0; i < b->n_sections && rc == 0; i++) {
         struct section *s = &b->sections[i];
         if (i)
-            rc |= catalog__buf_add(out, ",", 1);
-        rc |= catalog__buf_json_string(out, s->name, s->name_len);
-        rc |= catalog__buf_add(out, ":[", 2);
+            rc |= base_buf_add(out, ",", 1);
+        rc |= base_buf_json_string(out, s->name, s->name_len);
+        rc |= base_buf_add(out, ":[", 2);
         for (size_t j = 0; j < s->n && rc == 0; j++) {
             struct entry *e = &b->entries[s->first + j];
             if (j)
-                rc |= catalog__buf_add(out, ",\n", 2);
+                rc |= base_buf_add(out, ",\n", 2);
             else
-                rc |= catalog__buf_add(out, "\n", 1);
-            rc |= catalog__buf_add(out, e->slim, e->slim_len);
+                rc |= base_buf_add(out, "\n", 1);
+            rc |= base_buf_add(out, e->slim, e->slim_len);
         }
-        rc |= catalog__buf_add(out, "]", 1);
+        rc |= base_buf_add(out, "]", 1);
     }
-    char *st = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
+    char *st = base_json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
     if (!st)
         return -ENOMEM;
-    rc |= catalog__buf_adds(out, "},\n\"spec\":");
-    rc |= catalog__buf_adds(out, st);
-    rc |= catalog__buf_adds(out, "}\n");
+    rc |= base_buf_adds(out, "},\n\"spec\":");
+    rc |= base_buf_adds(out, st);
+    rc |= base_buf_adds(out, "}\n");
     free(st);
     return rc ? -ENOMEM : 0;
 }
@@ -556,18 +525,7 @@ static int write_file_at(int dirfd, const char *name, const char *data, size_t l
     int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         return -errno;
-    int rc = 0;
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = -errno;
-            break;
-        }
-        data += n;
-        len -= (size_t)n;
-    }
+    int rc = base_write_all(fd, data, len);
     /* No fsync per file: write_version makes the whole version durable
      * with one syncfs before it is renamed into place. */
     if (close(fd) < 0 && rc == 0)
@@ -580,7 +538,7 @@ static int fsync_fd(int fd)
     return fsync(fd) < 0 ? -errno : 0;
 }
 
-static int write_version(struct build *b, int tfd, const catalog_buf *index)
+static int write_version(struct build *b, int tfd, const base_buf *index)
 {
     int rc;
     if (mkdirat(tfd, "bodies", 0755) < 0)
@@ -642,7 +600,7 @@ static void remove_stale(int dfd, const char *keep, const char *prev, int versio
                             (!keep || strcmp(de->d_name, keep) != 0) &&
                             (!prev || strcmp(de->d_name, prev) != 0);
         if (stale_version || strncmp(de->d_name, ".tmp-", 5) == 0) {
-            catalog__rm_rf(dfd, de->d_name);
+            base_rm_rf(dfd, de->d_name);
             removed = 1;
         }
     }
@@ -652,7 +610,7 @@ static void remove_stale(int dfd, const char *keep, const char *prev, int versio
 }
 
 static int publish(struct build *b, const char *outdir, const char *version,
-                   const catalog_buf *index, int *unchanged)
+                   const base_buf *index, int *unchanged)
 {
     int rc;
     if (mkdir(outdir, 0755) < 0 && errno != EEXIST)
@@ -681,8 +639,14 @@ static int publish(struct build *b, const char *outdir, const char *version,
         }
     }
 
+    /* One random suffix names this build's temp directory, link and the
+     * moved-aside old copy: their prefixes tell them apart. */
     char tmp[48], rnd[17];
-    catalog__random_hex(rnd, 8);
+    if ((rc = base_random_hex(rnd, 8)) < 0) {
+        sys_err(b, "getrandom", outdir, rc);
+        close(dfd);
+        return rc;
+    }
     snprintf(tmp, sizeof tmp, ".tmp-%s", rnd);
     if (mkdirat(dfd, tmp, 0755) < 0) {
         rc = sys_err(b, "mkdir temp directory", outdir, -errno);
@@ -709,7 +673,6 @@ static int publish(struct build *b, const char *outdir, const char *version,
             /* a file system that cannot exchange: move the old copy aside
              * (removed with the stale entries), then rename */
             char old[48];
-            catalog__random_hex(rnd, 8);
             snprintf(old, sizeof old, ".tmp-old-%s", rnd);
             if (renameat(dfd, version, dfd, old) < 0) {
                 rc = sys_err(b, "rename old copy", outdir, -errno);
@@ -726,7 +689,6 @@ static int publish(struct build *b, const char *outdir, const char *version,
         goto fail;
     }
     char link[48];
-    catalog__random_hex(rnd, 8);
     snprintf(link, sizeof link, ".tmp-link-%s", rnd);
     if (symlinkat(version, dfd, link) < 0) {
         rc = sys_err(b, "symlink", outdir, -errno);
@@ -745,7 +707,7 @@ static int publish(struct build *b, const char *outdir, const char *version,
     close(dfd);
     return 0;
 fail_tmp:
-    catalog__rm_rf(dfd, tmp);
+    base_rm_rf(dfd, tmp);
 fail:
     close(dfd);
     return rc;
@@ -769,7 +731,7 @@ int catalog_build(const char *input_path, const char *spec_path, const char *out
     int rc;
     void *map = MAP_FAILED;
     json_t *spec = NULL;
-    catalog_buf index = {0};
+    base_buf index = {0};
 
     int fd = open(input_path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -829,7 +791,7 @@ int catalog_build(const char *input_path, const char *spec_path, const char *out
         res->unchanged = unchanged;
     }
 out:
-    catalog_buf_free(&index);
+    base_buf_free(&index);
     json_decref(spec);
     for (size_t i = 0; i < b.n_entries; i++) {
         free(b.entries[i].id);
@@ -839,7 +801,7 @@ out:
     for (size_t i = 0; i < b.n_sections; i++)
         free(b.sections[i].name);
     free(b.sections);
-    free(b.ids);
+    base_htab_free(&b.ids);
     json_decref(b.spec);
     if (map != MAP_FAILED)
         munmap(map, b.in_len);

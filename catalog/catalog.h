@@ -62,23 +62,13 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "base/base.h"
+
 #define CATALOG_FORMAT 1
 #define CATALOG_NAME_MAX 200
 #define CATALOG_LRU_ENTRIES_DEFAULT 64
 #define CATALOG_LRU_BYTES_DEFAULT (4u * 1024 * 1024)
 #define CATALOG_POLL_MS_DEFAULT 1000
-
-/* ---- growable byte buffer --------------------------------------------- */
-
-/* A reply under construction; zero-initialise, release with catalog_buf_free. */
-typedef struct catalog_buf {
-    char *data; /* NUL-terminated when non-NULL; len excludes the NUL */
-    size_t len;
-    size_t cap;
-} catalog_buf;
-
-/* catalog_buf_free: releases the bytes and zeroes the buffer; NULL is fine. */
-void catalog_buf_free(catalog_buf *b);
 
 /* ---- compiler ---------------------------------------------------------- */
 
@@ -179,9 +169,9 @@ typedef struct catalog_query {
  * member). Unknown section: -ENOENT with a message. search with an empty
  * or missing q: -EINVAL. -ENOMEM on allocation failure. Does not block.
  */
-int catalog_index_list(const catalog_index *idx, const catalog_query *q, catalog_buf *out,
+int catalog_index_list(const catalog_index *idx, const catalog_query *q, base_buf *out,
                        char *err, size_t err_size);
-int catalog_index_search(const catalog_index *idx, const catalog_query *q, catalog_buf *out,
+int catalog_index_search(const catalog_index *idx, const catalog_query *q, base_buf *out,
                          char *err, size_t err_size);
 /*
  * catalog_index_categories / catalog_index_domains: append an object
@@ -189,9 +179,9 @@ int catalog_index_search(const catalog_index *idx, const catalog_query *q, catal
  * (section NULL). Entries without the member (or with a non-string value)
  * are not counted.
  */
-int catalog_index_categories(const catalog_index *idx, const char *section, catalog_buf *out,
+int catalog_index_categories(const catalog_index *idx, const char *section, base_buf *out,
                              char *err, size_t err_size);
-int catalog_index_domains(const catalog_index *idx, const char *section, catalog_buf *out,
+int catalog_index_domains(const catalog_index *idx, const char *section, base_buf *out,
                           char *err, size_t err_size);
 /*
  * catalog_index_stats: appends {"version","entries","index_bytes",
@@ -199,7 +189,7 @@ int catalog_index_domains(const catalog_index *idx, const char *section, catalog
  * `stats` op adds "lru" from catalog_reader_stats (or uses
  * catalog_service_health).
  */
-int catalog_index_stats(const catalog_index *idx, catalog_buf *out);
+int catalog_index_stats(const catalog_index *idx, base_buf *out);
 
 /*
  * catalog_index_find: resolves (section, id) to an entry number. section

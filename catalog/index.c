@@ -65,22 +65,13 @@ struct catalog_index {
     size_t n_sections;
     istr *interns;
     size_t n_interns, cap_interns;
-    uint32_t *ids; /* open addressing: entry + 1 */
-    size_t cap_ids;
+    base_htab ids; /* entries by (section, id) */
     size_t bytes;
 };
 
 static inline const char *sp(const catalog_index *idx, istr s)
 {
     return (s.off & TEXT_BIT) ? idx->text + (s.off & ~TEXT_BIT) : idx->slim + s.off;
-}
-
-static uint32_t hash_name(size_t section, const char *s, size_t len)
-{
-    uint32_t h = 2166136261u ^ (uint32_t)section;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
 }
 
 /* ---- load ---------------------------------------------------------------- */
@@ -91,24 +82,25 @@ struct loader {
     size_t len;
     char *err;
     size_t err_size;
-    uint32_t *itab; /* intern lookup during the load: intern + 1 */
-    size_t cap_itab;
+    base_htab itab; /* interns by value, during the load */
     size_t cap_entries;
 };
 
+/* lerr: base_errf with the version directory in front of the message. */
 static int lerr(struct loader *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int lerr(struct loader *l, const char *fmt, ...)
 {
-    if (l->err && l->err_size) {
-        int n = snprintf(l->err, l->err_size, "%s: ", l->idx->dir);
-        if (n < 0 || (size_t)n >= l->err_size)
-            n = 0;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(l->err + n, l->err_size - (size_t)n, fmt, ap);
-        va_end(ap);
+    size_t n = 0;
+    va_list ap;
+
+    if (l->err != NULL && l->err_size > 0) {
+        base_errf(l->err, l->err_size, "%s: ", l->idx->dir);
+        n = strlen(l->err);
     }
+    va_start(ap, fmt);
+    base_verrf(l->err != NULL ? l->err + n : NULL, l->err_size - n, fmt, ap);
+    va_end(ap);
     return -EINVAL;
 }
 
@@ -146,39 +138,41 @@ static int str_value(struct loader *l, size_t a, size_t z, istr *out)
     char *tmp = malloc(z - a);
     if (!tmp)
         return -ENOMEM;
-    size_t n = catalog__scan_decode(raw, z - a, tmp);
+    size_t n = base_json_decode(raw, z - a, tmp);
     int rc = text_add(idx, tmp, n, out);
     free(tmp);
     return rc;
 }
 
+/* A string to look up: the bytes and their length. */
+struct strkey {
+    const char *s;
+    size_t len;
+};
+
+static uint32_t intern_hash(uint32_t i, void *ctx)
+{
+    const catalog_index *idx = ctx;
+    return base_hash(sp(idx, idx->interns[i]), idx->interns[i].len, 0);
+}
+
+static bool intern_is(uint32_t i, const void *key, void *ctx)
+{
+    const catalog_index *idx = ctx;
+    const struct strkey *k = key;
+    istr x = idx->interns[i];
+    return x.len == k->len && memcmp(sp(idx, x), k->s, k->len) == 0;
+}
+
 static int intern(struct loader *l, const char *s, size_t len, uint32_t *out)
 {
     catalog_index *idx = l->idx;
-    if ((idx->n_interns + 1) * 2 > l->cap_itab) {
-        size_t cap = l->cap_itab ? l->cap_itab * 2 : 64;
-        uint32_t *t = calloc(cap, sizeof *t);
-        if (!t)
-            return -ENOMEM;
-        for (size_t i = 0; i < idx->n_interns; i++) {
-            istr x = idx->interns[i];
-            size_t j = hash_name(0, sp(idx, x), x.len) & (cap - 1);
-            while (t[j])
-                j = (j + 1) & (cap - 1);
-            t[j] = (uint32_t)(i + 1);
-        }
-        free(l->itab);
-        l->itab = t;
-        l->cap_itab = cap;
-    }
-    size_t j = hash_name(0, s, len) & (l->cap_itab - 1);
-    while (l->itab[j]) {
-        istr x = idx->interns[l->itab[j] - 1];
-        if (x.len == len && memcmp(sp(idx, x), s, len) == 0) {
-            *out = l->itab[j] - 1;
-            return 0;
-        }
-        j = (j + 1) & (l->cap_itab - 1);
+    struct strkey key = {s, len};
+    uint32_t h = base_hash(s, len, 0);
+    uint32_t found = base_htab_find(&l->itab, h, intern_is, &key, idx);
+    if (found != BASE_HTAB_NONE) {
+        *out = found;
+        return 0;
     }
     if (idx->n_interns == idx->cap_interns) {
         size_t cap = idx->cap_interns ? idx->cap_interns * 2 : 32;
@@ -193,7 +187,8 @@ static int intern(struct loader *l, const char *s, size_t len, uint32_t *out)
     if (text_add(idx, s, len, &x) < 0 || text_add(idx, "", 1, &nul) < 0)
         return -ENOMEM;
     idx->interns[idx->n_interns] = x;
-    l->itab[j] = (uint32_t)(idx->n_interns + 1);
+    if (base_htab_insert(&l->itab, h, (uint32_t)idx->n_interns, intern_hash, idx) < 0)
+        return -ENOMEM;
     *out = (uint32_t)idx->n_interns++;
     return 0;
 }
@@ -206,23 +201,47 @@ static int key_is(const char *raw, size_t raw_len, const char *name)
     char tmp[256];
     if (raw_len > sizeof tmp)
         return 0; /* decoded length <= raw length; longer keys are no filter field */
-    size_t d = catalog__scan_decode(raw, raw_len, tmp);
+    size_t d = base_json_decode(raw, raw_len, tmp);
     return d == n && memcmp(tmp, name, n) == 0;
 }
 
+/* An id to look up in one section. */
+struct idkey {
+    size_t section;
+    const char *id;
+    size_t len;
+};
+
+static uint32_t entry_hash(uint32_t e, void *ctx)
+{
+    const catalog_index *idx = ctx;
+    const struct ientry *x = &idx->entries[e];
+    return base_hash(sp(idx, x->id), x->id.len, x->section);
+}
+
+static bool entry_is(uint32_t e, const void *key, void *ctx)
+{
+    const catalog_index *idx = ctx;
+    const struct idkey *k = key;
+    const struct ientry *x = &idx->entries[e];
+    return x->section == k->section && x->id.len == k->len && memcmp(sp(idx, x->id), k->id, k->len) == 0;
+}
+
+static size_t id_lookup(const catalog_index *idx, size_t section, const char *id, size_t len)
+{
+    struct idkey key = {section, id, len};
+    uint32_t e = base_htab_find(&idx->ids, base_hash(id, len, (uint32_t)section), entry_is, &key,
+                                (void *)idx);
+    return e == BASE_HTAB_NONE ? SIZE_MAX : e;
+}
+
+/* 1 when entry e's (section, id) is already in, 0 after adding it. */
 static int id_insert(catalog_index *idx, uint32_t e)
 {
     struct ientry *n = &idx->entries[e];
-    size_t j = hash_name(n->section, sp(idx, n->id), n->id.len) & (idx->cap_ids - 1);
-    while (idx->ids[j]) {
-        struct ientry *x = &idx->entries[idx->ids[j] - 1];
-        if (x->section == n->section && x->id.len == n->id.len &&
-            memcmp(sp(idx, x->id), sp(idx, n->id), n->id.len) == 0)
-            return 1;
-        j = (j + 1) & (idx->cap_ids - 1);
-    }
-    idx->ids[j] = e + 1;
-    return 0;
+    if (id_lookup(idx, n->section, sp(idx, n->id), n->id.len) != SIZE_MAX)
+        return 1;
+    return base_htab_insert(&idx->ids, entry_hash(e, idx), e, entry_hash, idx);
 }
 
 struct sec_fields {
@@ -230,14 +249,14 @@ struct sec_fields {
     const char *partition; /* may be NULL */
 };
 
-static int load_entry(struct loader *l, catalog__scan *sc, size_t si, size_t pos, const char *sname,
+static int load_entry(struct loader *l, base_json_scan *sc, size_t si, size_t pos, const char *sname,
                       const struct sec_fields *f)
 {
     catalog_index *idx = l->idx;
-    if (catalog__scan_peek(sc) != '{')
+    if (base_json_scan_peek(sc) != '{')
         return lerr(l, "index.json: %s[%zu]: entry is not an object", sname, pos);
     size_t a, z;
-    if (catalog__scan_value(sc, &a, &z) < 0)
+    if (base_json_scan_value(sc, &a, &z) < 0)
         return lerr(l, "index.json: %s[%zu]: invalid JSON: %s", sname, pos, sc->err);
     if (idx->n_entries == l->cap_entries) {
         size_t cap = l->cap_entries ? l->cap_entries * 2 : 256;
@@ -258,16 +277,16 @@ static int load_entry(struct loader *l, catalog__scan *sc, size_t si, size_t pos
     idx->slim_len += z - a;
 
     /* walk the copy's top-level members; offsets are relative to the arena */
-    catalog__scan es;
-    catalog__scan_init(&es, idx->slim, idx->slim_len);
+    base_json_scan es;
+    base_json_scan_init(&es, idx->slim, idx->slim_len);
     es.pos = e->slim_off + 1;
     int first = 1, rc;
     for (;;) {
         size_t ka, kz, va, vz;
-        int more = catalog__scan_member(&es, &first, &ka, &kz);
+        int more = base_json_scan_member(&es, &first, &ka, &kz);
         if (more <= 0)
             break; /* already validated: only the closing brace */
-        if (catalog__scan_value(&es, &va, &vz) < 0)
+        if (base_json_scan_value(&es, &va, &vz) < 0)
             break;
         const char *kraw = idx->slim + ka;
         size_t klen = kz - ka;
@@ -316,16 +335,16 @@ static int load_sections(struct loader *l, size_t a, size_t z, const json_t *spe
     const char *id_field = json_string_value(json_object_get(spec, "id_field"));
     if (!json_is_object(spec_secs) || !id_field)
         return lerr(l, "index.json: spec: missing id_field or sections");
-    catalog__scan sc;
-    catalog__scan_init(&sc, l->text, z);
+    base_json_scan sc;
+    base_json_scan_init(&sc, l->text, z);
     sc.pos = a;
-    if (catalog__scan_expect(&sc, '{') < 0)
+    if (base_json_scan_expect(&sc, '{') < 0)
         return lerr(l, "index.json: sections: expected an object");
     size_t cap_sections = 0;
     int first = 1;
     for (;;) {
         size_t ka, kz;
-        int more = catalog__scan_member(&sc, &first, &ka, &kz);
+        int more = base_json_scan_member(&sc, &first, &ka, &kz);
         if (more < 0)
             return lerr(l, "index.json: sections: %s", sc.err);
         if (more == 0)
@@ -333,7 +352,7 @@ static int load_sections(struct loader *l, size_t a, size_t z, const json_t *spe
         char name[CATALOG_NAME_MAX * 6 + 8];
         if (kz - ka > sizeof name)
             return lerr(l, "index.json: section name too long");
-        size_t nlen = catalog__scan_decode(l->text + ka, kz - ka, name);
+        size_t nlen = base_json_decode(l->text + ka, kz - ka, name);
         char why[64];
         if (catalog__check_name(name, nlen, why, sizeof why) < 0)
             return lerr(l, "index.json: section name %s", why);
@@ -364,11 +383,11 @@ static int load_sections(struct loader *l, size_t a, size_t z, const json_t *spe
             if (idx->sections[i].name == s->name)
                 return lerr(l, "index.json: duplicate section \"%s\"", name);
         size_t si = idx->n_sections++;
-        if (catalog__scan_expect(&sc, '[') < 0)
+        if (base_json_scan_expect(&sc, '[') < 0)
             return lerr(l, "index.json: section \"%s\": expected an array", name);
         int ef = 1;
         for (size_t pos = 0;; pos++) {
-            int el = catalog__scan_element(&sc, &ef);
+            int el = base_json_scan_element(&sc, &ef);
             if (el < 0)
                 return lerr(l, "index.json: %s[%zu]: %s", name, pos, sc.err);
             if (el == 0)
@@ -384,15 +403,14 @@ static int load_sections(struct loader *l, size_t a, size_t z, const json_t *spe
 static int build_ids(struct loader *l)
 {
     catalog_index *idx = l->idx;
-    size_t cap = 16;
-    while (cap < idx->n_entries * 2)
-        cap *= 2;
-    idx->ids = calloc(cap, sizeof *idx->ids);
-    if (!idx->ids)
+    /* Sized once: the table never grows after this. */
+    if (base_htab_reserve(&idx->ids, idx->n_entries, entry_hash, idx) < 0)
         return -ENOMEM;
-    idx->cap_ids = cap;
     for (size_t i = 0; i < idx->n_entries; i++) {
-        if (id_insert(idx, (uint32_t)i)) {
+        int rc = id_insert(idx, (uint32_t)i);
+        if (rc < 0)
+            return rc;
+        if (rc > 0) {
             struct ientry *e = &idx->entries[i];
             char q[80];
             catalog__quote(sp(idx, e->id), e->id.len, q, sizeof q);
@@ -535,7 +553,7 @@ int catalog_index_load(const char *version_dir, catalog_index **out, char *err, 
         goto fail;
     }
     size_t len;
-    rc = catalog__read_file(dfd, "index.json", &text, &len);
+    rc = base_read_file(dfd, "index.json", &text, &len);
     close(dfd);
     if (rc < 0) {
         lerr(&l, "index.json: %s", strerror(-rc));
@@ -549,22 +567,22 @@ int catalog_index_load(const char *version_dir, catalog_index **out, char *err, 
     l.len = len;
 
     /* top level: record member ranges, then process spec before sections */
-    catalog__scan sc;
-    catalog__scan_init(&sc, text, len);
+    base_json_scan sc;
+    base_json_scan_init(&sc, text, len);
     size_t fa = 0, fz = 0, ma = 0, mz = 0, sa = 0, sz = 0, pa = 0, pz = 0;
-    if (catalog__scan_expect(&sc, '{') < 0) {
+    if (base_json_scan_expect(&sc, '{') < 0) {
         rc = lerr(&l, "index.json: not a JSON object");
         goto fail;
     }
     int first = 1;
     for (;;) {
         size_t ka, kz, va, vz;
-        int more = catalog__scan_member(&sc, &first, &ka, &kz);
+        int more = base_json_scan_member(&sc, &first, &ka, &kz);
         if (more == 0)
             break;
-        if (more < 0 || catalog__scan_value(&sc, &va, &vz) < 0) {
+        if (more < 0 || base_json_scan_value(&sc, &va, &vz) < 0) {
             size_t line, col;
-            catalog__scan_where(&sc, sc.err_pos, &line, &col);
+            base_json_scan_where(&sc, sc.err_pos, &line, &col);
             rc = lerr(&l, "index.json: invalid JSON at line %zu column %zu: %s", line, col, sc.err);
             goto fail;
         }
@@ -577,7 +595,7 @@ int catalog_index_load(const char *version_dir, catalog_index **out, char *err, 
         else if (key_is(text + ka, kz - ka, "spec"))
             pa = va, pz = vz;
     }
-    if (catalog__scan_end(&sc) < 0) {
+    if (base_json_scan_end(&sc) < 0) {
         rc = lerr(&l, "index.json: %s", sc.err);
         goto fail;
     }
@@ -608,10 +626,9 @@ int catalog_index_load(const char *version_dir, catalog_index **out, char *err, 
     }
     if ((rc = load_sections(&l, sa, sz, spec)) < 0 || (rc = build_ids(&l)) < 0)
         goto fail;
-    free(text);
+    base_free(text);
     text = NULL;
-    free(l.itab);
-    l.itab = NULL;
+    base_htab_free(&l.itab);
     if ((rc = check_manifest(&l, spec)) < 0)
         goto fail;
     json_decref(spec);
@@ -628,7 +645,7 @@ int catalog_index_load(const char *version_dir, catalog_index **out, char *err, 
     idx->cap_interns = idx->n_interns;
     idx->bytes = sizeof *idx + strlen(idx->dir) + 1 + idx->slim_len + idx->text_len +
                  idx->n_entries * sizeof *idx->entries + idx->n_sections * sizeof *idx->sections +
-                 idx->n_interns * sizeof *idx->interns + idx->cap_ids * sizeof *idx->ids;
+                 idx->n_interns * sizeof *idx->interns + base_htab_bytes(&idx->ids);
     /* sections was grown by doubling: trim it too so bytes is exact */
     if (shrink((void **)&idx->sections, idx->n_sections * sizeof *idx->sections) < 0) {
         rc = -ENOMEM;
@@ -639,8 +656,8 @@ int catalog_index_load(const char *version_dir, catalog_index **out, char *err, 
 fail:
     if (rc == -ENOMEM && err && err_size && !err[0])
         snprintf(err, err_size, "%s: out of memory", version_dir);
-    free(l.itab);
-    free(text);
+    base_htab_free(&l.itab);
+    base_free(text);
     json_decref(spec);
     catalog_index_free(idx);
     return rc;
@@ -663,7 +680,7 @@ void catalog_index_free(catalog_index *idx)
     free(idx->entries);
     free(idx->sections);
     free(idx->interns);
-    free(idx->ids);
+    base_htab_free(&idx->ids);
     free(idx);
 }
 
@@ -719,19 +736,8 @@ const char *catalog_index_entry_slim(const catalog_index *idx, size_t entry, siz
 
 /* ---- queries ------------------------------------------------------------- */
 
-static int qerr(char *err, size_t err_size, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int qerr(char *err, size_t err_size, int rc, const char *fmt, ...)
-{
-    if (err && err_size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_size, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
+/* qerr: the message for a person, and the query's own error code. */
+#define qerr(err, err_size, rc, ...) (base_errf((err), (err_size), __VA_ARGS__), (rc))
 
 /* Section number range [*lo, *hi) for a section name (NULL: all). */
 static int section_range(const catalog_index *idx, const char *section, size_t *lo, size_t *hi,
@@ -812,22 +818,22 @@ static int matches(const catalog_index *idx, const struct filter *f, const struc
 }
 
 static int emit_entry(const catalog_index *idx, const struct ientry *e, int with_section,
-                      catalog_buf *out)
+                      base_buf *out)
 {
     const char *slim = idx->slim + e->slim_off;
     if (!with_section || e->own_section)
-        return catalog__buf_add(out, slim, e->slim_len);
+        return base_buf_add(out, slim, e->slim_len);
     istr sn = section_name(idx, e->section);
-    int rc = catalog__buf_add(out, "{\"section\":", 11);
-    rc |= catalog__buf_json_string(out, sp(idx, sn), sn.len);
+    int rc = base_buf_add(out, "{\"section\":", 11);
+    rc |= base_buf_json_string(out, sp(idx, sn), sn.len);
     /* slim is "{...}" compact; "{}" needs no comma */
     if (e->slim_len > 2)
-        rc |= catalog__buf_add(out, ",", 1);
-    rc |= catalog__buf_add(out, slim + 1, e->slim_len - 1);
+        rc |= base_buf_add(out, ",", 1);
+    rc |= base_buf_add(out, slim + 1, e->slim_len - 1);
     return rc ? -ENOMEM : 0;
 }
 
-static int run_query(const catalog_index *idx, const catalog_query *q, int search, catalog_buf *out,
+static int run_query(const catalog_index *idx, const catalog_query *q, int search, base_buf *out,
                      char *err, size_t err_size)
 {
     struct filter f = {0};
@@ -861,7 +867,7 @@ static int run_query(const catalog_index *idx, const catalog_query *q, int searc
     for (size_t i = lo_e; i < hi_e; i++)
         total += (size_t)matches(idx, &f, &idx->entries[i]);
     int with_section = !q->section && idx->n_sections > 1;
-    rc = catalog__buf_addf(out, "{\"total\":%zu,\"entries\":[", total);
+    rc = base_buf_addf(out, "{\"total\":%zu,\"entries\":[", total);
     size_t seen = 0, emitted = 0;
     for (size_t i = lo_e; i < hi_e && rc == 0 && emitted < q->limit; i++) {
         const struct ientry *e = &idx->entries[i];
@@ -870,23 +876,23 @@ static int run_query(const catalog_index *idx, const catalog_query *q, int searc
         if (seen++ < q->offset)
             continue;
         if (emitted++)
-            rc = catalog__buf_add(out, ",", 1);
+            rc = base_buf_add(out, ",", 1);
         if (rc == 0)
             rc = emit_entry(idx, e, with_section, out);
     }
     if (rc == 0)
-        rc = catalog__buf_add(out, "]}", 2);
+        rc = base_buf_add(out, "]}", 2);
     free(f.needle);
     return rc ? qerr(err, err_size, -ENOMEM, "out of memory") : 0;
 }
 
-int catalog_index_list(const catalog_index *idx, const catalog_query *q, catalog_buf *out,
+int catalog_index_list(const catalog_index *idx, const catalog_query *q, base_buf *out,
                        char *err, size_t err_size)
 {
     return run_query(idx, q, 0, out, err, err_size);
 }
 
-int catalog_index_search(const catalog_index *idx, const catalog_query *q, catalog_buf *out,
+int catalog_index_search(const catalog_index *idx, const catalog_query *q, base_buf *out,
                          char *err, size_t err_size)
 {
     return run_query(idx, q, 1, out, err, err_size);
@@ -901,7 +907,7 @@ static int cmp_interns(const void *a, const void *b, void *arg)
     return c ? c : (x.len > y.len) - (x.len < y.len);
 }
 
-static int counts(const catalog_index *idx, const char *section, int partition, catalog_buf *out,
+static int counts(const catalog_index *idx, const char *section, int partition, base_buf *out,
                   char *err, size_t err_size)
 {
     size_t lo, hi;
@@ -929,61 +935,49 @@ static int counts(const catalog_index *idx, const char *section, int partition, 
         if (count[i])
             order[n++] = (uint32_t)i;
     qsort_r(order, n, sizeof *order, cmp_interns, (void *)idx);
-    rc = catalog__buf_add(out, "{", 1);
+    rc = base_buf_add(out, "{", 1);
     for (size_t i = 0; i < n && rc == 0; i++) {
         istr s = idx->interns[order[i]];
         if (i)
-            rc |= catalog__buf_add(out, ",", 1);
-        rc |= catalog__buf_json_string(out, sp(idx, s), s.len);
-        rc |= catalog__buf_addf(out, ":%u", count[order[i]]);
+            rc |= base_buf_add(out, ",", 1);
+        rc |= base_buf_json_string(out, sp(idx, s), s.len);
+        rc |= base_buf_addf(out, ":%u", count[order[i]]);
     }
     if (rc == 0)
-        rc = catalog__buf_add(out, "}", 1);
+        rc = base_buf_add(out, "}", 1);
     free(count);
     free(order);
     return rc ? qerr(err, err_size, -ENOMEM, "out of memory") : 0;
 }
 
-int catalog_index_categories(const catalog_index *idx, const char *section, catalog_buf *out,
+int catalog_index_categories(const catalog_index *idx, const char *section, base_buf *out,
                              char *err, size_t err_size)
 {
     return counts(idx, section, 0, out, err, err_size);
 }
 
-int catalog_index_domains(const catalog_index *idx, const char *section, catalog_buf *out,
+int catalog_index_domains(const catalog_index *idx, const char *section, base_buf *out,
                           char *err, size_t err_size)
 {
     return counts(idx, section, 1, out, err, err_size);
 }
 
-int catalog_index_stats(const catalog_index *idx, catalog_buf *out)
+int catalog_index_stats(const catalog_index *idx, base_buf *out)
 {
-    int rc = catalog__buf_add(out, "{\"version\":", 11);
-    rc |= catalog__buf_json_string(out, idx->version, strlen(idx->version));
-    rc |= catalog__buf_addf(out, ",\"entries\":%zu,\"index_bytes\":%zu,\"sections\":{",
+    int rc = base_buf_add(out, "{\"version\":", 11);
+    rc |= base_buf_json_string(out, idx->version, strlen(idx->version));
+    rc |= base_buf_addf(out, ",\"entries\":%zu,\"index_bytes\":%zu,\"sections\":{",
                             idx->n_entries, idx->bytes);
     for (size_t i = 0; i < idx->n_sections && rc == 0; i++) {
         istr s = section_name(idx, i);
         if (i)
-            rc |= catalog__buf_add(out, ",", 1);
-        rc |= catalog__buf_json_string(out, sp(idx, s), s.len);
-        rc |= catalog__buf_addf(out, ":%u", idx->sections[i].n);
+            rc |= base_buf_add(out, ",", 1);
+        rc |= base_buf_json_string(out, sp(idx, s), s.len);
+        rc |= base_buf_addf(out, ":%u", idx->sections[i].n);
     }
     if (rc == 0)
-        rc = catalog__buf_add(out, "}}", 2);
+        rc = base_buf_add(out, "}}", 2);
     return rc ? -ENOMEM : 0;
-}
-
-static size_t id_lookup(const catalog_index *idx, size_t section, const char *id, size_t len)
-{
-    size_t j = hash_name(section, id, len) & (idx->cap_ids - 1);
-    while (idx->ids[j]) {
-        const struct ientry *x = &idx->entries[idx->ids[j] - 1];
-        if (x->section == section && x->id.len == len && memcmp(sp(idx, x->id), id, len) == 0)
-            return idx->ids[j] - 1;
-        j = (j + 1) & (idx->cap_ids - 1);
-    }
-    return SIZE_MAX;
 }
 
 int catalog_index_find(const catalog_index *idx, const char *section, const char *id, size_t *entry,

@@ -71,14 +71,6 @@ struct catalog_reader {
     void *closed_data;
 };
 
-static uint32_t hash_key(const char *k, size_t len)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)k[i]) * 16777619u;
-    return h;
-}
-
 int catalog_reader_new(uv_loop_t *loop, size_t lru_entries, size_t lru_bytes, catalog_reader **out)
 {
     *out = NULL;
@@ -263,7 +255,7 @@ static void after_read(uv_work_t *w, int status)
         return;
     }
     struct node *n = NULL;
-    uint32_t h = hash_key(q->key, q->key_len);
+    uint32_t h = base_hash(q->key, q->key_len, 0);
     if (!r->closing && r->max_entries > 0 && q->len <= r->max_bytes &&
         !lru_find(r, q->key, q->key_len, h)) {
         n = calloc(1, sizeof *n);
@@ -327,7 +319,7 @@ int catalog_get(catalog_reader *r, catalog_index *idx, const char *section, cons
     q->cb = cb;
     q->data = data;
 
-    uint32_t h = hash_key(q->key, q->key_len);
+    uint32_t h = base_hash(q->key, q->key_len, 0);
     struct node *n = lru_find(r, q->key, q->key_len, h);
     if (n) {
         if (uv_idle_start(&r->idle, on_idle) < 0) {

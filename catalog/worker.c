@@ -22,8 +22,10 @@
  *   or `unavailable`) before its close callback, which calls
  *   worker_stopped. Nothing touches the state after that.
  */
-#include "catalog/internal.h"
+#include "catalog/catalog.h"
 #include "workers/worker.h"
+
+#include <errno.h>
 
 #include <limits.h>
 #include <stdio.h>
@@ -90,7 +92,7 @@ static int parse_config(const json_t *cfg, const char *path, struct catw_config 
         out->lru_entries = (size_t)json_integer_value(v);
     }
     if ((v = json_object_get(cfg, "lru_bytes")) != NULL) {
-        if (worker_parse_size(v, &n) < 0 || n < 1 || n > LRU_BYTES_MAX) {
+        if (base_parse_size(v, &n) < 0 || n < 1 || n > LRU_BYTES_MAX) {
             snprintf(err, err_size, "%s.lru_bytes: expected a size such as \"4M\" (1 byte to 1T)",
                      path);
             return -EINVAL;
@@ -129,7 +131,7 @@ static void on_started(catalog_service *svc, int status, const char *error, void
         worker_fail(c->w, "catalog not loaded: %s", error ? error : strerror(-status));
     } else {
         catalog_index *idx = catalog_service_index(svc);
-        worker_log(c->w, WORKER_LOG_INFO, "serving %s (%zu entries, %zu index bytes)",
+        worker_log(c->w, BASE_LOG_INFO, "serving %s (%zu entries, %zu index bytes)",
                    catalog_index_version(idx), catalog_index_entries(idx),
                    catalog_index_bytes(idx));
         update_memory(c);
@@ -143,12 +145,12 @@ static void on_reloaded(catalog_service *svc, const char *version, size_t entrie
     worker *prev = worker_enter(c->w);
     char topic[BUS_TOPIC_MAX + 1];
     worker_set_error(c->w, "%s", ""); /* a good version replaces a refused one */
-    worker_log(c->w, WORKER_LOG_INFO, "swapped to %s (%zu entries)", version, entries);
+    worker_log(c->w, BASE_LOG_INFO, "swapped to %s (%zu entries)", version, entries);
     update_memory(c);
     json_t *payload = json_pack("{s:s,s:I}", "version", version, "entries", (json_int_t)entries);
     snprintf(topic, sizeof topic, "catalog.%s.reloaded", worker_name(c->w));
     if (!payload || worker_publish_json(c->w, topic, payload) < 0)
-        worker_log(c->w, WORKER_LOG_WARN, "could not publish %s", topic);
+        worker_log(c->w, BASE_LOG_WARN, "could not publish %s", topic);
     json_decref(payload);
     worker_leave(prev);
 }
@@ -160,7 +162,7 @@ static void on_refused(catalog_service *svc, const char *version, const char *er
     catalog_index *idx = catalog_service_index(svc);
     worker_set_error(c->w, "refused %s, still serving %s: %s", version,
                      idx ? catalog_index_version(idx) : "nothing", error);
-    worker_log(c->w, WORKER_LOG_WARN, "refused %s: %s", version, error);
+    worker_log(c->w, BASE_LOG_WARN, "refused %s: %s", version, error);
     worker_leave(prev);
 }
 
@@ -298,7 +300,7 @@ static int arg_count(bus_request *req, const json_t *args, const char *key, size
 }
 
 /* Answers an index query's outcome: the bytes, or the error by class. */
-static void reply_buf(bus_request *req, int rc, catalog_buf *out, const char *err)
+static void reply_buf(bus_request *req, int rc, base_buf *out, const char *err)
 {
     if (rc == 0)
         bus_reply_raw(req, out->data, out->len);
@@ -309,7 +311,7 @@ static void reply_buf(bus_request *req, int rc, catalog_buf *out, const char *er
     else
         bus_reply_error(req, "internal", "%s: %s", bus_request_op(req),
                         err[0] ? err : strerror(-rc));
-    catalog_buf_free(out);
+    base_buf_free(out);
 }
 
 static void op_query(struct catw *c, catalog_index *idx, bus_request *req, int search)
@@ -320,7 +322,7 @@ static void op_query(struct catw *c, catalog_index *idx, bus_request *req, int s
                                               "offset", "limit",   NULL};
     const json_t *args = bus_request_args(req);
     catalog_query q = {0};
-    catalog_buf out = {0};
+    base_buf out = {0};
     char err[512] = "";
 
     if (check_args(req, args, search ? search_keys : list_keys) < 0 ||
@@ -342,7 +344,7 @@ static void op_counts(struct catw *c, catalog_index *idx, bus_request *req, int 
     static const char *const keys[] = {"section", NULL};
     const json_t *args = bus_request_args(req);
     const char *section;
-    catalog_buf out = {0};
+    base_buf out = {0};
     char err[512] = "";
 
     if (check_args(req, args, keys) < 0 || arg_string(req, args, "section", 0, &section) < 0)
@@ -355,7 +357,7 @@ static void op_counts(struct catw *c, catalog_index *idx, bus_request *req, int 
 static void op_stats(struct catw *c, catalog_index *idx, bus_request *req)
 {
     static const char *const keys[] = {NULL};
-    catalog_buf out = {0};
+    base_buf out = {0};
     catalog_lru_stats st;
 
     if (check_args(req, bus_request_args(req), keys) < 0)
@@ -367,7 +369,7 @@ static void op_stats(struct catw *c, catalog_index *idx, bus_request *req)
         rc = -EPROTO;
     if (rc == 0) {
         out.len--;
-        rc = catalog__buf_addf(&out,
+        rc = base_buf_addf(&out,
                                ",\"lru\":{\"entries\":%zu,\"bytes\":%zu,\"hits\":%llu,"
                                "\"misses\":%llu}}",
                                st.entries, st.bytes, (unsigned long long)st.hits,

@@ -8,7 +8,8 @@
 
 #include <jansson.h>
 
-#include "bus/bus.h"
+#include "base/base.h"
+#include "bus/client.h"
 
 enum { CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2, CLI_UNREACHABLE = 3 };
 

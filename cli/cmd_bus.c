@@ -138,7 +138,7 @@ static int cmd_sub(cli_ctx *ctx, int argc, char **argv)
             json_t *p = json_loadb(ev.payload, ev.payload_len, JSON_DECODE_ANY, NULL);
             json_t *o = json_pack("{s:s%,s:o}", "topic", ev.topic, ev.topic_len, "payload",
                                   p ? p : json_null());
-            char *s = o ? bus_json_dumps(o, JSON_COMPACT) : NULL;
+            char *s = o ? base_json_dumps(o, JSON_COMPACT) : NULL;
             if (s)
                 puts(s);
             free(s);

@@ -47,19 +47,6 @@ static void sub_help(const job_sub *sub)
         printf("\n%s", sub->details);
 }
 
-/* Worker names are topic tokens ([a-z0-9_-]); checked here so that a typo
- * is a usage error rather than an unknown_service reply. */
-static int worker_name_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 64)
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
-            return 0;
-    return 1;
-}
-
 static int parse_count(const char *s, long max, long *out)
 {
     char *end;
@@ -170,7 +157,7 @@ static int run_submit(cli_ctx *ctx, const job_sub *sub, int argc, char **argv)
         sub_usage(sub, "expected a worker name");
         goto out;
     }
-    if (!worker_name_ok(w)) {
+    if (!base_name_valid(w)) {
         sub_usage(sub, "invalid worker name \"%s\"", w);
         goto out;
     }
@@ -233,7 +220,7 @@ static int run_list(cli_ctx *ctx, const job_sub *sub, int argc, char **argv)
         else
             return sub_usage(sub, "unexpected argument \"%s\"", argv[k]);
     }
-    if (w == NULL || !worker_name_ok(w))
+    if (w == NULL || !base_name_valid(w))
         return sub_usage(sub, w ? "invalid worker name \"%s\"" : "expected a worker name%s",
                          w ? w : "");
     args = status ? json_pack("{s:s}", "status", status) : json_object();
@@ -260,7 +247,7 @@ static int worker_and_id(const job_sub *sub, int argc, char **argv, const char *
 {
     if (argc != 3 || argv[1][0] == '-' || argv[2][0] == '-')
         return sub_usage(sub, "expected W ID");
-    if (!worker_name_ok(argv[1]))
+    if (!base_name_valid(argv[1]))
         return sub_usage(sub, "invalid worker name \"%s\"", argv[1]);
     *w = argv[1];
     *id = argv[2];
@@ -319,7 +306,7 @@ static int run_clear(cli_ctx *ctx, const job_sub *sub, int argc, char **argv)
 
     if (argc != 2 || argv[1][0] == '-')
         return sub_usage(sub, "expected W");
-    if (!worker_name_ok(argv[1]))
+    if (!base_name_valid(argv[1]))
         return sub_usage(sub, "invalid worker name \"%s\"", argv[1]);
     rv = cli_request(ctx, argv[1], "clear", NULL, &result);
     if (rv == CLI_OK) {
@@ -386,7 +373,7 @@ static int run_output(cli_ctx *ctx, const job_sub *sub, int argc, char **argv)
     }
     if (w == NULL || id == NULL)
         return sub_usage(sub, "expected W ID");
-    if (!worker_name_ok(w))
+    if (!base_name_valid(w))
         return sub_usage(sub, "invalid worker name \"%s\"", w);
     if (tail > 0) {
         json_t *args = json_pack("{s:s,s:I}", "id", id, "tail_lines", (json_int_t)tail);

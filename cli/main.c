@@ -103,7 +103,7 @@ void cli_format_bytes(char *buf, size_t size, double bytes)
 
 void cli_print_json(const cli_ctx *ctx, const json_t *v)
 {
-    char *s = bus_json_dumps(v, JSON_ENCODE_ANY | (ctx->json ? JSON_COMPACT : JSON_INDENT(2)));
+    char *s = base_json_dumps(v, JSON_ENCODE_ANY | (ctx->json ? JSON_COMPACT : JSON_INDENT(2)));
     if (s) {
         puts(s);
         free(s);
@@ -134,7 +134,7 @@ int cli_request(cli_ctx *ctx, const char *service, const char *op, const json_t 
     }
     json_t *e = json_object_get(reply, "error");
     if (ctx->json) {
-        char *s = bus_json_dumps(e, JSON_COMPACT | JSON_ENCODE_ANY);
+        char *s = base_json_dumps(e, JSON_COMPACT | JSON_ENCODE_ANY);
         fprintf(stderr, "%s\n", s ? s : "null");
         free(s);
     } else {

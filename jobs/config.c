@@ -8,35 +8,17 @@
  * "x{port}" is refused rather than silently left unexpanded.
  */
 #include "jobs/internal.h"
-#include "workers/worker.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const common_keys[] = {
-    "name",        "kind",       "enabled",           "restart",        "backoff", "intensity",
-    "memory_high", "memory_max", "health_interval_s", "stop_timeout_s", NULL,
-};
-
 static const char *const placeholders[] = {"{configuration}", "{port}", "{new_name}", NULL};
-
-static int fail(char *err, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t size, const char *fmt, ...)
-{
-    if (err && size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, size, fmt, ap);
-        va_end(ap);
-    }
-    return -EINVAL;
-}
 
 static bool in_list(const char *const *list, const char *s)
 {
-    for (; *list; list++)
+    for (; list != NULL && *list != NULL; list++)
         if (strcmp(*list, s) == 0)
             return true;
     return false;
@@ -46,7 +28,7 @@ static int get_uint(const json_t *v, const char *path, const char *key, unsigned
                     unsigned *out, char *err, size_t size)
 {
     if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-        return fail(err, size, "%s.%s: expected an integer from %u to %u", path, key, min, max);
+        return base_errf(err, size, "%s.%s: expected an integer from %u to %u", path, key, min, max);
     *out = (unsigned)json_integer_value(v);
     return 0;
 }
@@ -105,7 +87,7 @@ bool jobs__config_primary(const jobs_config *cfg, const char *type)
 static int parse_lanes(jobs_config *cfg, const json_t *v, const char *path, char *err, size_t size)
 {
     if (!json_is_object(v))
-        return fail(err, size, "%s.lanes: expected an object of lane capacities", path);
+        return base_errf(err, size, "%s.lanes: expected an object of lane capacities", path);
     size_t n = json_object_size(v) + 1;
     jobs__lane *lanes = realloc(cfg->lanes, n * sizeof *lanes);
     if (!lanes)
@@ -115,8 +97,8 @@ static int parse_lanes(jobs_config *cfg, const json_t *v, const char *path, char
     json_t *cap;
     json_object_foreach((json_t *)v, key, cap)
     {
-        if (!jobs__name_valid(key))
-            return fail(err, size, "%s.lanes.%s: lane names are 1-64 of [a-z0-9_-]", path, key);
+        if (!base_name_valid(key))
+            return base_errf(err, size, "%s.lanes.%s: lane names are 1-64 of [a-z0-9_-]", path, key);
         unsigned c;
         char sub[128];
         snprintf(sub, sizeof sub, "lanes.%s", key);
@@ -139,10 +121,10 @@ static int parse_lanes(jobs_config *cfg, const json_t *v, const char *path, char
 static int parse_type(jobs_config *cfg, jobs__type *t, const char *name, const json_t *v,
                       const char *path, char *err, size_t size)
 {
-    if (!jobs__name_valid(name))
-        return fail(err, size, "%s.types.%s: type names are 1-64 of [a-z0-9_-]", path, name);
+    if (!base_name_valid(name))
+        return base_errf(err, size, "%s.types.%s: type names are 1-64 of [a-z0-9_-]", path, name);
     if (!json_is_object(v))
-        return fail(err, size, "%s.types.%s: expected an object with \"argv\"", path, name);
+        return base_errf(err, size, "%s.types.%s: expected an object with \"argv\"", path, name);
     t->name = strdup(name);
     if (!t->name)
         return -ENOMEM;
@@ -150,7 +132,7 @@ static int parse_type(jobs_config *cfg, jobs__type *t, const char *name, const j
     const json_t *argv = json_object_get(v, "argv");
     if (!json_is_array(argv) || json_array_size(argv) == 0 ||
         json_array_size(argv) > JOBS__ARGV_MAX)
-        return fail(err, size, "%s.types.%s.argv: expected an array of strings", path, name);
+        return base_errf(err, size, "%s.types.%s.argv: expected an array of strings", path, name);
     t->argv = calloc(json_array_size(argv), sizeof *t->argv);
     if (!t->argv)
         return -ENOMEM;
@@ -160,17 +142,17 @@ static int parse_type(jobs_config *cfg, jobs__type *t, const char *name, const j
     {
         if (!json_is_string(a) || json_string_length(a) == 0 ||
             strlen(json_string_value(a)) != json_string_length(a))
-            return fail(err, size, "%s.types.%s.argv: expected an array of strings", path, name);
+            return base_errf(err, size, "%s.types.%s.argv: expected an array of strings", path, name);
         const char *s = json_string_value(a);
         if (strchr(s, '{') && strchr(s, '}') && !in_list(placeholders, s)) {
             for (const char *const *p = placeholders; *p; p++)
                 if (strstr(s, *p))
-                    return fail(err, size,
+                    return base_errf(err, size,
                                 "%s.types.%s.argv[%zu]: a placeholder must be a whole element",
                                 path, name, i);
         }
         if (i == 0 && in_list(placeholders, s))
-            return fail(err, size, "%s.types.%s.argv[0]: the program cannot be a placeholder", path,
+            return base_errf(err, size, "%s.types.%s.argv[0]: the program cannot be a placeholder", path,
                         name);
         t->argv[i] = strdup(s);
         if (!t->argv[i])
@@ -186,14 +168,14 @@ static int parse_type(jobs_config *cfg, jobs__type *t, const char *name, const j
         if (strcmp(key, "lane") == 0) {
             long lane = json_is_string(val) ? jobs__config_lane(cfg, json_string_value(val)) : -1;
             if (lane < 0)
-                return fail(err, size, "%s.types.%s.lane: expected the name of a lane", path, name);
+                return base_errf(err, size, "%s.types.%s.lane: expected the name of a lane", path, name);
             t->lane = (size_t)lane;
         } else if (strcmp(key, "primary") == 0) {
             if (!json_is_boolean(val))
-                return fail(err, size, "%s.types.%s.primary: expected true or false", path, name);
+                return base_errf(err, size, "%s.types.%s.primary: expected true or false", path, name);
             t->primary = json_is_true(val);
         } else {
-            return fail(err, size, "%s.types.%s.%s: unknown key", path, name, key);
+            return base_errf(err, size, "%s.types.%s.%s: unknown key", path, name, key);
         }
     }
     return 0;
@@ -202,7 +184,7 @@ static int parse_type(jobs_config *cfg, jobs__type *t, const char *name, const j
 static int parse_types(jobs_config *cfg, const json_t *v, const char *path, char *err, size_t size)
 {
     if (!json_is_object(v))
-        return fail(err, size, "%s.types: expected an object of job types", path);
+        return base_errf(err, size, "%s.types: expected an object of job types", path);
     cfg->types = calloc(json_object_size(v) ? json_object_size(v) : 1, sizeof *cfg->types);
     if (!cfg->types)
         return -ENOMEM;
@@ -218,13 +200,13 @@ static int parse_types(jobs_config *cfg, const json_t *v, const char *path, char
     return 0;
 }
 
-int jobs_config_parse(const json_t *obj, const char *path, jobs_config **out, char *err,
-                      size_t err_size)
+int jobs_config_parse(const json_t *obj, const char *path, const char *const *host_keys,
+                      jobs_config **out, char *err, size_t err_size)
 {
     if (!path)
         path = "jobs";
     if (!json_is_object(obj))
-        return fail(err, err_size, "%s: expected an object", path);
+        return base_errf(err, err_size, "%s: expected an object", path);
     jobs_config *cfg = calloc(1, sizeof *cfg);
     if (!cfg)
         return -ENOMEM;
@@ -252,12 +234,12 @@ int jobs_config_parse(const json_t *obj, const char *path, jobs_config **out, ch
     json_object_foreach((json_t *)obj, key, v)
     {
         rc = -EINVAL;
-        if (in_list(common_keys, key) || strcmp(key, "lanes") == 0) {
+        if (in_list(host_keys, key) || strcmp(key, "lanes") == 0) {
             continue;
         } else if (strcmp(key, "state_dir") == 0) {
             if (!json_is_string(v) || json_string_length(v) == 0 ||
                 strlen(json_string_value(v)) != json_string_length(v)) {
-                fail(err, err_size, "%s.state_dir: expected a directory path", path);
+                base_errf(err, err_size, "%s.state_dir: expected a directory path", path);
                 goto fail;
             }
             free(cfg->state_dir);
@@ -273,13 +255,13 @@ int jobs_config_parse(const json_t *obj, const char *path, jobs_config **out, ch
                 goto fail;
         } else if (strcmp(key, "allow_argv") == 0) {
             if (!json_is_boolean(v)) {
-                fail(err, err_size, "%s.allow_argv: expected true or false", path);
+                base_errf(err, err_size, "%s.allow_argv: expected true or false", path);
                 goto fail;
             }
             cfg->allow_argv = json_is_true(v);
         } else if (strcmp(key, "kill_timeout_s") == 0) {
             if (!json_is_number(v) || json_number_value(v) <= 0 || json_number_value(v) > 3600) {
-                fail(err, err_size, "%s.kill_timeout_s: expected seconds from 0 to 3600", path);
+                base_errf(err, err_size, "%s.kill_timeout_s: expected seconds from 0 to 3600", path);
                 goto fail;
             }
             cfg->kill_timeout_s = json_number_value(v);
@@ -290,8 +272,8 @@ int jobs_config_parse(const json_t *obj, const char *path, jobs_config **out, ch
             if (get_uint(v, path, key, 1, 1000000, &cfg->retained_lines, err, err_size))
                 goto fail;
         } else if (strcmp(key, "log_max_bytes") == 0) {
-            if (worker_parse_size(v, &cfg->log_max_bytes) < 0 || cfg->log_max_bytes < 4096) {
-                fail(err, err_size,
+            if (base_parse_size(v, &cfg->log_max_bytes) < 0 || cfg->log_max_bytes < 4096) {
+                base_errf(err, err_size,
                      "%s.log_max_bytes: expected a size such as \"64M\" (at "
                      "least 4096)",
                      path);
@@ -304,7 +286,7 @@ int jobs_config_parse(const json_t *obj, const char *path, jobs_config **out, ch
             if (get_uint(v, path, key, 0, 1000000, &cfg->aux_max, err, err_size))
                 goto fail;
         } else {
-            fail(err, err_size, "%s.%s: unknown key", path, key);
+            base_errf(err, err_size, "%s.%s: unknown key", path, key);
             goto fail;
         }
     }
@@ -313,7 +295,7 @@ int jobs_config_parse(const json_t *obj, const char *path, jobs_config **out, ch
     return 0;
 fail:
     if (rc == -ENOMEM)
-        fail(err, err_size, "%s: out of memory", path);
+        base_errf(err, err_size, "%s: out of memory", path);
     jobs_config_free(cfg);
     return rc;
 }

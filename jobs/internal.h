@@ -4,8 +4,8 @@
  * tests/unit/test_jobs_*.c may include this header.
  *
  * Ownership: every allocation of a running instance goes through
- * jobs__malloc/jobs__free so that jobs_heap_bytes is exact. The config is
- * plain malloc (it belongs to the caller).
+ * jobs__malloc/jobs__free (base_malloc, counted) so that jobs_heap_bytes is
+ * exact. The config is plain malloc (it belongs to the caller).
  */
 #ifndef HERD_JOBS_INTERNAL_H
 #define HERD_JOBS_INTERNAL_H
@@ -118,11 +118,6 @@ typedef struct jobs_job {
     struct jobs__report *waiters; /* cancel replies waiting for the end */
 } jobs_job;
 
-typedef struct jobs__buf {
-    char *data;
-    size_t len, cap;
-} jobs__buf;
-
 /* A child and its output while it runs. */
 typedef struct jobs__run {
     jobs *j;
@@ -136,10 +131,10 @@ typedef struct jobs__run {
     int term_signal;
     int log_fd;
     uint64_t log_size; /* sidecar bytes: on disk plus logbuf */
-    jobs__buf logbuf;  /* not yet written to the sidecar */
-    jobs__buf pubbuf;  /* not yet published; starts at pub_offset */
+    base_buf logbuf;  /* not yet written to the sidecar */
+    base_buf pubbuf;  /* not yet published; starts at pub_offset */
     uint64_t pub_offset;
-    jobs__buf inflight; /* the last lines, for tail_lines while running */
+    base_buf inflight; /* the last lines, for tail_lines while running */
     size_t inflight_lines;
     int log_errno; /* last sidecar write error, 0 when none */
 } jobs__run;
@@ -232,34 +227,33 @@ static inline void jobs__leave(const jobs__bracket *b)
         b->leave(b->token, b->data);
 }
 
-/* ---- allocation (mem.c) ------------------------------------------------ */
-/* jobs__raw_alloc/jobs__raw_free: the hooks' allocator or the C library's,
- * without the size header (the instance struct itself). */
-void *jobs__raw_alloc(const jobs_hooks *h, size_t n);
-void jobs__raw_free(const jobs_hooks *h, void *p);
+/* ---- allocation (mem.c): base_malloc, counted in j->heap_bytes --------- */
 void *jobs__malloc(jobs *j, size_t n);
 void *jobs__calloc(jobs *j, size_t n);
 void *jobs__realloc(jobs *j, void *p, size_t n);
 void jobs__free(jobs *j, void *p);
 char *jobs__strdup(jobs *j, const char *s);
-int jobs__buf_append(jobs *j, jobs__buf *b, const char *data, size_t len);
-void jobs__buf_consume(jobs__buf *b, size_t n);
-void jobs__buf_free(jobs *j, jobs__buf *b);
+/* Buffers of a run: base_buf, whose capacity is counted. */
+int jobs__buf_append(jobs *j, base_buf *b, const char *data, size_t len);
+/* jobs__buf_shrink gives back what is beyond cap (when cap > len). */
+int jobs__buf_shrink(jobs *j, base_buf *b, size_t cap);
+void jobs__buf_free(jobs *j, base_buf *b);
 
 /* ---- utilities (util.c) ------------------------------------------------ */
 int64_t jobs__now_ms(void);
 void jobs__format_time(int64_t ms, char out[32]);
-int jobs__parse_time(const char *s, int64_t *ms);
+int base_time_parse(const char *s, int64_t *ms);
 int jobs__new_id(char out[JOBS__ID_LEN + 1]);
 bool jobs__id_valid(const char *s);
-bool jobs__name_valid(const char *s);
+bool base_name_valid(const char *s);
 const char *jobs__status_name(int status);
 int jobs__status_parse(const char *s);
 /* jobs__utf8_json makes a JSON string from arbitrary bytes: invalid UTF-8
  * becomes U+FFFD. When `partial` is set, a trailing incomplete sequence is
  * left out and *used says how many input bytes were taken. */
 json_t *jobs__utf8_json(const char *data, size_t len, bool partial, size_t *used);
-void jobs__log(jobs *j, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void jobs__log(jobs *j, enum base_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void jobs__write_error(jobs *j, const char *what, int err);
 bool jobs__is_terminal(int status);
 
@@ -319,8 +313,5 @@ bool jobs__is_prerequisite(jobs *j, const jobs_job *job);
 
 /* ---- ops (ops.c) -------------------------------------------------------- */
 void jobs__op(jobs *j, const char *op, const json_t *args, jobs_reply_cb cb, void *data);
-
-/* util.c: writes all n bytes to fd; 0 or a negative errno. */
-int jobs__write_all(int fd, const char *p, size_t n);
 
 #endif

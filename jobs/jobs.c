@@ -1,7 +1,15 @@
 /*
- * The jobs instance: creation, start (restore), close, requests, health.
+ * The jobs instance: creation, start (restore), close, requests, health;
+ * its job list and status changes; the reports that wait for jobs.json;
+ * and the kick step that delivers them and schedules jobs.
  *
  * Design notes:
+ *  - Whatever must not be seen before it is durable (a terminal state event,
+ *    a cancel reply) is a jobs__report tagged with the generation of
+ *    jobs.json that contains it, and is delivered once a write of that
+ *    generation has finished (j->done_gen; store.c).
+ *  - Reports are delivered from the `kick` timer, never from inside the call
+ *    that caused them, so callbacks may call back into the module.
  *  - jobs_new initialises three timers (kick, tick, store_timer), so every
  *    instance, started or not, ends with jobs_close.
  *  - Close is a state machine driven by the kick timer (jobs__close_step):
@@ -15,32 +23,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-static int fail(char *err, size_t size, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t size, int rc, const char *fmt, ...)
-{
-    if (err && size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, size, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
+static void report_free(jobs *j, jobs__report *r);
 
-static bool token_valid(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > 64)
-        return false;
-    for (const char *p = s; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '_' || *p == '-'))
-            return false;
-    return true;
-}
+/* fail: the message for a person, and the given error code. */
+#define fail(err, size, rc, ...) (base_errf((err), (size), __VA_ARGS__), (rc))
 
 static char *join(jobs *j, const char *a, const char *b)
 {
@@ -51,13 +38,18 @@ static char *join(jobs *j, const char *a, const char *b)
     return s;
 }
 
-static void free_all(jobs *j)
+static void free_jobs(jobs *j)
 {
-    while (j->head) {
+    while (j->head != NULL) {
         jobs_job *job = j->head;
         jobs__job_unlink(j, job);
         jobs__job_free(j, job);
     }
+}
+
+static void free_all(jobs *j)
+{
+    free_jobs(j);
     jobs__free(j, j->readbuf);
     jobs__free(j, j->lane_running);
     jobs__free(j, j->worker);
@@ -65,8 +57,7 @@ static void free_all(jobs *j)
     jobs__free(j, j->logs_dir);
     jobs__free(j, j->json_path);
     jobs__free(j, j->tmp_path);
-    jobs_hooks hooks = j->hooks;
-    jobs__raw_free(&hooks, j);
+    base_free(j);
 }
 
 int jobs_new(uv_loop_t *loop, const jobs_config *cfg, const char *worker_name,
@@ -74,19 +65,16 @@ int jobs_new(uv_loop_t *loop, const jobs_config *cfg, const char *worker_name,
 {
     if (!loop || !cfg || !out)
         return fail(err, err_size, -EINVAL, "jobs_new: missing loop, config or out");
-    if (!token_valid(worker_name))
+    if (!base_token_valid(worker_name))
         return fail(err, err_size, -EINVAL, "worker name \"%s\" is not a topic token",
                     worker_name ? worker_name : "");
     if (!state_dir)
         state_dir = cfg->state_dir;
     if (!state_dir || !*state_dir || strlen(state_dir) > 3000)
         return fail(err, err_size, -EINVAL, "%s: no usable state_dir", worker_name);
-    if (hooks && (!hooks->realloc) != (!hooks->free))
-        return fail(err, err_size, -EINVAL, "jobs_new: hooks.realloc and hooks.free go together");
-    jobs *j = jobs__raw_alloc(hooks, sizeof *j);
+    jobs *j = base_calloc(1, sizeof *j);
     if (!j)
         return fail(err, err_size, -ENOMEM, "out of memory");
-    memset(j, 0, sizeof *j);
     j->heap_bytes = sizeof *j;
     j->loop = loop;
     j->cfg = cfg;
@@ -114,25 +102,12 @@ int jobs_new(uv_loop_t *loop, const jobs_config *cfg, const char *worker_name,
     return 0;
 }
 
-/* mkdir -p with mode 0750 for what it creates. */
-static int make_dirs(const char *path)
+void jobs_set_hooks(jobs *j, const jobs_hooks *hooks)
 {
-    char buf[4096];
-    size_t n = strlen(path);
-    if (n >= sizeof buf)
-        return -ENAMETOOLONG;
-    memcpy(buf, path, n + 1);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0750) < 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(buf, 0750) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
+    if (hooks != NULL)
+        j->hooks = *hooks;
+    else
+        memset(&j->hooks, 0, sizeof(j->hooks));
 }
 
 int jobs_start(jobs *j)
@@ -141,26 +116,19 @@ int jobs_start(jobs *j)
         return -EINVAL;
     if (j->started)
         return 0;
-    int rc = make_dirs(j->logs_dir);
+    int rc = base_mkdir_p(j->logs_dir, 0750);
     if (rc) {
-        jobs__log(j, JOBS_LOG_ERROR, "%s: %s", j->logs_dir, strerror(-rc));
+        jobs__log(j, BASE_LOG_ERROR, "%s: %s", j->logs_dir, strerror(-rc));
         return rc;
     }
     rc = jobs__store_restore(j);
     if (rc) {
-        while (j->head) {
-            jobs_job *job = j->head;
-            jobs__job_unlink(j, job);
-            jobs__job_free(j, job);
-        }
+        free_jobs(j);
         /* Reports queued by the partial restore refer to nothing durable. */
         while (j->reports) {
             jobs__report *r = j->reports;
             j->reports = r->next;
-            jobs__free(j, r->topic);
-            jobs__free(j, r->payload);
-            jobs__free(j, r->message);
-            jobs__free(j, r);
+            report_free(j, r);
         }
         j->reports_tail = NULL;
         j->dirty_gen = j->disk_gen;
@@ -261,4 +229,259 @@ void jobs_health(const jobs *j, json_t *obj)
 size_t jobs_heap_bytes(const jobs *j)
 {
     return j ? j->heap_bytes : 0;
+}
+
+/* ---- list -------------------------------------------------------------- */
+
+void jobs__job_link(jobs *j, jobs_job *job)
+{
+    job->prev = j->tail;
+    job->next = NULL;
+    if (j->tail)
+        j->tail->next = job;
+    else
+        j->head = job;
+    j->tail = job;
+    j->n_jobs++;
+    j->counts[job->status]++;
+}
+
+void jobs__job_unlink(jobs *j, jobs_job *job)
+{
+    if (job->prev)
+        job->prev->next = job->next;
+    else
+        j->head = job->next;
+    if (job->next)
+        job->next->prev = job->prev;
+    else
+        j->tail = job->prev;
+    job->prev = job->next = NULL;
+    j->n_jobs--;
+    j->counts[job->status]--;
+}
+
+void jobs__spec_free(jobs *j, jobs__spec *spec)
+{
+    if (!spec)
+        return;
+    for (char **a = spec->argv; a && *a; a++)
+        jobs__free(j, *a);
+    jobs__free(j, spec->argv);
+    for (char **e = spec->env; e && *e; e++)
+        jobs__free(j, *e);
+    jobs__free(j, spec->env);
+    jobs__free(j, spec->port);
+    jobs__free(j, spec->new_name);
+    jobs__free(j, spec);
+}
+
+static void report_free(jobs *j, jobs__report *r)
+{
+    jobs__free(j, r->topic);
+    jobs__free(j, r->payload);
+    jobs__free(j, r->message);
+    json_decref(r->result);
+    jobs__free(j, r);
+}
+
+void jobs__job_free(jobs *j, jobs_job *job)
+{
+    if (!job)
+        return;
+    if (job->own_type)
+        jobs__free(j, (char *)job->type);
+    jobs__free(j, job->configuration);
+    jobs__free(j, job->error);
+    jobs__spec_free(j, job->spec);
+    while (job->waiters) {
+        jobs__report *r = job->waiters;
+        job->waiters = r->next;
+        report_free(j, r);
+    }
+    jobs__free(j, job);
+}
+
+jobs_job *jobs__find(jobs *j, const char *id)
+{
+    /* Linear: a few thousand jobs at most (retained + max_queued). */
+    for (jobs_job *job = j->head; id && job; job = job->next)
+        if (strcmp(job->id, id) == 0)
+            return job;
+    return NULL;
+}
+
+void jobs__set_status(jobs *j, jobs_job *job, int status)
+{
+    j->counts[job->status]--;
+    job->status = (uint8_t)status;
+    j->counts[status]++;
+}
+
+/* ---- reports ----------------------------------------------------------- */
+
+void jobs__report_queue(jobs *j, jobs__report *r)
+{
+    r->next = NULL;
+    if (j->reports_tail)
+        j->reports_tail->next = r;
+    else
+        j->reports = r;
+    j->reports_tail = r;
+    if (r->gen <= j->done_gen)
+        jobs__kick(j);
+}
+
+int jobs__reply(jobs *j, uint64_t gen, jobs_reply_cb cb, void *data, json_t *result,
+                const char *code, const char *fmt, ...)
+{
+    jobs__report *r = jobs__calloc(j, sizeof *r);
+    if (!r) {
+        json_decref(result);
+        return -ENOMEM;
+    }
+    r->gen = gen;
+    r->cb = cb;
+    r->data = data;
+    r->result = result;
+    r->code = code;
+    if (fmt) {
+        char msg[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        r->message = jobs__strdup(j, msg);
+    }
+    if (!result && !code)
+        r->code = "internal";
+    jobs__report_queue(j, r);
+    return 0;
+}
+
+static void report_deliver(jobs *j, jobs__report *r)
+{
+    if (r->topic && j->hooks.publish && !j->closed)
+        j->hooks.publish(r->topic, r->payload, r->len, j->hooks.data);
+    if (r->cb) {
+        if (r->result)
+            r->cb(r->result, NULL, NULL, r->data);
+        else
+            r->cb(NULL, r->code, r->message ? r->message : "out of memory", r->data);
+    }
+}
+
+/* Delivers every report whose generation is on disk, in order. */
+void jobs__reports_flush(jobs *j)
+{
+    jobs__report *ready = NULL, **ready_tail = &ready;
+    jobs__report **pp = &j->reports;
+    j->reports_tail = NULL;
+    while (*pp) {
+        jobs__report *r = *pp;
+        if (r->gen <= j->done_gen) {
+            *pp = r->next;
+            r->next = NULL;
+            *ready_tail = r;
+            ready_tail = &r->next;
+        } else {
+            j->reports_tail = r;
+            pp = &r->next;
+        }
+    }
+    while (ready) {
+        jobs__report *r = ready;
+        ready = r->next;
+        report_deliver(j, r);
+        report_free(j, r);
+    }
+}
+
+void jobs__publish_state(jobs *j, jobs_job *job, uint64_t gen)
+{
+    if (!j->hooks.publish)
+        return;
+    json_t *meta = jobs__job_json(j, job, false);
+    char *payload = meta ? base_json_dumps(meta, JSON_COMPACT) : NULL;
+    json_decref(meta);
+    char topic[256];
+    snprintf(topic, sizeof topic, "job.%s.%s.state", j->worker, job->id);
+    jobs__report *r = payload ? jobs__calloc(j, sizeof *r) : NULL;
+    if (r) {
+        r->gen = gen;
+        r->topic = jobs__strdup(j, topic);
+        r->len = strlen(payload);
+        r->payload = jobs__malloc(j, r->len + 1);
+        if (r->topic && r->payload) {
+            memcpy(r->payload, payload, r->len + 1);
+            jobs__report_queue(j, r);
+            r = NULL;
+        }
+    }
+    if (r || !payload)
+        jobs__log(j, BASE_LOG_ERROR, "job %s: out of memory publishing its state", job->id);
+    if (r)
+        report_free(j, r);
+    free(payload);
+}
+
+void jobs__terminal(jobs *j, jobs_job *job, int status, const char *error)
+{
+    jobs__set_status(j, job, status);
+    job->completed_ms = base_now_ms();
+    if (!job->started_ms && status != JOBS__CANCELLED)
+        job->started_ms = job->completed_ms;
+    jobs__free(j, job->error);
+    job->error = error ? jobs__strdup(j, error) : NULL;
+    jobs__spec_free(j, job->spec);
+    job->spec = NULL;
+    job->pgid = 0;
+    job->cancel_requested = false;
+    jobs__store_dirty(j);
+    job->term_gen = j->dirty_gen;
+    jobs__publish_state(j, job, j->dirty_gen);
+    while (job->waiters) {
+        jobs__report *r = job->waiters;
+        job->waiters = r->next;
+        r->gen = j->dirty_gen;
+        r->result = jobs__job_json(j, job, false);
+        if (!r->result)
+            r->code = "internal";
+        jobs__report_queue(j, r);
+    }
+    j->retention_due = true;
+    jobs__kick(j);
+}
+
+/* ---- kick ------------------------------------------------------------- */
+
+static void kick_cb_body(uv_timer_t *t)
+{
+    jobs *j = t->data;
+    jobs__reports_flush(j);
+    if (j->closing) {
+        jobs__close_step(j);
+        return;
+    }
+    if (j->retention_due) {
+        j->retention_due = false;
+        jobs__retention(j);
+    }
+    jobs__schedule(j);
+    jobs__reports_flush(j);
+}
+
+static void kick_cb(uv_timer_t *t)
+{
+    jobs__bracket b = jobs__enter((jobs *)t->data);
+    kick_cb_body(t);
+    jobs__leave(&b);
+}
+
+void jobs__kick(jobs *j)
+{
+    if (j->closed)
+        return;
+    if (!uv_is_active((uv_handle_t *)&j->kick))
+        uv_timer_start(&j->kick, kick_cb, 0, 0);
 }

@@ -36,40 +36,30 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "base/base.h"
+
 typedef struct jobs_config jobs_config;
 typedef struct jobs jobs;
 
-/* Log levels passed to jobs_hooks.log (syslog numbering). */
-enum jobs_log_level {
-    JOBS_LOG_ERROR = 3,
-    JOBS_LOG_WARNING = 4,
-    JOBS_LOG_INFO = 6,
-    JOBS_LOG_DEBUG = 7,
-};
-
 /* How a jobs instance talks to the outside. Every hook may be NULL. The
- * hooks run on the loop thread (realloc and free also on thread-pool
- * threads) and must not call back into this module (queue the work
- * instead: the bus broker dispatches after the callback returns). */
+ * hooks run on the loop thread and must not call back into this module
+ * (queue the work instead: the bus broker dispatches after the callback
+ * returns). */
 typedef struct jobs_hooks {
     /* publish hands over one event: `topic` (NUL-terminated) and `payload`,
      * `len` bytes of compact UTF-8 JSON (also NUL-terminated). Both are
      * borrowed for the duration of the call. */
     void (*publish)(const char *topic, const char *payload, size_t len, void *data);
     /* log hands over one line for herdd's log, without a trailing newline. */
-    void (*log)(int level, const char *msg, void *data);
+    void (*log)(enum base_log_level level, const char *msg, void *data);
     /* enter and leave bracket every libuv callback of the instance (timers,
      * pipe reads, child exits, thread-pool completions, handle closes):
-     * enter's result goes to the matching leave. With realloc and free this
-     * lets a host charge what the instance allocates to one account (herd's
-     * worker runtime: worker_enter/worker_leave). */
+     * enter's result goes to the matching leave. Every block the instance
+     * owns comes from base_malloc, which charges the calling thread's
+     * account, so a host that switches accounts here (herd's worker
+     * runtime: worker_enter/worker_leave) is charged for all of it. */
     void *(*enter)(void *data);
     void (*leave)(void *token, void *data);
-    /* realloc (realloc(NULL, n) allocates) and free replace the C library's
-     * for every block the instance owns, the instance itself included.
-     * Both or neither. jobs_heap_bytes counts the same either way. */
-    void *(*realloc)(void *p, size_t size);
-    void (*free)(void *p);
     void *data;
 } jobs_hooks;
 
@@ -77,14 +67,13 @@ typedef struct jobs_hooks {
 
 /* jobs_config_parse validates the kind-specific keys of a `jobs` worker's
  * config object (`obj`, borrowed) and builds a config. `path` names the
- * object in messages ("workers[3]"). The common worker keys (name, kind,
- * enabled, restart, backoff, intensity, memory_high, memory_max,
- * health_interval_s, stop_timeout_s) are accepted and ignored; any other
- * unknown key is an error. On failure returns -EINVAL (or -ENOMEM) and writes
- * a message naming the JSON path to `err`, e.g.
- * `workers[3].types.compile.argv: expected an array of strings`. */
-int jobs_config_parse(const json_t *obj, const char *path, jobs_config **out, char *err,
-                      size_t err_size);
+ * object in messages ("workers[3]"). host_keys (NULL-terminated, may be
+ * NULL) are keys the host checks itself (the worker runtime's common keys):
+ * accepted and ignored; any other unknown key is an error. On failure
+ * returns -EINVAL (or -ENOMEM) and writes a message naming the JSON path to
+ * `err`, e.g. `workers[3].types.compile.argv: expected an array of strings`. */
+int jobs_config_parse(const json_t *obj, const char *path, const char *const *host_keys,
+                      jobs_config **out, char *err, size_t err_size);
 
 /* jobs_config_free releases a config; NULL is accepted. */
 void jobs_config_free(jobs_config *cfg);
@@ -98,11 +87,16 @@ const char *jobs_config_state_dir(const jobs_config *cfg);
 /* jobs_new creates a stopped runner. `cfg` is borrowed and must stay valid
  * until on_closed has run. `worker_name` is the worker's name (a topic
  * token); `state_dir` overrides the config's (one of them must be set); both
- * strings are copied. `hooks` is copied. Nothing is read or written until
- * jobs_start. Returns 0, -EINVAL (message in err) or -ENOMEM. */
+ * strings are copied. `hooks` is copied. The instance is charged to the
+ * caller's current account (base_mem_switch). Nothing is read or written
+ * until jobs_start. Returns 0, -EINVAL (message in err) or -ENOMEM. */
 int jobs_new(uv_loop_t *loop, const jobs_config *cfg, const char *worker_name,
              const char *state_dir, const jobs_hooks *hooks, jobs **out, char *err,
              size_t err_size);
+
+/* jobs_set_hooks replaces the hooks (copied; NULL: none). A host that goes
+ * away before the runner has closed (a failed start) cuts it off this way. */
+void jobs_set_hooks(jobs *j, const jobs_hooks *hooks);
 
 /* jobs_start creates the state directory, restores jobs.json (metadata only;
  * `running` jobs are queued again with a recovery notice appended to their
@@ -147,15 +141,16 @@ int jobs_request(jobs *j, const char *op, const json_t *args, jobs_reply_cb cb, 
 void jobs_health(const jobs *j, json_t *obj);
 
 /* jobs_heap_bytes is the number of bytes the runner currently holds through
- * its own allocations (metadata, buffers, handles), as counted by its
- * allocator: deterministic for a given state. */
+ * its own allocations (metadata, buffers, handles), the sizes it asked
+ * base_malloc for: deterministic for a given state. */
 size_t jobs_heap_bytes(const jobs *j);
 
 /* ---- worker kind -------------------------------------------------------- */
 
-/* jobs_worker_kind is the `jobs` worker kind (jobs/worker.c): the runner
- * above behind the worker interface of workers/worker.h. Its ops are the
- * runner's; its health adds jobs_health's fields. */
+/* jobs_worker_kind is the `jobs` worker kind (jobs/worker.c, the target
+ * herd_jobs_kind): the runner above behind the worker interface of
+ * workers/worker.h. Its ops are the runner's; its health adds
+ * jobs_health's fields. */
 struct worker_kind;
 extern const struct worker_kind jobs_worker_kind;
 

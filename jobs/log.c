@@ -25,7 +25,6 @@
  *    lifetime issues (a job may be pruned while a read is queued).
  */
 #include "jobs/internal.h"
-#include "bus/bus.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -50,7 +49,6 @@ int jobs__log_path(const jobs *j, const char *id, char *out, size_t size)
  * writes, so it looks at 8 of them per step. term_mask sets the high bit of
  * each byte of w that is '\n' or '\r' (exactly: no false positives). */
 #define ONES 0x0101010101010101ull
-#define HIGHS 0x8080808080808080ull
 #define LOWS 0x7f7f7f7f7f7f7f7full
 
 static inline uint64_t zero_mask(uint64_t x)
@@ -61,13 +59,6 @@ static inline uint64_t zero_mask(uint64_t x)
 static inline uint64_t term_mask(uint64_t w)
 {
     return zero_mask(w ^ (ONES * '\n')) | zero_mask(w ^ (ONES * '\r'));
-}
-
-/* High bit of each byte below 0x20, '"' or '\\': what JSON must escape. */
-static inline uint64_t escape_mask(uint64_t w)
-{
-    uint64_t below = (w - ONES * 0x20) & ~w & HIGHS; /* may flag extra bytes past a hit */
-    return below | zero_mask(w ^ (ONES * '"')) | zero_mask(w ^ (ONES * '\\'));
 }
 
 size_t jobs__count_lines(const char *data, size_t len)
@@ -169,7 +160,7 @@ static int copy_range(int fd, uint64_t from, uint64_t size, int out)
             continue;
         if (n <= 0)
             return n < 0 ? -errno : -EIO;
-        int rc = jobs__write_all(out, buf, (size_t)n);
+        int rc = base_write_all(out, buf, (size_t)n);
         if (rc)
             return rc;
         from += (uint64_t)n;
@@ -218,7 +209,7 @@ int jobs__log_compact(const char *path, unsigned keep_lines, uint64_t max_keep_b
     char notice[128];
     int nn = snprintf(notice, sizeof notice, "[herd] output trimmed: %llu earlier bytes removed\n",
                       (unsigned long long)start);
-    rc = jobs__write_all(out, notice, (size_t)nn);
+    rc = base_write_all(out, notice, (size_t)nn);
     if (!rc)
         rc = copy_range(fd, start, size, out);
     if (!rc && fsync(out) < 0)
@@ -245,7 +236,7 @@ int jobs__log_append_notice(jobs *j, const char *id, const char *text)
     if (fd < 0) {
         rc = -errno;
     } else {
-        rc = jobs__write_all(fd, text, strlen(text));
+        rc = base_write_all(fd, text, strlen(text));
         close(fd);
     }
     if (rc)
@@ -303,7 +294,7 @@ void jobs__run_flush_log(jobs__run *run)
     if (run->logbuf.len == 0)
         return;
     if (run->log_fd < 0) {
-        jobs__buf_consume(&run->logbuf, run->logbuf.len);
+        base_buf_consume(&run->logbuf, run->logbuf.len);
         return;
     }
     /* Compact before a write that would take the sidecar over the limit,
@@ -312,11 +303,11 @@ void jobs__run_flush_log(jobs__run *run)
     if (run->log_size > j->cfg->log_max_bytes && run->log_size > run->logbuf.len)
         run_compact(run);
     if (run->log_fd < 0) {
-        jobs__buf_consume(&run->logbuf, run->logbuf.len);
+        base_buf_consume(&run->logbuf, run->logbuf.len);
         return;
     }
-    int rc = jobs__write_all(run->log_fd, run->logbuf.data, run->logbuf.len);
-    jobs__buf_consume(&run->logbuf, run->logbuf.len);
+    int rc = base_write_all(run->log_fd, run->logbuf.data, run->logbuf.len);
+    base_buf_consume(&run->logbuf, run->logbuf.len);
     if (rc) {
         run_log_error(run, rc);
         return;
@@ -327,60 +318,13 @@ void jobs__run_flush_log(jobs__run *run)
 
 /* The output event's payload, {"offset":N,"data":"..."}, written directly
  * rather than through jansson: `data` (valid UTF-8) is escaped in runs, so
- * publishing costs about one pass over the bytes. Returns a jobs__malloc'd
- * NUL-terminated string, or NULL. */
-static char *output_payload(jobs *j, uint64_t offset, const char *data, size_t len,
-                            size_t *out_len)
+ * publishing costs about one pass over the bytes. */
+static int output_payload(base_buf *out, uint64_t offset, const char *data, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t cap = 64 + len * 6;
-    char *out = jobs__malloc(j, cap);
-    if (!out)
-        return NULL;
-    size_t n = (size_t)snprintf(out, cap, "{\"offset\":%llu,\"data\":\"", (unsigned long long)offset);
-    size_t run = 0; /* start of the pending run of bytes copied as they are */
-    for (size_t i = 0; i < len; i++) {
-        if (i + 8 <= len) {
-            uint64_t w;
-            memcpy(&w, data + i, 8);
-            if (escape_mask(w) == 0) {
-                i += 7;
-                continue;
-            }
-        }
-        unsigned char c = (unsigned char)data[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        memcpy(out + n, data + run, i - run);
-        n += i - run;
-        run = i + 1;
-        out[n++] = '\\';
-        switch (c) {
-        case '"':
-        case '\\':
-            out[n++] = (char)c;
-            break;
-        case '\n':
-            out[n++] = 'n';
-            break;
-        case '\r':
-            out[n++] = 'r';
-            break;
-        case '\t':
-            out[n++] = 't';
-            break;
-        default:
-            memcpy(out + n, "u00", 3);
-            out[n + 3] = hex[c >> 4];
-            out[n + 4] = hex[c & 15];
-            n += 5;
-        }
-    }
-    memcpy(out + n, data + run, len - run);
-    n += len - run;
-    memcpy(out + n, "\"}", 3);
-    *out_len = n + 2;
-    return out;
+    if (base_buf_addf(out, "{\"offset\":%llu,\"data\":", (unsigned long long)offset) < 0 ||
+        base_buf_json_string(out, data, len) < 0 || base_buf_add(out, "}", 1) < 0)
+        return -ENOMEM;
+    return 0;
 }
 
 void jobs__run_publish(jobs__run *run, bool all)
@@ -403,18 +347,17 @@ void jobs__run_publish(jobs__run *run, bool all)
             data = jobs__utf8_json(run->pubbuf.data, n, false, &used);
         }
         if (data && j->hooks.publish) {
-            size_t len;
-            char *payload = output_payload(j, run->pub_offset, json_string_value(data),
-                                           json_string_length(data), &len);
+            base_buf payload = {0};
             char topic[256];
             snprintf(topic, sizeof topic, "job.%s.%s.output", j->worker, run->job->id);
-            if (payload)
-                j->hooks.publish(topic, payload, len, j->hooks.data);
-            jobs__free(j, payload);
+            if (output_payload(&payload, run->pub_offset, json_string_value(data),
+                               json_string_length(data)) == 0)
+                j->hooks.publish(topic, payload.data, payload.len, j->hooks.data);
+            base_buf_free(&payload);
         }
         json_decref(data);
         run->pub_offset += used;
-        jobs__buf_consume(&run->pubbuf, used);
+        base_buf_consume(&run->pubbuf, used);
         if (!all)
             return;
     }
@@ -424,7 +367,7 @@ static void inflight_add(jobs__run *run, const char *data, size_t len, size_t li
 {
     jobs *j = run->j;
     if (jobs__buf_append(j, &run->inflight, data, len)) {
-        jobs__buf_consume(&run->inflight, run->inflight.len);
+        base_buf_consume(&run->inflight, run->inflight.len);
         run->inflight_lines = 0;
         return;
     }
@@ -433,24 +376,19 @@ static void inflight_add(jobs__run *run, const char *data, size_t len, size_t li
         size_t found;
         size_t start = jobs__tail_start(run->inflight.data, run->inflight.len,
                                         j->cfg->inflight_trim_lines, &found);
-        jobs__buf_consume(&run->inflight, start);
+        base_buf_consume(&run->inflight, start);
         run->inflight_lines = jobs__count_lines(run->inflight.data, run->inflight.len);
     }
     if (run->inflight.len > JOBS__INFLIGHT_BYTES) {
         size_t cut = run->inflight.len - JOBS__INFLIGHT_BYTES / 2;
         while (cut < run->inflight.len && !is_term(run->inflight.data[cut - 1]))
             cut++;
-        jobs__buf_consume(&run->inflight, cut);
+        base_buf_consume(&run->inflight, cut);
         run->inflight_lines = jobs__count_lines(run->inflight.data, run->inflight.len);
     }
     /* Keep the buffer from holding on to a large peak. */
-    if (run->inflight.cap > 4 * run->inflight.len + 65536) {
-        char *d = jobs__realloc(j, run->inflight.data, run->inflight.len + 4096);
-        if (d) {
-            run->inflight.data = d;
-            run->inflight.cap = run->inflight.len + 4096;
-        }
-    }
+    if (run->inflight.cap > 4 * run->inflight.len + 65536)
+        jobs__buf_shrink(j, &run->inflight, run->inflight.len + 4096);
 }
 
 void jobs__run_output(jobs__run *run, const char *data, size_t len)
@@ -463,7 +401,7 @@ void jobs__run_output(jobs__run *run, const char *data, size_t len)
     if (jobs__buf_append(j, &run->logbuf, data, len)) {
         jobs__run_flush_log(run);
         if (run->log_fd >= 0) {
-            int rc = jobs__write_all(run->log_fd, data, len);
+            int rc = base_write_all(run->log_fd, data, len);
             if (rc)
                 run_log_error(run, rc);
         }

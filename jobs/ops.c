@@ -104,199 +104,203 @@ static char **strv_copy(jobs *j, const char *const *src, size_t n)
     return v;
 }
 
-static void op_submit(jobs *j, const json_t *args, jobs_reply_cb cb, void *data)
+/* A submit's arguments, checked; borrowed from args and the config. */
+typedef struct submit_args {
+    const jobs__type *t;    /* the configured type, or NULL for a raw argv */
+    const char *type;       /* the type name given (NULL: a raw argv without one) */
+    const json_t *argv;     /* raw argv, or NULL */
+    const json_t *env;      /* or NULL */
+    const char *params[3];  /* configuration, port, new_name (NULL: absent) */
+    size_t lane;
+    const char *depends_on; /* or NULL */
+} submit_args;
+
+static const char *const param_names[] = {"configuration", "port", "new_name"};
+
+#define REFUSE(...) base_errf(msg, msg_size, __VA_ARGS__)
+
+/* submit_parse checks a submit's args into *sa; -EINVAL with the message
+ * for a bad_request otherwise. */
+static int submit_parse(const jobs_config *cfg, const json_t *args, submit_args *sa, char *msg,
+                        size_t msg_size)
 {
     static const char *const allowed[] = {"type", "configuration", "port",       "new_name", "argv",
                                           "env",  "lane",          "depends_on", NULL};
-    const jobs_config *cfg = j->cfg;
     const char *badkey;
-    if (!only_keys(args, allowed, &badkey)) {
-        BAD("%s: unknown argument of submit", badkey);
-        return;
-    }
+    memset(sa, 0, sizeof(*sa));
+    if (!only_keys(args, allowed, &badkey))
+        return REFUSE("%s: unknown argument of submit", badkey);
     const json_t *jtype = json_object_get(args, "type");
-    const json_t *jargv = json_object_get(args, "argv");
-    const json_t *jenv = json_object_get(args, "env");
-    if (jtype && !json_is_string(jtype)) {
-        BAD("type: expected a string");
-        return;
-    }
-    const char *type = json_string_value(jtype);
-    const jobs__type *t = jobs__config_type(cfg, type);
-    if (jargv || jenv) {
-        const char *key = jargv ? "argv" : "env";
-        if (!cfg->allow_argv) {
-            BAD("%s: not allowed by this worker (allow_argv is false)", key);
-            return;
-        }
-    }
-    if (jargv) {
-        if (t) {
-            BAD("argv: type \"%s\" has a configured argv", type);
-            return;
-        }
-        if (type && !jobs__name_valid(type)) {
-            BAD("type: expected 1-64 of [a-z0-9_-]");
-            return;
-        }
-        if (!json_is_array(jargv) || json_array_size(jargv) == 0 ||
-            json_array_size(jargv) > JOBS__ARGV_MAX) {
-            BAD("argv: expected a non-empty array of strings");
-            return;
-        }
+    sa->argv = json_object_get(args, "argv");
+    sa->env = json_object_get(args, "env");
+    if (jtype && !json_is_string(jtype))
+        return REFUSE("type: expected a string");
+    sa->type = json_string_value(jtype);
+    sa->t = jobs__config_type(cfg, sa->type);
+    if ((sa->argv || sa->env) && !cfg->allow_argv)
+        return REFUSE("%s: not allowed by this worker (allow_argv is false)",
+                      sa->argv ? "argv" : "env");
+    if (sa->argv) {
+        if (sa->t)
+            return REFUSE("argv: type \"%s\" has a configured argv", sa->type);
+        if (sa->type && !base_name_valid(sa->type))
+            return REFUSE("type: expected 1-64 of [a-z0-9_-]");
+        if (!json_is_array(sa->argv) || json_array_size(sa->argv) == 0 ||
+            json_array_size(sa->argv) > JOBS__ARGV_MAX)
+            return REFUSE("argv: expected a non-empty array of strings");
         size_t i;
         json_t *a;
-        json_array_foreach(jargv, i, a)
+        json_array_foreach(sa->argv, i, a)
         {
             if (!json_is_string(a) || strlen(json_string_value(a)) != json_string_length(a) ||
-                (i == 0 && json_string_length(a) == 0)) {
-                BAD("argv[%zu]: expected a string without NUL bytes", i);
-                return;
-            }
+                (i == 0 && json_string_length(a) == 0))
+                return REFUSE("argv[%zu]: expected a string without NUL bytes", i);
         }
-    } else if (!type) {
-        BAD("type: required");
-        return;
-    } else if (!t) {
-        BAD("type: unknown job type \"%.64s\"", type);
-        return;
+    } else if (!sa->type) {
+        return REFUSE("type: required");
+    } else if (!sa->t) {
+        return REFUSE("type: unknown job type \"%.64s\"", sa->type);
     }
-
-    static const char *const pnames[] = {"configuration", "port", "new_name"};
-    const char *pvals[3] = {NULL, NULL, NULL};
     for (int i = 0; i < 3; i++) {
-        const json_t *v = json_object_get(args, pnames[i]);
+        const json_t *v = json_object_get(args, param_names[i]);
         if (!v)
             continue;
         const char *why = param_problem(v, i == 0);
-        if (why) {
-            BAD("%s: %s", pnames[i], why);
-            return;
-        }
-        pvals[i] = json_string_value(v);
+        if (why)
+            return REFUSE("%s: %s", param_names[i], why);
+        sa->params[i] = json_string_value(v);
     }
-    if (t) {
-        for (size_t k = 0; k < t->n_argv; k++) {
-            int i = placeholder_index(t->argv[k]);
-            if (i >= 0 && !pvals[i]) {
-                BAD("%s: required by type \"%s\"", pnames[i], t->name);
-                return;
-            }
-        }
+    for (size_t k = 0; sa->t && k < sa->t->n_argv; k++) {
+        int i = placeholder_index(sa->t->argv[k]);
+        if (i >= 0 && !sa->params[i])
+            return REFUSE("%s: required by type \"%s\"", param_names[i], sa->t->name);
     }
-    if (jenv) {
-        if (!json_is_object(jenv) || json_object_size(jenv) > JOBS__ARGV_MAX) {
-            BAD("env: expected an object of strings");
-            return;
-        }
+    if (sa->env) {
+        if (!json_is_object(sa->env) || json_object_size(sa->env) > JOBS__ARGV_MAX)
+            return REFUSE("env: expected an object of strings");
         const char *k;
         json_t *v;
-        json_object_foreach((json_t *)jenv, k, v)
+        json_object_foreach((json_t *)sa->env, k, v)
         {
             bool ok = k[0] && !(k[0] >= '0' && k[0] <= '9');
             for (const char *p = k; *p && ok; p++)
                 ok = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
                      (*p >= '0' && *p <= '9') || *p == '_';
-            if (!ok) {
-                BAD("env.%.64s: expected a variable name of [A-Za-z0-9_]", k);
-                return;
-            }
-            if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
-                BAD("env.%s: expected a string without NUL bytes", k);
-                return;
-            }
+            if (!ok)
+                return REFUSE("env.%.64s: expected a variable name of [A-Za-z0-9_]", k);
+            if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+                return REFUSE("env.%s: expected a string without NUL bytes", k);
         }
     }
-    size_t lane = t ? t->lane : 0;
+    sa->lane = sa->t ? sa->t->lane : 0;
     const json_t *jlane = json_object_get(args, "lane");
     if (jlane) {
         long l = json_is_string(jlane) ? jobs__config_lane(cfg, json_string_value(jlane)) : -1;
-        if (l < 0) {
-            BAD("lane: expected the name of a configured lane");
-            return;
-        }
-        lane = (size_t)l;
+        if (l < 0)
+            return REFUSE("lane: expected the name of a configured lane");
+        sa->lane = (size_t)l;
     }
     const json_t *jdep = json_object_get(args, "depends_on");
-    if (jdep && !jobs__id_valid(json_string_value(jdep))) {
-        BAD("depends_on: expected a job id (32 lowercase hex digits)");
-        return;
-    }
-    if (j->counts[JOBS__QUEUED] >= cfg->max_queued) {
-        jobs__reply(j, 0, cb, data, NULL, "queue_full", "max_queued: %u jobs are already queued",
-                    cfg->max_queued);
-        return;
-    }
+    if (jdep && !jobs__id_valid(json_string_value(jdep)))
+        return REFUSE("depends_on: expected a job id (32 lowercase hex digits)");
+    sa->depends_on = json_string_value(jdep);
+    return 0;
+}
 
+/* submit_build makes the queued job a checked submit describes: its id,
+ * metadata and the argv and env it will run with. NULL when out of memory
+ * or out of randomness (*why says which). */
+static jobs_job *submit_build(jobs *j, const submit_args *sa, const char **why)
+{
+    *why = "out of memory";
     jobs_job *job = jobs__calloc(j, sizeof *job);
     if (!job)
-        goto oom;
+        return NULL;
     if (jobs__new_id(job->id)) {
-        jobs__free(j, job);
-        jobs__reply(j, 0, cb, data, NULL, "internal", "getrandom failed");
-        return;
+        *why = "getrandom failed";
+        goto fail;
     }
-    if (jdep)
-        memcpy(job->depends_on, json_string_value(jdep), JOBS__ID_LEN + 1);
-    job->lane = lane;
-    job->created_ms = jobs__now_ms();
-    if (t) {
-        job->type = t->name;
+    if (sa->depends_on)
+        memcpy(job->depends_on, sa->depends_on, JOBS__ID_LEN + 1);
+    job->lane = sa->lane;
+    job->created_ms = base_now_ms();
+    if (sa->t) {
+        job->type = sa->t->name;
     } else {
         job->own_type = true;
-        job->type = jobs__strdup(j, type ? type : "argv");
-        if (!job->type)
-            goto oom_job;
+        if (!(job->type = jobs__strdup(j, sa->type ? sa->type : "argv")))
+            goto fail;
     }
-    if (pvals[0] && !(job->configuration = jobs__strdup(j, pvals[0])))
-        goto oom_job;
+    if (sa->params[0] && !(job->configuration = jobs__strdup(j, sa->params[0])))
+        goto fail;
     if (!(job->spec = jobs__calloc(j, sizeof *job->spec)))
-        goto oom_job;
-    if ((pvals[1] && !(job->spec->port = jobs__strdup(j, pvals[1]))) ||
-        (pvals[2] && !(job->spec->new_name = jobs__strdup(j, pvals[2]))))
-        goto oom_job;
+        goto fail;
+    if ((sa->params[1] && !(job->spec->port = jobs__strdup(j, sa->params[1]))) ||
+        (sa->params[2] && !(job->spec->new_name = jobs__strdup(j, sa->params[2]))))
+        goto fail;
     const char *argv[JOBS__ARGV_MAX];
     size_t n_argv = 0;
-    if (t) {
-        for (size_t k = 0; k < t->n_argv; k++) {
-            int i = placeholder_index(t->argv[k]);
-            argv[n_argv++] = i >= 0 ? pvals[i] : t->argv[k];
+    if (sa->t) {
+        for (size_t k = 0; k < sa->t->n_argv; k++) {
+            int i = placeholder_index(sa->t->argv[k]);
+            argv[n_argv++] = i >= 0 ? sa->params[i] : sa->t->argv[k];
         }
     } else {
-        for (size_t k = 0; k < json_array_size(jargv); k++)
-            argv[n_argv++] = json_string_value(json_array_get(jargv, k));
+        for (size_t k = 0; k < json_array_size(sa->argv); k++)
+            argv[n_argv++] = json_string_value(json_array_get(sa->argv, k));
     }
     if (!(job->spec->argv = strv_copy(j, argv, n_argv)))
-        goto oom_job;
-    if (jenv && json_object_size(jenv)) {
-        size_t n = json_object_size(jenv), i = 0;
+        goto fail;
+    if (sa->env && json_object_size(sa->env)) {
+        size_t n = json_object_size(sa->env), i = 0;
         if (!(job->spec->env = jobs__calloc(j, (n + 1) * sizeof(char *))))
-            goto oom_job;
+            goto fail;
         const char *k;
         json_t *v;
-        json_object_foreach((json_t *)jenv, k, v)
+        json_object_foreach((json_t *)sa->env, k, v)
         {
             size_t len = strlen(k) + json_string_length(v) + 2;
             char *e = jobs__malloc(j, len);
             if (!e)
-                goto oom_job;
+                goto fail;
             snprintf(e, len, "%s=%s", k, json_string_value(v));
             job->spec->env[i++] = e;
         }
     }
-    job->seq = j->next_seq++;
     job->status = JOBS__QUEUED;
+    return job;
+fail:
+    jobs__job_free(j, job);
+    return NULL;
+}
+
+static void op_submit(jobs *j, const json_t *args, jobs_reply_cb cb, void *data)
+{
+    submit_args sa;
+    char msg[256];
+    const char *why;
+
+    if (submit_parse(j->cfg, args, &sa, msg, sizeof(msg)) < 0) {
+        BAD("%s", msg);
+        return;
+    }
+    if (j->counts[JOBS__QUEUED] >= j->cfg->max_queued) {
+        jobs__reply(j, 0, cb, data, NULL, "queue_full", "max_queued: %u jobs are already queued",
+                    j->cfg->max_queued);
+        return;
+    }
+    jobs_job *job = submit_build(j, &sa, &why);
+    if (!job) {
+        jobs__reply(j, 0, cb, data, NULL, "internal", "%s", why);
+        return;
+    }
+    job->seq = j->next_seq++;
     jobs__job_link(j, job);
     jobs__store_dirty(j);
     jobs__publish_state(j, job, 0);
     json_t *res = json_pack("{s:s}", "job_id", job->id);
     jobs__reply(j, 0, cb, data, res, res ? NULL : "internal", res ? NULL : "out of memory");
     jobs__kick(j);
-    return;
-oom_job:
-    jobs__job_free(j, job);
-oom:
-    jobs__reply(j, 0, cb, data, NULL, "internal", "out of memory");
 }
 
 static void op_list(jobs *j, const json_t *args, jobs_reply_cb cb, void *data)

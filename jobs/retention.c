@@ -70,7 +70,7 @@ static void prune(jobs *j, jobs_job *job)
 {
     char path[4096];
     if (!jobs__log_path(j, job->id, path, sizeof path) && unlink(path) < 0 && errno != ENOENT)
-        jobs__log(j, JOBS_LOG_WARNING, "%s: %s", path, strerror(errno));
+        jobs__log(j, BASE_LOG_WARN, "%s: %s", path, strerror(errno));
     jobs__job_unlink(j, job);
     jobs__job_free(j, job);
 }
@@ -93,7 +93,7 @@ size_t jobs__retention(jobs *j)
     jobs_job **all = malloc(n_term * sizeof *all);
     size_t n_prim = 0, n_aux = 0, n_all = 0, pruned = 0;
     if (!prim || !aux || !deps || !keep || !all) {
-        jobs__log(j, JOBS_LOG_ERROR, "retention: out of memory; nothing pruned this time");
+        jobs__log(j, BASE_LOG_ERROR, "retention: out of memory; nothing pruned this time");
         goto out;
     }
     n_deps = 0;
@@ -196,7 +196,7 @@ void jobs__remove_orphans(jobs *j)
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", j->logs_dir, name);
         if (unlink(path) < 0)
-            jobs__log(j, JOBS_LOG_WARNING, "%s: %s", path, strerror(errno));
+            jobs__log(j, BASE_LOG_WARN, "%s: %s", path, strerror(errno));
     }
     closedir(d);
 }

@@ -236,7 +236,7 @@ static void read_cb_body(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0)
         return;
     if (nread != UV_EOF)
-        jobs__log(run->j, JOBS_LOG_WARNING, "job %s: reading output: %s", run->job->id,
+        jobs__log(run->j, BASE_LOG_WARN, "job %s: reading output: %s", run->job->id,
                   uv_strerror((int)nread));
     uv_read_stop(s);
     run->eof = true;
@@ -253,7 +253,7 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static void group_signal(jobs__run *run, int sig)
 {
     if (run->job->pgid > 0 && kill(-run->job->pgid, sig) < 0 && errno != ESRCH)
-        jobs__log(run->j, JOBS_LOG_WARNING, "job %s: kill(-%d, %d): %s", run->job->id,
+        jobs__log(run->j, BASE_LOG_WARN, "job %s: kill(-%d, %d): %s", run->job->id,
                   run->job->pgid, sig, strerror(errno));
 }
 
@@ -277,7 +277,7 @@ static void kill_cb_body(uv_timer_t *t)
 {
     jobs__run *run = t->data;
     run->kill_sent = true;
-    jobs__log(run->j, JOBS_LOG_WARNING, "job %s: still running %.3gs after SIGTERM; SIGKILL",
+    jobs__log(run->j, BASE_LOG_WARN, "job %s: still running %.3gs after SIGTERM; SIGKILL",
               run->job->id, run->j->cfg->kill_timeout_s);
     group_signal(run, SIGKILL);
 }
@@ -341,7 +341,7 @@ static void fail_start(jobs *j, jobs_job *job, const char *what, int err)
     char line[300];
     snprintf(line, sizeof line, "[herd] %s\n", msg);
     jobs__log_append_notice(j, job->id, line);
-    jobs__log(j, JOBS_LOG_WARNING, "job %s: %s", job->id, msg);
+    jobs__log(j, BASE_LOG_WARN, "job %s: %s", job->id, msg);
     jobs__terminal(j, job, JOBS__FAILED, msg);
 }
 
@@ -426,7 +426,7 @@ int jobs__run_start(jobs *j, jobs_job *job)
     run->spawned = true;
     job->pgid = run->proc.pid;
     job->run = run;
-    job->started_ms = jobs__now_ms();
+    job->started_ms = base_now_ms();
     job->has_exit_code = false;
     job->signal = 0;
     jobs__set_status(j, job, JOBS__RUNNING);
@@ -517,7 +517,7 @@ void jobs__schedule(jobs *j)
         if (j->lane_running[job->lane] >= j->cfg->lanes[job->lane].capacity)
             continue;
         if (jobs__run_start(j, job) == -ENOMEM) {
-            jobs__log(j, JOBS_LOG_ERROR, "job %s: out of memory starting it", job->id);
+            jobs__log(j, BASE_LOG_ERROR, "job %s: out of memory starting it", job->id);
             return;
         }
     }
@@ -598,7 +598,7 @@ void jobs__kill_leftover(jobs *j, jobs_job *job)
     closedir(d);
     if (!ours)
         return;
-    jobs__log(j, JOBS_LOG_WARNING, "job %s: killing process group %d left by a previous herdd",
+    jobs__log(j, BASE_LOG_WARN, "job %s: killing process group %d left by a previous herdd",
               job->id, (int)pgid);
     kill(-pgid, SIGKILL);
 }

@@ -1,123 +1,26 @@
 /*
- * Job metadata: the in-memory list, state events, deferred reports, and
- * <state_dir>/jobs.json.
+ * <state_dir>/jobs.json: the metadata of every retained job, serialised,
+ * written and restored.
  *
  * Design notes:
  *  - Every change bumps j->dirty_gen. Writes are coalesced: at most one per
  *    JOBS__STORE_MIN_MS and never two at once. A write serialises the whole
  *    list on the loop (a few hundred bytes a job), then the thread pool
- *    writes jobs.json.tmp, fsyncs it, renames it over jobs.json and fsyncs
- *    the directory. The previous jobs.json is never opened for writing, so a
- *    failed write (ENOSPC, EIO, EFBIG) leaves it whole.
- *  - Whatever must not be seen before it is durable (a terminal state event,
- *    a cancel reply) is a jobs__report tagged with the generation that
- *    contains it, and is delivered once a write of that generation has
- *    finished (j->done_gen). A failed write still releases its reports (the
- *    failure is in health and the log) and the write is retried after
+ *    replaces jobs.json atomically (base_replace_file: temp file, fsync,
+ *    rename, fsync of the directory). The previous jobs.json is never opened
+ *    for writing, so a failed write (ENOSPC, EIO, EFBIG) leaves it whole.
+ *  - A finished write moves done_gen on, which releases the reports waiting
+ *    for that generation (jobs.c). A failed write still releases them (the
+ *    failure is in health and the log) and is retried after
  *    JOBS__STORE_RETRY_MS.
- *  - Reports are delivered from the `kick` timer, never from inside the call
- *    that caused them, so callbacks may call back into the module.
  */
 #include "jobs/internal.h"
-#include "bus/bus.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
-
-/* ---- list -------------------------------------------------------------- */
-
-void jobs__job_link(jobs *j, jobs_job *job)
-{
-    job->prev = j->tail;
-    job->next = NULL;
-    if (j->tail)
-        j->tail->next = job;
-    else
-        j->head = job;
-    j->tail = job;
-    j->n_jobs++;
-    j->counts[job->status]++;
-}
-
-void jobs__job_unlink(jobs *j, jobs_job *job)
-{
-    if (job->prev)
-        job->prev->next = job->next;
-    else
-        j->head = job->next;
-    if (job->next)
-        job->next->prev = job->prev;
-    else
-        j->tail = job->prev;
-    job->prev = job->next = NULL;
-    j->n_jobs--;
-    j->counts[job->status]--;
-}
-
-void jobs__spec_free(jobs *j, jobs__spec *spec)
-{
-    if (!spec)
-        return;
-    for (char **a = spec->argv; a && *a; a++)
-        jobs__free(j, *a);
-    jobs__free(j, spec->argv);
-    for (char **e = spec->env; e && *e; e++)
-        jobs__free(j, *e);
-    jobs__free(j, spec->env);
-    jobs__free(j, spec->port);
-    jobs__free(j, spec->new_name);
-    jobs__free(j, spec);
-}
-
-static void store_write_done(uv_work_t *req, int status);
-static void kick_cb(uv_timer_t *t);
-
-static void report_free(jobs *j, jobs__report *r)
-{
-    jobs__free(j, r->topic);
-    jobs__free(j, r->payload);
-    jobs__free(j, r->message);
-    json_decref(r->result);
-    jobs__free(j, r);
-}
-
-void jobs__job_free(jobs *j, jobs_job *job)
-{
-    if (!job)
-        return;
-    if (job->own_type)
-        jobs__free(j, (char *)job->type);
-    jobs__free(j, job->configuration);
-    jobs__free(j, job->error);
-    jobs__spec_free(j, job->spec);
-    while (job->waiters) {
-        jobs__report *r = job->waiters;
-        job->waiters = r->next;
-        report_free(j, r);
-    }
-    jobs__free(j, job);
-}
-
-jobs_job *jobs__find(jobs *j, const char *id)
-{
-    /* Linear: a few thousand jobs at most (retained + max_queued). */
-    for (jobs_job *job = j->head; id && job; job = job->next)
-        if (strcmp(job->id, id) == 0)
-            return job;
-    return NULL;
-}
-
-void jobs__set_status(jobs *j, jobs_job *job, int status)
-{
-    j->counts[job->status]--;
-    job->status = (uint8_t)status;
-    j->counts[status]++;
-}
 
 /* ---- metadata JSON ----------------------------------------------------- */
 
@@ -126,7 +29,7 @@ static json_t *time_json(int64_t ms)
     if (!ms)
         return json_null();
     char buf[32];
-    jobs__format_time(ms, buf);
+    base_time_format(ms, buf);
     return json_string(buf);
 }
 
@@ -184,141 +87,6 @@ json_t *jobs__job_json(const jobs *j, const jobs_job *job, bool for_disk)
     return o;
 }
 
-/* ---- reports ----------------------------------------------------------- */
-
-void jobs__report_queue(jobs *j, jobs__report *r)
-{
-    r->next = NULL;
-    if (j->reports_tail)
-        j->reports_tail->next = r;
-    else
-        j->reports = r;
-    j->reports_tail = r;
-    if (r->gen <= j->done_gen)
-        jobs__kick(j);
-}
-
-int jobs__reply(jobs *j, uint64_t gen, jobs_reply_cb cb, void *data, json_t *result,
-                const char *code, const char *fmt, ...)
-{
-    jobs__report *r = jobs__calloc(j, sizeof *r);
-    if (!r) {
-        json_decref(result);
-        return -ENOMEM;
-    }
-    r->gen = gen;
-    r->cb = cb;
-    r->data = data;
-    r->result = result;
-    r->code = code;
-    if (fmt) {
-        char msg[512];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
-        r->message = jobs__strdup(j, msg);
-    }
-    if (!result && !code)
-        r->code = "internal";
-    jobs__report_queue(j, r);
-    return 0;
-}
-
-static void report_deliver(jobs *j, jobs__report *r)
-{
-    if (r->topic && j->hooks.publish && !j->closed)
-        j->hooks.publish(r->topic, r->payload, r->len, j->hooks.data);
-    if (r->cb) {
-        if (r->result)
-            r->cb(r->result, NULL, NULL, r->data);
-        else
-            r->cb(NULL, r->code, r->message ? r->message : "out of memory", r->data);
-    }
-}
-
-/* Delivers every report whose generation is on disk, in order. */
-void jobs__reports_flush(jobs *j)
-{
-    jobs__report *ready = NULL, **ready_tail = &ready;
-    jobs__report **pp = &j->reports;
-    j->reports_tail = NULL;
-    while (*pp) {
-        jobs__report *r = *pp;
-        if (r->gen <= j->done_gen) {
-            *pp = r->next;
-            r->next = NULL;
-            *ready_tail = r;
-            ready_tail = &r->next;
-        } else {
-            j->reports_tail = r;
-            pp = &r->next;
-        }
-    }
-    while (ready) {
-        jobs__report *r = ready;
-        ready = r->next;
-        report_deliver(j, r);
-        report_free(j, r);
-    }
-}
-
-void jobs__publish_state(jobs *j, jobs_job *job, uint64_t gen)
-{
-    if (!j->hooks.publish)
-        return;
-    json_t *meta = jobs__job_json(j, job, false);
-    char *payload = meta ? bus_json_dumps(meta, JSON_COMPACT) : NULL;
-    json_decref(meta);
-    char topic[256];
-    snprintf(topic, sizeof topic, "job.%s.%s.state", j->worker, job->id);
-    jobs__report *r = payload ? jobs__calloc(j, sizeof *r) : NULL;
-    if (r) {
-        r->gen = gen;
-        r->topic = jobs__strdup(j, topic);
-        r->len = strlen(payload);
-        r->payload = jobs__malloc(j, r->len + 1);
-        if (r->topic && r->payload) {
-            memcpy(r->payload, payload, r->len + 1);
-            jobs__report_queue(j, r);
-            r = NULL;
-        }
-    }
-    if (r || !payload)
-        jobs__log(j, JOBS_LOG_ERROR, "job %s: out of memory publishing its state", job->id);
-    if (r)
-        report_free(j, r);
-    free(payload);
-}
-
-void jobs__terminal(jobs *j, jobs_job *job, int status, const char *error)
-{
-    jobs__set_status(j, job, status);
-    job->completed_ms = jobs__now_ms();
-    if (!job->started_ms && status != JOBS__CANCELLED)
-        job->started_ms = job->completed_ms;
-    jobs__free(j, job->error);
-    job->error = error ? jobs__strdup(j, error) : NULL;
-    jobs__spec_free(j, job->spec);
-    job->spec = NULL;
-    job->pgid = 0;
-    job->cancel_requested = false;
-    jobs__store_dirty(j);
-    job->term_gen = j->dirty_gen;
-    jobs__publish_state(j, job, j->dirty_gen);
-    while (job->waiters) {
-        jobs__report *r = job->waiters;
-        job->waiters = r->next;
-        r->gen = j->dirty_gen;
-        r->result = jobs__job_json(j, job, false);
-        if (!r->result)
-            r->code = "internal";
-        jobs__report_queue(j, r);
-    }
-    j->retention_due = true;
-    jobs__kick(j);
-}
-
 /* ---- jobs.json writes ---------------------------------------------------- */
 
 typedef struct store_write {
@@ -338,39 +106,8 @@ static void store_write_work(uv_work_t *req)
 {
     store_write *w = req->data;
     jobs *j = w->j;
-    w->failed_step = "open";
-    int fd = open(j->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        w->err = -errno;
-        return;
-    }
-    w->failed_step = "write";
-    w->err = jobs__write_all(fd, w->data, w->len);
-    if (!w->err) {
-        w->failed_step = "fsync";
-        if (fsync(fd) < 0)
-            w->err = -errno;
-    }
-    if (close(fd) < 0 && !w->err) {
-        w->failed_step = "close";
-        w->err = -errno;
-    }
-    if (!w->err && rename(j->tmp_path, j->json_path) < 0) {
-        w->failed_step = "rename";
-        w->err = -errno;
-    }
-    if (w->err) {
-        unlink(j->tmp_path);
-        return;
-    }
-    int dfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        if (fsync(dfd) < 0) {
-            w->failed_step = "fsync of the directory";
-            w->err = -errno;
-        }
-        close(dfd);
-    }
+
+    w->err = base_replace_file(j->json_path, j->tmp_path, w->data, w->len, 0644, &w->failed_step);
 }
 
 static void store_timer_cb(uv_timer_t *t);
@@ -447,7 +184,7 @@ static int store_write_start(jobs *j)
         goto out;
     w->j = j;
     w->gen = j->dirty_gen;
-    w->data = bus_json_dumps(root, JSON_COMPACT);
+    w->data = base_json_dumps(root, JSON_COMPACT);
     if (!w->data) {
         jobs__free(j, w);
         goto out;
@@ -511,39 +248,6 @@ void jobs__store_dirty(jobs *j)
         store_arm(j);
 }
 
-/* ---- kick ------------------------------------------------------------- */
-
-static void kick_cb_body(uv_timer_t *t)
-{
-    jobs *j = t->data;
-    jobs__reports_flush(j);
-    if (j->closing) {
-        jobs__close_step(j);
-        return;
-    }
-    if (j->retention_due) {
-        j->retention_due = false;
-        jobs__retention(j);
-    }
-    jobs__schedule(j);
-    jobs__reports_flush(j);
-}
-
-static void kick_cb(uv_timer_t *t)
-{
-    jobs__bracket b = jobs__enter((jobs *)t->data);
-    kick_cb_body(t);
-    jobs__leave(&b);
-}
-
-void jobs__kick(jobs *j)
-{
-    if (j->closed)
-        return;
-    if (!uv_is_active((uv_handle_t *)&j->kick))
-        uv_timer_start(&j->kick, kick_cb, 0, 0);
-}
-
 /* ---- restore ------------------------------------------------------------ */
 
 static char **strv_from_json(jobs *j, const json_t *arr, bool *bad)
@@ -580,7 +284,7 @@ static int64_t opt_time(const json_t *o, const char *key)
 {
     int64_t ms = 0;
     const char *s = opt_str(o, key);
-    if (s && jobs__parse_time(s, &ms))
+    if (s && base_time_parse(s, &ms))
         ms = 0;
     return ms;
 }
@@ -593,14 +297,14 @@ static jobs_job *job_restore(jobs *j, const json_t *o, bool *oom)
     const char *type = opt_str(o, "type");
     int status = jobs__status_parse(opt_str(o, "status"));
     if (!jobs__id_valid(id) || !type || status < 0) {
-        jobs__log(j, JOBS_LOG_WARNING,
+        jobs__log(j, BASE_LOG_WARN,
                   "%s: skipping an entry without a valid job_id, type "
                   "and status",
                   j->json_path);
         return NULL;
     }
     if (jobs__find(j, id)) {
-        jobs__log(j, JOBS_LOG_WARNING, "%s: skipping a duplicate of job %s", j->json_path, id);
+        jobs__log(j, BASE_LOG_WARN, "%s: skipping a duplicate of job %s", j->json_path, id);
         return NULL;
     }
     jobs_job *job = jobs__calloc(j, sizeof *job);
@@ -672,7 +376,7 @@ int jobs__store_restore(jobs *j)
         if (errno == ENOENT)
             return 0;
         int rc = -errno;
-        jobs__log(j, JOBS_LOG_ERROR, "%s: %s", j->json_path, strerror(errno));
+        jobs__log(j, BASE_LOG_ERROR, "%s: %s", j->json_path, strerror(errno));
         return rc;
     }
     json_error_t jerr;
@@ -680,7 +384,7 @@ int jobs__store_restore(jobs *j)
     fclose(f);
     const json_t *arr = json_object_get(root, "jobs");
     if (!root || !json_is_array(arr)) {
-        jobs__log(j, JOBS_LOG_ERROR, "%s: not a jobs file (%s); left untouched", j->json_path,
+        jobs__log(j, BASE_LOG_ERROR, "%s: not a jobs file (%s); left untouched", j->json_path,
                   root ? "no \"jobs\" array" : jerr.text);
         json_decref(root);
         return -EINVAL;

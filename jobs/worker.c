@@ -8,17 +8,17 @@
  *    jobs_request becomes one bus_reply_*.
  *  - The library's config must outlive the runner (jobs_new borrows it), so
  *    it is freed in the close callback, never in stop.
- *  - Memory: the runner allocates through worker_mem_realloc/free and
- *    brackets each of its libuv callbacks with worker_enter/worker_leave
- *    (jobs_hooks), so everything it holds, and what jansson, libuv and the
- *    bus allocate for it, is charged to this worker like any kind's memory
- *    (heap_bytes, memory_high, memory_max). heap_bytes_jobs in health is the
- *    runner's own exact count, part of that figure.
+ *  - Memory: the runner allocates through base_malloc and brackets each of
+ *    its libuv callbacks with worker_enter/worker_leave (jobs_hooks), so
+ *    everything it holds, and what jansson, libuv and the bus allocate for
+ *    it, is charged to this worker like any kind's memory (heap_bytes,
+ *    memory_high, memory_max). heap_bytes_jobs in health is the runner's
+ *    own exact count, part of that figure.
  *  - A start that fails after jobs_new still has to close the runner (it
  *    owns timers); the close then runs detached from the worker, whose state
  *    is freed as soon as start returns, and only frees the config.
  */
-#include "jobs/internal.h"
+#include "jobs/jobs.h"
 #include "workers/worker.h"
 
 #include <errno.h>
@@ -33,22 +33,12 @@ typedef struct jobs_worker {
     bool stopping;
 } jobs_worker;
 
-/* The library knows its own list of common keys; the runtime's
- * (worker_common_keys) is the one that counts, so those are taken out
- * before the library sees the object. */
+/* The runtime checks the common keys (worker_common_keys) itself: the
+ * library is told to accept and ignore them. */
 static int parse_config(const json_t *cfg, const char *path, jobs_config **out, char *err,
                         size_t err_size)
 {
-    json_t *own = json_copy((json_t *)cfg);
-    if (own == NULL) {
-        snprintf(err, err_size, "%s: out of memory", path);
-        return -ENOMEM;
-    }
-    for (const char *const *k = worker_common_keys; *k; k++)
-        json_object_del(own, *k);
-    int rc = jobs_config_parse(own, path, out, err, err_size);
-    json_decref(own);
-    return rc;
+    return jobs_config_parse(cfg, path, worker_common_keys, out, err, err_size);
 }
 
 static int jobs_worker_validate(const json_t *cfg, const char *path, char *err, size_t err_size)
@@ -81,17 +71,13 @@ static void on_publish(const char *topic, const char *payload, size_t len, void 
     jobs_worker *jw = data;
     int rc = worker_publish(jw->w, topic, payload, len);
     if (rc < 0)
-        worker_log(jw->w, WORKER_LOG_WARN, "cannot publish on %s: %s", topic, strerror(-rc));
+        worker_log(jw->w, BASE_LOG_WARN, "cannot publish on %s: %s", topic, strerror(-rc));
 }
 
-static void on_log(int level, const char *msg, void *data)
+static void on_log(enum base_log_level level, const char *msg, void *data)
 {
     jobs_worker *jw = data;
-    enum worker_log_level l = level <= JOBS_LOG_ERROR     ? WORKER_LOG_ERROR
-                              : level <= JOBS_LOG_WARNING ? WORKER_LOG_WARN
-                              : level <= JOBS_LOG_INFO    ? WORKER_LOG_INFO
-                                                          : WORKER_LOG_DEBUG;
-    worker_log(jw->w, l, "%s", msg);
+    worker_log(jw->w, level, "%s", msg);
 }
 
 static void *on_enter(void *data)
@@ -132,8 +118,6 @@ static int jobs_worker_start(worker *w, void *state)
         .log = on_log,
         .enter = on_enter,
         .leave = on_leave,
-        .realloc = worker_mem_realloc,
-        .free = worker_mem_free,
         .data = jw,
     };
     rc = jobs_new(worker_loop(w), jw->cfg, worker_name(w), dir, &hooks, &jw->j, err, sizeof(err));
@@ -153,11 +137,7 @@ fail_start:
     /* The runner's hooks point at jw, which goes with this failed instance:
      * the close runs without them (its blocks stay charged to the worker's
      * account, which the runtime keeps until they are freed). */
-    jw->j->hooks.publish = NULL;
-    jw->j->hooks.log = NULL;
-    jw->j->hooks.enter = NULL;
-    jw->j->hooks.leave = NULL;
-    jw->j->hooks.data = NULL;
+    jobs_set_hooks(jw->j, NULL);
     jobs_close(jw->j, on_closed_detached, jw->cfg);
     jw->j = NULL;
     jw->cfg = NULL;

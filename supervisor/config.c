@@ -43,11 +43,7 @@ void sup_config_defaults(sup_config *cfg)
     cfg->health_interval_s = SUP_DEFAULT_HEALTH_INTERVAL_S;
 }
 
-#define FAIL(...)                                                                                  \
-    do {                                                                                           \
-        snprintf(err, err_size, __VA_ARGS__);                                                      \
-        return -EINVAL;                                                                            \
-    } while (0)
+#define FAIL(...) return base_errf(err, err_size, __VA_ARGS__)
 
 static int get_int(const json_t *v, const char *path, long min, long max, int *out, char *err,
                    size_t err_size)
@@ -87,7 +83,7 @@ static int parse_bus(const json_t *o, sup_config *cfg, char *err, size_t err_siz
             rv = get_path(v, path, cfg->runtime_dir, sizeof(cfg->runtime_dir) - 16, err,
                           err_size);
         } else if (strcmp(key, "max_message_bytes") == 0) {
-            if (worker_parse_size(v, &cfg->max_message_bytes) < 0 || cfg->max_message_bytes < 1024 ||
+            if (base_parse_size(v, &cfg->max_message_bytes) < 0 || cfg->max_message_bytes < 1024 ||
                 cfg->max_message_bytes > (256u << 20))
                 FAIL("%s: expected a size from 1K to 256M, such as \"1M\"", path);
         } else if (strcmp(key, "subscriber_buffer") == 0) {
@@ -138,18 +134,6 @@ static int parse_http(const json_t *o, sup_config *cfg, char *err, size_t err_si
     return 0;
 }
 
-static int valid_name(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 64)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
-              s[i] == '-'))
-            return 0;
-    return 1;
-}
-
 static int parse_object_ints(const json_t *o, const char *path, const char *const *keys,
                              const long *min, const long *max, long *out, char *err,
                              size_t err_size)
@@ -195,7 +179,7 @@ static int parse_worker(const json_t *o, const char *path, const sup_config *cfg
     wc->stop_timeout_s = 10;
 
     v = json_object_get(o, "name");
-    if (!json_is_string(v) || !valid_name(json_string_value(v)) ||
+    if (!json_is_string(v) || !base_name_valid(json_string_value(v)) ||
         strcmp(json_string_value(v), "supervisor") == 0)
         FAIL("%s.name: expected 1-64 characters of [a-z0-9_-] (not \"supervisor\")", path);
     snprintf(wc->name, sizeof(wc->name), "%s", json_string_value(v));
@@ -206,6 +190,7 @@ static int parse_worker(const json_t *o, const char *path, const sup_config *cfg
         FAIL("%s.kind: expected one of %s", path, names);
     }
     snprintf(wc->kind, sizeof(wc->kind), "%s", kind->name);
+    wc->kind_ops = kind;
     if ((v = json_object_get(o, "enabled")) != NULL) {
         if (!json_is_boolean(v))
             FAIL("%s.enabled: expected true or false", path);
@@ -244,10 +229,10 @@ static int parse_worker(const json_t *o, const char *path, const sup_config *cfg
         wc->policy.period_s = (int)vals[1];
     }
     if ((v = json_object_get(o, "memory_high")) != NULL &&
-        (worker_parse_size(v, &wc->memory_high) < 0 || wc->memory_high == 0))
+        (base_parse_size(v, &wc->memory_high) < 0 || wc->memory_high == 0))
         FAIL("%s.memory_high: expected a size such as \"64M\"", path);
     if ((v = json_object_get(o, "memory_max")) != NULL &&
-        (worker_parse_size(v, &wc->memory_max) < 0 || wc->memory_max == 0))
+        (base_parse_size(v, &wc->memory_max) < 0 || wc->memory_max == 0))
         FAIL("%s.memory_max: expected a size such as \"64M\"", path);
     if (wc->memory_high && wc->memory_max && wc->memory_high > wc->memory_max)
         FAIL("%s.memory_high: must not exceed memory_max", path);

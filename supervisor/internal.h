@@ -79,16 +79,33 @@ struct sup {
 const char *sup__state_name(enum sup_state st);
 json_t *sup__iso_now(void);
 
-/* lifecycle.c */
-int sup__workers_start(struct sup *s);
+/* lifecycle.c: one worker */
+/* sup__worker_create adds a worker in the stopped state (its timers, its
+ * service and control subscription), taking over wc's json reference. */
+sup_worker *sup__worker_create(struct sup *s, sup_worker_config *wc);
+/* sup__worker_destroy unlinks a worker without an instance and closes its
+ * handles; it is freed once they are closed. */
+void sup__worker_destroy(sup_worker *sw);
 sup_worker *sup__worker_find(struct sup *s, const char *name);
 json_t *sup__worker_health(sup_worker *sw);
+void sup__worker_publish_health(sup_worker *sw);
+void sup__worker_set_health_period(sup_worker *sw, uint64_t period_ms);
+void sup__worker_set_state(sup_worker *sw, enum sup_state to, const char *reason);
+/* sup__worker_start creates and starts a new instance (starting ->
+ * running, or the policy on failure). */
+void sup__worker_start(sup_worker *sw, const char *reason);
+/* sup__worker_begin_stop stops the instance; why decides what follows. */
+void sup__worker_begin_stop(sup_worker *sw, enum sup_stop_reason why, const char *reason);
+/* sup__worker_fail ends the running instance as a failure (memory_max). */
+void sup__worker_fail(sup_worker *sw, const char *reason);
 /* sup__worker_action: "start", "stop" or "restart"; req (may be NULL) is
  * answered with the worker's health when it settles. */
 int sup__worker_action(sup_worker *sw, const char *action, bus_request *req);
-int sup__apply_config(struct sup *s, sup_config *next, json_t *summary);
-void sup__workers_shutdown(struct sup *s);
-void sup__memory_check(struct sup *s);
+
+/* service.c: every worker */
+/* sup__shutdown_next stops the next worker in reverse start order, or
+ * releases the supervisor once none is left. */
+void sup__shutdown_next(struct sup *s);
 void sup__handle_released(struct sup *s);
 
 /* kinds.c */

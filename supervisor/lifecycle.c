@@ -1,5 +1,7 @@
 /*
- * Worker lifecycle: states, restart policy, control, reload, shutdown.
+ * One worker's lifecycle: its states, restart policy and control. What is
+ * done over all workers (start all, the reload diff, the shutdown order,
+ * memory checks) is in service.c.
  *
  * Design notes:
  * - Each configured worker (sup_worker) outlives its instances (worker):
@@ -34,16 +36,14 @@ const char *sup__state_name(enum sup_state st)
     return (unsigned)st < SUP_N_STATES ? state_names[st] : "unknown";
 }
 
-static void start_instance(sup_worker *sw, const char *reason);
 static void on_timer(uv_timer_t *t);
-static void shutdown_next(struct sup *s);
 
 static uint64_t now_ms(sup_worker *sw)
 {
     return uv_now(sw->sup->loop);
 }
 
-static void publish_health(sup_worker *sw)
+void sup__worker_publish_health(sup_worker *sw)
 {
     char topic[128];
     json_t *h = sup__worker_health(sw);
@@ -99,7 +99,7 @@ static void answer_waiters(sup_worker *sw)
     }
 }
 
-static void set_state(sup_worker *sw, enum sup_state to, const char *reason)
+void sup__worker_set_state(sup_worker *sw, enum sup_state to, const char *reason)
 {
     enum sup_state from = sw->state;
     char topic[128];
@@ -113,10 +113,10 @@ static void set_state(sup_worker *sw, enum sup_state to, const char *reason)
         bus_publish_json(sw->sup->bus, topic, ev);
         json_decref(ev);
     }
-    sup_log(to == SUP_FAILED ? SUP_LOG_ERROR : SUP_LOG_INFO, sw->cfg.name, "%s -> %s%s%s",
+    sup_log(to == SUP_FAILED ? BASE_LOG_ERROR : BASE_LOG_INFO, sw->cfg.name, "%s -> %s%s%s",
             sup__state_name(from), sup__state_name(to), reason && *reason ? ": " : "",
             reason ? reason : "");
-    publish_health(sw);
+    sup__worker_publish_health(sw);
     if (to == SUP_RUNNING || to == SUP_STOPPED || to == SUP_FAILED || to == SUP_BACKOFF)
         answer_waiters(sw);
 }
@@ -150,19 +150,19 @@ static void on_stopped(worker *w, void *data)
     kick(sw);
 }
 
-static void on_log(worker *w, enum worker_log_level level, const char *msg, void *data)
+static void on_log(worker *w, enum base_log_level level, const char *msg, void *data)
 {
-    sup_log((enum sup_log_level)level, worker_name(w), "%s", msg);
+    sup_log(level, worker_name(w), "%s", msg);
 }
 
 /* A kind gets stop_timeout_s plus this to call worker_stopped (the process
  * kind SIGKILLs its child at stop_timeout_s). */
 #define STOP_GRACE_MS 2000
 
-static void begin_stop(sup_worker *sw, enum sup_stop_reason why, const char *reason)
+void sup__worker_begin_stop(sup_worker *sw, enum sup_stop_reason why, const char *reason)
 {
     sw->stop_reason = why;
-    set_state(sw, SUP_STOPPING, reason);
+    sup__worker_set_state(sw, SUP_STOPPING, reason);
     uv_timer_start(&sw->timer, on_timer, (uint64_t)sw->cfg.stop_timeout_s * 1000 + STOP_GRACE_MS,
                    0);
     worker_stop(sw->inst);
@@ -181,11 +181,11 @@ static void apply_policy(sup_worker *sw, int clean, uint64_t uptime_ms)
         sw->restarts++;
         snprintf(reason, sizeof(reason), "%s; restart in %llu ms", sw->last_error,
                  (unsigned long long)delay);
-        set_state(sw, SUP_BACKOFF, reason);
+        sup__worker_set_state(sw, SUP_BACKOFF, reason);
         uv_timer_start(&sw->timer, on_timer, delay, 0);
         break;
     case SUP_DECIDE_STOP:
-        set_state(sw, SUP_STOPPED, sw->last_error);
+        sup__worker_set_state(sw, SUP_STOPPED, sw->last_error);
         break;
     case SUP_DECIDE_GIVE_UP:
         if (clean || sw->cfg.policy.restart == SUP_RESTART_TEMPORARY)
@@ -194,9 +194,9 @@ static void apply_policy(sup_worker *sw, int clean, uint64_t uptime_ms)
             snprintf(reason, sizeof(reason), "gave up (%d restarts within %d s): %s",
                      sw->cfg.policy.max_restarts, sw->cfg.policy.period_s, sw->last_error);
         snprintf(sw->last_error, sizeof(sw->last_error), "%.500s", reason);
-        set_state(sw, SUP_FAILED, reason);
+        sup__worker_set_state(sw, SUP_FAILED, reason);
         if (s->cfg.on_give_up_exit && !s->shutting_down) {
-            sup_log(SUP_LOG_ERROR, "supervisor", "%s failed and on_give_up is \"exit\"",
+            sup_log(BASE_LOG_ERROR, "supervisor", "%s failed and on_give_up is \"exit\"",
                     sw->cfg.name);
             s->exit_code = 1;
             if (s->on_exit)
@@ -205,8 +205,6 @@ static void apply_policy(sup_worker *sw, int clean, uint64_t uptime_ms)
         break;
     }
 }
-
-static void worker_destroy(sup_worker *sw);
 
 /* after_stop: the instance is gone (freed, or abandoned when it never
  * finished stopping); what follows was decided when the stop began. */
@@ -228,7 +226,7 @@ static void after_stop(sup_worker *sw, int abandoned)
         break;
     case SUP_STOP_RESTART:
         sw->restarts++;
-        start_instance(sw, "restart requested");
+        sup__worker_start(sw, "restart requested");
         break;
     case SUP_STOP_CHANGE:
         json_decref(sw->cfg.json);
@@ -236,22 +234,22 @@ static void after_stop(sup_worker *sw, int abandoned)
         memset(&sw->next_cfg, 0, sizeof(sw->next_cfg));
         sup_history_free(&sw->history);
         if (sw->cfg.enabled)
-            start_instance(sw, "config changed");
+            sup__worker_start(sw, "config changed");
         else
-            set_state(sw, SUP_STOPPED, "config changed: disabled");
+            sup__worker_set_state(sw, SUP_STOPPED, "config changed: disabled");
         break;
     case SUP_STOP_REMOVE:
-        set_state(sw, SUP_STOPPED, "removed from the config");
-        worker_destroy(sw);
+        sup__worker_set_state(sw, SUP_STOPPED, "removed from the config");
+        sup__worker_destroy(sw);
         if (s->shutting_down)
-            shutdown_next(s);
+            sup__shutdown_next(s);
         break;
     case SUP_STOP_SHUTDOWN:
-        set_state(sw, SUP_STOPPED, "herdd stopping");
-        shutdown_next(s);
+        sup__worker_set_state(sw, SUP_STOPPED, "herdd stopping");
+        sup__shutdown_next(s);
         break;
     default:
-        set_state(sw, SUP_STOPPED, "stopped by request");
+        sup__worker_set_state(sw, SUP_STOPPED, "stopped by request");
         break;
     }
 }
@@ -268,7 +266,7 @@ static void on_timer(uv_timer_t *t)
         /* The stop deadline passed. The instance is left as it is, never
          * freed (its kind may still own handles): a bug in the kind costs
          * memory, not the whole supervisor's shutdown. */
-        sup_log(SUP_LOG_ERROR, sw->cfg.name, "did not stop within %d s: abandoned",
+        sup_log(BASE_LOG_ERROR, sw->cfg.name, "did not stop within %d s: abandoned",
                 sw->cfg.stop_timeout_s + STOP_GRACE_MS / 1000);
         snprintf(sw->last_error, sizeof(sw->last_error), "did not stop within %d s",
                  sw->cfg.stop_timeout_s + STOP_GRACE_MS / 1000);
@@ -277,20 +275,20 @@ static void on_timer(uv_timer_t *t)
     } else if (sw->ended) {
         sw->ended = 0;
         if (sw->inst && (sw->state == SUP_RUNNING || sw->state == SUP_STARTING))
-            begin_stop(sw, SUP_STOP_ENDED, sw->last_error);
+            sup__worker_begin_stop(sw, SUP_STOP_ENDED, sw->last_error);
     } else if (sw->state == SUP_BACKOFF && !sw->sup->shutting_down) {
-        start_instance(sw, "backoff over");
+        sup__worker_start(sw, "backoff over");
     }
 }
 
-static void start_instance(sup_worker *sw, const char *reason)
+void sup__worker_start(sup_worker *sw, const char *reason)
 {
     struct sup *s = sw->sup;
     static const worker_host host = {on_ended, on_stopped, on_log, NULL};
     worker_host h = host;
     char err[512];
     worker_params p = {
-        .kind = sup__kind_find(sw->cfg.kind),
+        .kind = sw->cfg.kind_ops,
         .name = sw->cfg.name,
         .config = sw->cfg.json,
         .loop = s->loop,
@@ -303,7 +301,7 @@ static void start_instance(sup_worker *sw, const char *reason)
 
     h.data = sw;
     sw->ended = sw->stopped = 0;
-    set_state(sw, SUP_STARTING, reason);
+    sup__worker_set_state(sw, SUP_STARTING, reason);
     rv = worker_new(&p, &sw->inst);
     if (rv == 0) {
         sw->started_ms = now_ms(sw);
@@ -323,7 +321,7 @@ static void start_instance(sup_worker *sw, const char *reason)
     }
     sw->last_error[0] = '\0';
     sw->memory_high_warned = 0;
-    set_state(sw, SUP_RUNNING, "started");
+    sup__worker_set_state(sw, SUP_RUNNING, "started");
 }
 
 /* ---- requests and control ------------------------------------------------ */
@@ -371,7 +369,7 @@ int sup__worker_action(sup_worker *sw, const char *action, bus_request *req)
         if (is_start)
             answer_waiters(sw);
         else
-            begin_stop(sw, is_stop ? SUP_STOP_USER : SUP_STOP_RESTART,
+            sup__worker_begin_stop(sw, is_stop ? SUP_STOP_USER : SUP_STOP_RESTART,
                        is_stop ? "stop requested" : "restart requested");
         break;
     case SUP_STARTING:
@@ -386,9 +384,9 @@ int sup__worker_action(sup_worker *sw, const char *action, bus_request *req)
     case SUP_BACKOFF:
         uv_timer_stop(&sw->timer);
         if (is_stop)
-            set_state(sw, SUP_STOPPED, "stop requested");
+            sup__worker_set_state(sw, SUP_STOPPED, "stop requested");
         else
-            start_instance(sw, is_start ? "start requested" : "restart requested");
+            sup__worker_start(sw, is_start ? "start requested" : "restart requested");
         break;
     case SUP_STOPPED:
     case SUP_FAILED:
@@ -396,7 +394,7 @@ int sup__worker_action(sup_worker *sw, const char *action, bus_request *req)
             answer_waiters(sw);
         } else {
             sup_history_free(&sw->history);
-            start_instance(sw, is_start ? "start requested" : "restart requested");
+            sup__worker_start(sw, is_start ? "start requested" : "restart requested");
         }
         break;
     default:
@@ -415,11 +413,11 @@ static void on_control(const bus_event *ev, void *data)
     if (action == NULL || (strcmp(action, "start") && strcmp(action, "stop") &&
                            strcmp(action, "restart"))) {
         sw->sup->control_unknown++;
-        sup_log(SUP_LOG_WARN, sw->cfg.name,
+        sup_log(BASE_LOG_WARN, sw->cfg.name,
                 "control: ignored %.200s (expected {\"action\": \"start\"|\"stop\"|\"restart\"})",
                 ev->payload);
     } else {
-        sup_log(SUP_LOG_INFO, sw->cfg.name, "control: %s requested by %s", action,
+        sup_log(BASE_LOG_INFO, sw->cfg.name, "control: %s requested by %s", action,
                 by ? by : "(unnamed)");
         sup__worker_action(sw, action, NULL);
     }
@@ -428,7 +426,18 @@ static void on_control(const bus_event *ev, void *data)
 
 static void on_health_timer(uv_timer_t *t)
 {
-    publish_health(t->data);
+    sup__worker_publish_health(t->data);
+}
+
+void sup__worker_set_health_period(sup_worker *sw, uint64_t period_ms)
+{
+    uv_timer_start(&sw->health, on_health_timer, period_ms, period_ms);
+}
+
+void sup__worker_fail(sup_worker *sw, const char *reason)
+{
+    if (sw->inst != NULL)
+        on_ended(sw->inst, -1, reason, sw);
 }
 
 /* ---- creation and destruction ----------------------------------------- */
@@ -447,7 +456,7 @@ static void handle_closed(uv_handle_t *h)
     sup__handle_released(s);
 }
 
-static void worker_destroy(sup_worker *sw)
+void sup__worker_destroy(sup_worker *sw)
 {
     struct sup *s = sw->sup;
 
@@ -472,7 +481,7 @@ static void worker_destroy(sup_worker *sw)
 }
 
 /* worker_create takes over wc (its json reference). */
-static sup_worker *worker_create(struct sup *s, sup_worker_config *wc)
+sup_worker *sup__worker_create(struct sup *s, sup_worker_config *wc)
 {
     sup_worker *sw = calloc(1, sizeof(*sw));
     char topic[128];
@@ -488,12 +497,11 @@ static sup_worker *worker_create(struct sup *s, sup_worker_config *wc)
     sw->handles_open = 2;
     s->handles_open++;
     if (bus_service_register(s->bus, sw->cfg.name, route_request, sw) < 0)
-        sup_log(SUP_LOG_ERROR, sw->cfg.name, "cannot register the bus service");
+        sup_log(BASE_LOG_ERROR, sw->cfg.name, "cannot register the bus service");
     snprintf(topic, sizeof(topic), "system.%s.control", sw->cfg.name);
     if (bus_subscribe(s->bus, topic, 64, on_control, sw, &sw->control) < 0)
-        sup_log(SUP_LOG_ERROR, sw->cfg.name, "cannot subscribe to %s", topic);
-    uint64_t period = (uint64_t)sw->cfg.health_interval_s * 1000;
-    uv_timer_start(&sw->health, on_health_timer, period, period);
+        sup_log(BASE_LOG_ERROR, sw->cfg.name, "cannot subscribe to %s", topic);
+    sup__worker_set_health_period(sw, (uint64_t)sw->cfg.health_interval_s * 1000);
     /* Append: the list keeps config order. */
     sup_worker **pp = &s->workers;
     while (*pp)
@@ -508,165 +516,4 @@ sup_worker *sup__worker_find(struct sup *s, const char *name)
         if (strcmp(sw->cfg.name, name) == 0)
             return sw;
     return NULL;
-}
-
-int sup__workers_start(struct sup *s)
-{
-    for (size_t i = 0; i < s->cfg.n_workers; i++) {
-        sup_worker *sw = worker_create(s, &s->cfg.workers[i]);
-        if (sw == NULL)
-            return -ENOMEM;
-    }
-    free(s->cfg.workers);
-    s->cfg.workers = NULL;
-    s->cfg.n_workers = 0;
-    for (sup_worker *sw = s->workers; sw; sw = sw->next) {
-        if (sw->cfg.enabled)
-            start_instance(sw, "herdd started");
-        else
-            publish_health(sw);
-    }
-    return 0;
-}
-
-/* ---- memory ----------------------------------------------------------- */
-
-void sup__memory_check(struct sup *s)
-{
-    for (sup_worker *sw = s->workers; sw; sw = sw->next) {
-        if (sw->inst == NULL || sw->state != SUP_RUNNING || sw->ended)
-            continue;
-        uint64_t heap = worker_heap_bytes(sw->inst);
-        if (sw->cfg.memory_max && heap > sw->cfg.memory_max) {
-            char msg[200];
-            snprintf(msg, sizeof(msg), "memory %llu bytes over memory_max %llu",
-                     (unsigned long long)heap, (unsigned long long)sw->cfg.memory_max);
-            on_ended(sw->inst, -1, msg, sw);
-        } else if (sw->cfg.memory_high && heap > sw->cfg.memory_high) {
-            if (!sw->memory_high_warned) {
-                sw->memory_high_warned = 1;
-                sup_log(SUP_LOG_WARN, sw->cfg.name, "memory %llu bytes over memory_high %llu",
-                        (unsigned long long)heap, (unsigned long long)sw->cfg.memory_high);
-                publish_health(sw);
-            }
-        } else {
-            sw->memory_high_warned = 0;
-        }
-    }
-}
-
-/* ---- reload ------------------------------------------------------------ */
-
-static void add_name(json_t *summary, const char *list, const char *name)
-{
-    json_array_append_new(json_object_get(summary, list), json_string(name));
-}
-
-int sup__apply_config(struct sup *s, sup_config *next, json_t *summary)
-{
-    sup_worker *sw, *nextsw;
-
-    /* Removed workers. */
-    for (sw = s->workers; sw; sw = nextsw) {
-        nextsw = sw->next;
-        int keep = 0;
-        for (size_t i = 0; i < next->n_workers && !keep; i++)
-            keep = strcmp(next->workers[i].name, sw->cfg.name) == 0;
-        if (keep)
-            continue;
-        add_name(summary, "removed", sw->cfg.name);
-        if (sw->inst && sw->state != SUP_STOPPING) {
-            begin_stop(sw, SUP_STOP_REMOVE, "removed from the config");
-        } else if (sw->inst) {
-            sw->stop_reason = SUP_STOP_REMOVE;
-        } else {
-            uv_timer_stop(&sw->timer);
-            if (sw->state != SUP_STOPPED)
-                set_state(sw, SUP_STOPPED, "removed from the config");
-            worker_destroy(sw);
-        }
-    }
-    /* Added, changed, unchanged. */
-    for (size_t i = 0; i < next->n_workers; i++) {
-        sup_worker_config *wc = &next->workers[i];
-        sw = sup__worker_find(s, wc->name);
-        if (sw == NULL) {
-            add_name(summary, "added", wc->name);
-            sw = worker_create(s, wc);
-            if (sw && sw->cfg.enabled)
-                start_instance(sw, "added by reload");
-            continue;
-        }
-        if (json_equal(sw->cfg.json, wc->json)) {
-            add_name(summary, "unchanged", wc->name);
-            json_decref(wc->json);
-            wc->json = NULL;
-            continue;
-        }
-        add_name(summary, "changed", wc->name);
-        if (sw->inst) {
-            json_decref(sw->next_cfg.json);
-            sw->next_cfg = *wc;
-            memset(wc, 0, sizeof(*wc));
-            if (sw->state == SUP_STOPPING)
-                sw->stop_reason = SUP_STOP_CHANGE;
-            else
-                begin_stop(sw, SUP_STOP_CHANGE, "config changed");
-        } else {
-            uv_timer_stop(&sw->timer);
-            json_decref(sw->cfg.json);
-            sw->cfg = *wc;
-            memset(wc, 0, sizeof(*wc));
-            sup_history_free(&sw->history);
-            if (sw->cfg.enabled)
-                start_instance(sw, "config changed");
-            else if (sw->state != SUP_STOPPED)
-                set_state(sw, SUP_STOPPED, "config changed: disabled");
-        }
-        /* A changed heartbeat period applies at once. */
-        uint64_t period = (uint64_t)sw->cfg.health_interval_s * 1000;
-        if (sw->next_cfg.json)
-            period = (uint64_t)sw->next_cfg.health_interval_s * 1000;
-        uv_timer_start(&sw->health, on_health_timer, period, period);
-    }
-    free(next->workers);
-    next->workers = NULL;
-    next->n_workers = 0;
-    return 0;
-}
-
-/* ---- shutdown ---------------------------------------------------------- */
-
-static void shutdown_next(struct sup *s)
-{
-    sup_worker *last = NULL;
-
-    for (sup_worker *sw = s->workers; sw; sw = sw->next) {
-        if (sw->inst && sw->state == SUP_STOPPING)
-            return; /* one at a time: wait for it */
-        if (sw->inst && (last == NULL || sw->start_seq > last->start_seq))
-            last = sw;
-    }
-    if (last) {
-        begin_stop(last, SUP_STOP_SHUTDOWN, "herdd stopping");
-        return;
-    }
-    /* Every instance is gone: release the workers, then the supervisor. */
-    while (s->workers)
-        worker_destroy(s->workers);
-    sup__handle_released(s);
-}
-
-void sup__workers_shutdown(struct sup *s)
-{
-    s->shutting_down = 1;
-    for (sup_worker *sw = s->workers; sw; sw = sw->next) {
-        uv_timer_stop(&sw->health);
-        if (sw->state == SUP_BACKOFF) {
-            uv_timer_stop(&sw->timer);
-            set_state(sw, SUP_STOPPED, "herdd stopping");
-        }
-    }
-    s->handles_open++; /* released by shutdown_next when all are stopped */
-    shutdown_next(s);
 }

@@ -4,29 +4,23 @@
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <time.h>
 
-static enum sup_log_level max_level = SUP_LOG_INFO;
+static enum base_log_level max_level = BASE_LOG_INFO;
 
-void sup_log_set_level(enum sup_log_level level)
+void sup_log_set_level(enum base_log_level level)
 {
     max_level = level;
 }
 
-void sup_log(enum sup_log_level level, const char *component, const char *fmt, ...)
+void sup_log(enum base_log_level level, const char *component, const char *fmt, ...)
 {
-    static const char *const names[] = {"error", "warn", "info", "debug"};
-    char ts[32];
-    struct timespec now;
-    struct tm tm;
+    char ts[BASE_TIME_ISO_MAX];
     va_list ap;
 
     if (level > max_level)
         return;
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf(stderr, "%s.%03ldZ %s %s: ", ts, now.tv_nsec / 1000000, names[level], component);
+    base_time_format(base_now_ms(), ts);
+    fprintf(stderr, "%s %s %s: ", ts, base_log_level_name(level), component);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);

@@ -42,30 +42,9 @@ typedef struct herdd {
     int exit_code;
 } herdd;
 
-static int mkdir_p(const char *dir, mode_t mode)
+static void bus_log(enum base_log_level level, const char *msg, void *data)
 {
-    char buf[PATH_MAX];
-    size_t len = strlen(dir);
-
-    if (len == 0 || len >= sizeof(buf))
-        return -ENAMETOOLONG;
-    memcpy(buf, dir, len + 1);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(buf, mode) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
-static void bus_log(enum bus_log_level level, const char *msg, void *data)
-{
-    sup_log((enum sup_log_level)level, "bus", "%s", msg);
+    sup_log(level, "bus", "%s", msg);
 }
 
 /* The supervisor has stopped every worker: close the bus, then the loop
@@ -87,7 +66,7 @@ static void stop(herdd *h, const char *why)
     if (h->stopping)
         return;
     h->stopping = 1;
-    sup_log(SUP_LOG_INFO, "supervisor", "%s: stopping every worker, then herdd", why);
+    sup_log(BASE_LOG_INFO, "supervisor", "%s: stopping every worker, then herdd", why);
     sup_shutdown(h->sup, on_sup_closed, h);
 }
 
@@ -106,24 +85,12 @@ static void on_signal(uv_signal_t *s, int signum)
         char err[1024];
         json_t *summary = NULL;
         if (sup_reload(h->sup, &summary, err, sizeof(err)) < 0)
-            sup_log(SUP_LOG_ERROR, "supervisor", "SIGHUP: reload refused, nothing changed: %s",
+            sup_log(BASE_LOG_ERROR, "supervisor", "SIGHUP: reload refused, nothing changed: %s",
                     err);
         json_decref(summary);
         return;
     }
     stop(h, signum == SIGTERM ? "SIGTERM" : "SIGINT");
-}
-
-static int parse_level(const char *s, enum sup_log_level *out)
-{
-    static const char *const names[] = {"error", "warn", "info", "debug"};
-    for (int i = 0; i < 4; i++) {
-        if (strcmp(s, names[i]) == 0) {
-            *out = (enum sup_log_level)i;
-            return 0;
-        }
-    }
-    return -EINVAL;
 }
 
 int main(int argc, char **argv)
@@ -135,7 +102,7 @@ int main(int argc, char **argv)
     };
     const char *config_file = NULL;
     int check = 0, c, rv;
-    enum sup_log_level level = SUP_LOG_INFO;
+    enum base_log_level level = BASE_LOG_INFO;
     sup_config cfg;
     char err[1024];
     herdd h = {0};
@@ -144,7 +111,7 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "--worker-exec") == 0)
         return worker_exec_main(argc, argv) < 0 ? 2 : 127;
     /* Before anything allocates through jansson or libuv. */
-    if (worker_mem_install() < 0) {
+    if (base_mem_install() < 0) {
         fprintf(stderr, "herdd: cannot install the accounting allocator\n");
         return 1;
     }
@@ -158,7 +125,7 @@ int main(int argc, char **argv)
             check = 1;
             break;
         case 'l':
-            if (parse_level(optarg, &level) < 0) {
+            if (base_log_level_parse(optarg, &level) < 0) {
                 fprintf(stderr, "herdd: --log-level: expected error, warn, info or debug, got "
                                 "\"%s\"\n",
                         optarg);
@@ -196,7 +163,7 @@ int main(int argc, char **argv)
     }
 
     signal(SIGPIPE, SIG_IGN);
-    if ((rv = mkdir_p(cfg.state_dir, 0750)) < 0) {
+    if ((rv = base_mkdir_p(cfg.state_dir, 0750)) < 0) {
         fprintf(stderr, "herdd: state_dir %s: %s\n", cfg.state_dir, strerror(-rv));
         sup_config_free(&cfg);
         return 1;
@@ -224,7 +191,7 @@ int main(int argc, char **argv)
     uv_signal_start(&h.sig_term, on_signal, SIGTERM);
     uv_signal_start(&h.sig_int, on_signal, SIGINT);
     uv_signal_start(&h.sig_hup, on_signal, SIGHUP);
-    sup_log(SUP_LOG_INFO, "supervisor", "herdd %s listening in %s (state in %s, %zu workers)",
+    sup_log(BASE_LOG_INFO, "supervisor", "herdd %s listening in %s (state in %s, %zu workers)",
             HERD_VERSION, cfg.runtime_dir, cfg.state_dir, cfg.n_workers);
     rv = sup_new(h.loop, &cfg, config_file, h.bus, &h.sup);
     if (h.sup == NULL) {
@@ -234,7 +201,7 @@ int main(int argc, char **argv)
     } else {
         sup_set_exit_handler(h.sup, on_give_up, &h);
         if (rv < 0) {
-            sup_log(SUP_LOG_ERROR, "supervisor", "cannot start the workers: %s", strerror(-rv));
+            sup_log(BASE_LOG_ERROR, "supervisor", "cannot start the workers: %s", strerror(-rv));
             h.exit_code = 1;
             stop(&h, "start-up failure");
         }
@@ -243,7 +210,7 @@ int main(int argc, char **argv)
     uv_run(h.loop, UV_RUN_DEFAULT);
     rv = uv_loop_close(h.loop);
     if (rv != 0)
-        sup_log(SUP_LOG_WARN, "supervisor", "loop closed with handles open: %s", uv_strerror(rv));
-    sup_log(SUP_LOG_INFO, "supervisor", "stopped (exit %d)", h.exit_code);
+        sup_log(BASE_LOG_WARN, "supervisor", "loop closed with handles open: %s", uv_strerror(rv));
+    sup_log(BASE_LOG_INFO, "supervisor", "stopped (exit %d)", h.exit_code);
     return h.exit_code;
 }

@@ -1,11 +1,14 @@
 /*
- * The supervisor: the `supervisor` bus service, herdd's heartbeat, reload,
- * and the order of shutdown.
+ * The supervisor: what is done over every worker (start in config order,
+ * memory checks, the reload diff, shutdown in reverse start order), the
+ * `supervisor` bus service and herdd's heartbeat. One worker's state
+ * machine is lifecycle.c's.
  *
  * Design notes: status figures are computed when asked (one read of
  * smaps_rollup), never cached, so they cost nothing while nobody looks. The
  * supervisor is freed when its last handle (heartbeat, tick, each worker's
- * timers, the shutdown hold) is closed.
+ * timers, the shutdown hold) is closed. Reload compares the new config with
+ * the running one by name: an unchanged worker keeps its instance.
  */
 #include "supervisor/internal.h"
 
@@ -21,16 +24,175 @@
 
 json_t *sup__iso_now(void)
 {
-    char buf[64], ts[32];
-    struct timespec now;
-    struct tm tm;
+    char ts[BASE_TIME_ISO_MAX];
 
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, sizeof(buf), "%.32s.%03dZ", ts, (int)(now.tv_nsec / 1000000));
-    return json_string(buf);
+    base_time_format(base_now_ms(), ts);
+    return json_string(ts);
 }
+
+/* ---- every worker: start, memory, reload, shutdown ---------------------- */
+
+static int workers_start(struct sup *s)
+{
+    for (size_t i = 0; i < s->cfg.n_workers; i++) {
+        sup_worker *sw = sup__worker_create(s, &s->cfg.workers[i]);
+        if (sw == NULL)
+            return -ENOMEM;
+    }
+    free(s->cfg.workers);
+    s->cfg.workers = NULL;
+    s->cfg.n_workers = 0;
+    for (sup_worker *sw = s->workers; sw; sw = sw->next) {
+        if (sw->cfg.enabled)
+            sup__worker_start(sw, "herdd started");
+        else
+            sup__worker_publish_health(sw);
+    }
+    return 0;
+}
+
+/* ---- memory ----------------------------------------------------------- */
+
+static void memory_check(struct sup *s)
+{
+    for (sup_worker *sw = s->workers; sw; sw = sw->next) {
+        if (sw->inst == NULL || sw->state != SUP_RUNNING || sw->ended)
+            continue;
+        uint64_t heap = worker_heap_bytes(sw->inst);
+        if (sw->cfg.memory_max && heap > sw->cfg.memory_max) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "memory %llu bytes over memory_max %llu",
+                     (unsigned long long)heap, (unsigned long long)sw->cfg.memory_max);
+            sup__worker_fail(sw, msg);
+        } else if (sw->cfg.memory_high && heap > sw->cfg.memory_high) {
+            if (!sw->memory_high_warned) {
+                sw->memory_high_warned = 1;
+                sup_log(BASE_LOG_WARN, sw->cfg.name, "memory %llu bytes over memory_high %llu",
+                        (unsigned long long)heap, (unsigned long long)sw->cfg.memory_high);
+                sup__worker_publish_health(sw);
+            }
+        } else {
+            sw->memory_high_warned = 0;
+        }
+    }
+}
+
+/* ---- reload ------------------------------------------------------------ */
+
+static void add_name(json_t *summary, const char *list, const char *name)
+{
+    json_array_append_new(json_object_get(summary, list), json_string(name));
+}
+
+static void apply_config(struct sup *s, sup_config *next, json_t *summary)
+{
+    sup_worker *sw, *nextsw;
+
+    /* Removed workers. */
+    for (sw = s->workers; sw; sw = nextsw) {
+        nextsw = sw->next;
+        int keep = 0;
+        for (size_t i = 0; i < next->n_workers && !keep; i++)
+            keep = strcmp(next->workers[i].name, sw->cfg.name) == 0;
+        if (keep)
+            continue;
+        add_name(summary, "removed", sw->cfg.name);
+        if (sw->inst && sw->state != SUP_STOPPING) {
+            sup__worker_begin_stop(sw, SUP_STOP_REMOVE, "removed from the config");
+        } else if (sw->inst) {
+            sw->stop_reason = SUP_STOP_REMOVE;
+        } else {
+            uv_timer_stop(&sw->timer);
+            if (sw->state != SUP_STOPPED)
+                sup__worker_set_state(sw, SUP_STOPPED, "removed from the config");
+            sup__worker_destroy(sw);
+        }
+    }
+    /* Added, changed, unchanged. */
+    for (size_t i = 0; i < next->n_workers; i++) {
+        sup_worker_config *wc = &next->workers[i];
+        sw = sup__worker_find(s, wc->name);
+        if (sw == NULL) {
+            add_name(summary, "added", wc->name);
+            sw = sup__worker_create(s, wc);
+            if (sw && sw->cfg.enabled)
+                sup__worker_start(sw, "added by reload");
+            continue;
+        }
+        if (json_equal(sw->cfg.json, wc->json)) {
+            add_name(summary, "unchanged", wc->name);
+            json_decref(wc->json);
+            wc->json = NULL;
+            continue;
+        }
+        add_name(summary, "changed", wc->name);
+        if (sw->inst) {
+            json_decref(sw->next_cfg.json);
+            sw->next_cfg = *wc;
+            memset(wc, 0, sizeof(*wc));
+            if (sw->state == SUP_STOPPING)
+                sw->stop_reason = SUP_STOP_CHANGE;
+            else
+                sup__worker_begin_stop(sw, SUP_STOP_CHANGE, "config changed");
+        } else {
+            uv_timer_stop(&sw->timer);
+            json_decref(sw->cfg.json);
+            sw->cfg = *wc;
+            memset(wc, 0, sizeof(*wc));
+            sup_history_free(&sw->history);
+            if (sw->cfg.enabled)
+                sup__worker_start(sw, "config changed");
+            else if (sw->state != SUP_STOPPED)
+                sup__worker_set_state(sw, SUP_STOPPED, "config changed: disabled");
+        }
+        /* A changed heartbeat period applies at once. */
+        uint64_t period = (uint64_t)sw->cfg.health_interval_s * 1000;
+        if (sw->next_cfg.json)
+            period = (uint64_t)sw->next_cfg.health_interval_s * 1000;
+        sup__worker_set_health_period(sw, period);
+    }
+    free(next->workers);
+    next->workers = NULL;
+    next->n_workers = 0;
+}
+
+/* ---- shutdown ---------------------------------------------------------- */
+
+void sup__shutdown_next(struct sup *s)
+{
+    sup_worker *last = NULL;
+
+    for (sup_worker *sw = s->workers; sw; sw = sw->next) {
+        if (sw->inst && sw->state == SUP_STOPPING)
+            return; /* one at a time: wait for it */
+        if (sw->inst && (last == NULL || sw->start_seq > last->start_seq))
+            last = sw;
+    }
+    if (last) {
+        sup__worker_begin_stop(last, SUP_STOP_SHUTDOWN, "herdd stopping");
+        return;
+    }
+    /* Every instance is gone: release the workers, then the supervisor. */
+    while (s->workers)
+        sup__worker_destroy(s->workers);
+    sup__handle_released(s);
+}
+
+static void workers_shutdown(struct sup *s)
+{
+    s->shutting_down = 1;
+    for (sup_worker *sw = s->workers; sw; sw = sw->next) {
+        uv_timer_stop(&sw->health);
+        if (sw->state == SUP_BACKOFF) {
+            uv_timer_stop(&sw->timer);
+            sup__worker_set_state(sw, SUP_STOPPED, "herdd stopping");
+        }
+    }
+    s->handles_open++; /* released by shutdown_next when all are stopped */
+    sup__shutdown_next(s);
+}
+
+/* ---- the supervisor service --------------------------------------------- */
 
 json_t *sup_health(sup *s)
 {
@@ -94,7 +256,7 @@ static json_t *mem_report(sup *s)
     return json_pack("{s:{s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I},s:o}", "supervisor", "rss_bytes",
                      (json_int_t)mem.rss_bytes, "pss_bytes", (json_int_t)mem.pss_bytes,
                      "uss_bytes", (json_int_t)mem.uss_bytes, "unaccounted_heap_bytes",
-                     (json_int_t)worker_mem_unaccounted_bytes(), "malloc", "arena_bytes",
+                     (json_int_t)base_mem_slot_bytes(0), "malloc", "arena_bytes",
                      (json_int_t)mi.arena, "in_use_bytes", (json_int_t)mi.uordblks,
                      "free_bytes", (json_int_t)mi.fordblks, "workers", workers);
 }
@@ -161,7 +323,7 @@ static void heartbeat(uv_timer_t *t)
 
 static void tick(uv_timer_t *t)
 {
-    sup__memory_check(t->data);
+    memory_check(t->data);
 }
 
 int sup_new(uv_loop_t *loop, sup_config *cfg, const char *config_file, bus *b, sup **out)
@@ -191,7 +353,7 @@ int sup_new(uv_loop_t *loop, sup_config *cfg, const char *config_file, bus *b, s
     uv_timer_start(&s->heartbeat, heartbeat, 0, period);
     uv_timer_start(&s->tick, tick, MEMORY_CHECK_MS, MEMORY_CHECK_MS);
     *out = s;
-    return sup__workers_start(s);
+    return workers_start(s);
 }
 
 void sup_set_exit_handler(sup *s, void (*on_exit)(void *data), void *data)
@@ -215,7 +377,7 @@ int sup_reload(sup *s, json_t **summary, char *err, size_t err_size)
     if (strcmp(next.runtime_dir, bus_dir(s->bus)) || strcmp(next.state_dir, s->cfg.state_dir) ||
         next.max_message_bytes != s->cfg.max_message_bytes ||
         strcmp(next.http_listen, s->cfg.http_listen))
-        sup_log(SUP_LOG_WARN, "supervisor",
+        sup_log(BASE_LOG_WARN, "supervisor",
                 "reload: bus, http and state_dir settings apply only when herdd restarts");
     *summary = json_pack("{s:[],s:[],s:[],s:[]}", "added", "removed", "changed", "unchanged");
     if (*summary == NULL) {
@@ -229,10 +391,10 @@ int sup_reload(sup *s, json_t **summary, char *err, size_t err_size)
         uint64_t period = (uint64_t)next.health_interval_s * 1000;
         uv_timer_start(&s->heartbeat, heartbeat, period, period);
     }
-    sup__apply_config(s, &next, *summary);
+    apply_config(s, &next, *summary);
     sup_config_free(&next);
-    char *text = bus_json_dumps(*summary, JSON_COMPACT);
-    sup_log(SUP_LOG_INFO, "supervisor", "reloaded %s: %s",
+    char *text = base_json_dumps(*summary, JSON_COMPACT);
+    sup_log(BASE_LOG_INFO, "supervisor", "reloaded %s: %s",
             s->config_file[0] ? s->config_file : "(built-in config)", text ? text : "");
     free(text);
     return 0;
@@ -265,5 +427,5 @@ void sup_shutdown(sup *s, void (*on_closed)(int exit_code, void *data), void *da
     bus_service_unregister(s->bus, "supervisor");
     uv_close((uv_handle_t *)&s->heartbeat, timer_closed);
     uv_close((uv_handle_t *)&s->tick, timer_closed);
-    sup__workers_shutdown(s);
+    workers_shutdown(s);
 }

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "base/base.h"
 #include "bus/bus.h"
 
 #define SUP_DEFAULT_HTTP_LISTEN "127.0.0.1:9180"
@@ -21,14 +22,12 @@
 
 /* ---- logging ----------------------------------------------------------- */
 
-enum sup_log_level { SUP_LOG_ERROR, SUP_LOG_WARN, SUP_LOG_INFO, SUP_LOG_DEBUG };
-
 /* sup_log writes one line to stderr: level, component, message. */
-void sup_log(enum sup_log_level level, const char *component, const char *fmt, ...)
+void sup_log(enum base_log_level level, const char *component, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* sup_log_set_level sets the most verbose level written (default info). */
-void sup_log_set_level(enum sup_log_level level);
+void sup_log_set_level(enum base_log_level level);
 
 /* ---- restart policy ---------------------------------------------------- */
 
@@ -63,11 +62,14 @@ void sup_history_free(sup_history *h);
 
 /* ---- configuration ----------------------------------------------------- */
 
+struct worker_kind;
+
 /* One worker's settings: the common keys, parsed; the rest stays in json
  * for its kind. */
 typedef struct sup_worker_config {
     char name[65];
     char kind[33];
+    const struct worker_kind *kind_ops; /* the kind named by `kind` */
     json_t *json; /* the worker's whole config object (owned reference) */
     int enabled;
     sup_policy policy;

@@ -17,7 +17,7 @@
  * - The child's resident set is read every MEM_CHECK_MS and reported as the
  *   worker's memory, which the supervisor checks against memory_max.
  */
-#include "workers/internal.h"
+#include "workers/worker.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -112,7 +112,7 @@ static void log_line(out_stream *s)
 
     if (now - p->window_ms >= 1000) {
         if (p->suppressed)
-            worker_log(p->w, WORKER_LOG_WARN, "%llu output lines not logged (over %d/s)",
+            worker_log(p->w, BASE_LOG_WARN, "%llu output lines not logged (over %d/s)",
                        (unsigned long long)p->suppressed, LINES_PER_S);
         p->window_ms = now;
         p->lines_in_window = 0;
@@ -121,7 +121,7 @@ static void log_line(out_stream *s)
     if (++p->lines_in_window > LINES_PER_S)
         p->suppressed++;
     else
-        worker_log(p->w, WORKER_LOG_INFO, "%s: %.*s", s->label, (int)s->len, s->line);
+        worker_log(p->w, BASE_LOG_INFO, "%s: %.*s", s->label, (int)s->len, s->line);
     s->len = 0;
 }
 
@@ -372,7 +372,7 @@ static int process_start(worker *w, void *state)
     p->timer_open = 1;
     uv_timer_start(&p->timer, on_mem_check, MEM_CHECK_MS, MEM_CHECK_MS);
     p->window_ms = now_ms(p);
-    worker_log(w, WORKER_LOG_INFO, "started process %d", p->pid);
+    worker_log(w, BASE_LOG_INFO, "started process %d", p->pid);
     return 0;
 }
 
@@ -381,7 +381,7 @@ static void on_kill_deadline(uv_timer_t *t)
     process *p = t->data;
 
     if (!p->exited && !p->killed) {
-        worker_log(p->w, WORKER_LOG_WARN, "process %d still running %d s after SIGTERM: SIGKILL",
+        worker_log(p->w, BASE_LOG_WARN, "process %d still running %d s after SIGTERM: SIGKILL",
                    p->pid, stop_timeout_s(p->w));
         kill(-p->pid, SIGKILL);
         kill(p->pid, SIGKILL);

@@ -11,7 +11,7 @@
  *   removes them all before the kind's stop runs: no delivery can reach a
  *   stopping kind.
  */
-#include "workers/internal.h"
+#include "workers/worker.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -90,61 +90,6 @@ int worker_check_keys(const json_t *cfg, const char *path, const char *const *ki
     return 0;
 }
 
-int worker_parse_size(const json_t *v, uint64_t *out)
-{
-    const char *s, *p;
-    unsigned long long n;
-    uint64_t mult = 1;
-
-    if (json_is_integer(v)) {
-        if (json_integer_value(v) < 0)
-            return -EINVAL;
-        *out = (uint64_t)json_integer_value(v);
-        return 0;
-    }
-    if (!json_is_string(v))
-        return -EINVAL;
-    s = json_string_value(v);
-    if (*s < '0' || *s > '9')
-        return -EINVAL;
-    errno = 0;
-    n = strtoull(s, (char **)&p, 10);
-    if (errno)
-        return -EINVAL;
-    switch (*p) {
-    case 'K':
-    case 'k':
-        mult = 1ull << 10;
-        p++;
-        break;
-    case 'M':
-    case 'm':
-        mult = 1ull << 20;
-        p++;
-        break;
-    case 'G':
-    case 'g':
-        mult = 1ull << 30;
-        p++;
-        break;
-    case 'T':
-    case 't':
-        mult = 1ull << 40;
-        p++;
-        break;
-    default:
-        break;
-    }
-    if (mult > 1 && p[0] == 'i' && p[1] == 'B')
-        p += 2;
-    else if (*p == 'B')
-        p++;
-    if (*p != '\0' || (mult > 1 && n > UINT64_MAX / mult))
-        return -EINVAL;
-    *out = n * mult;
-    return 0;
-}
-
 /* ---- accounting context ------------------------------------------------- */
 
 worker *worker_enter(worker *w)
@@ -152,7 +97,7 @@ worker *worker_enter(worker *w)
     static _Thread_local worker *current;
     worker *prev = current;
     current = w;
-    worker__mem_switch(w ? w->slot : 0);
+    base_mem_switch(w ? w->slot : 0);
     /* The previous worker is returned so calls can nest. */
     return prev;
 }
@@ -217,7 +162,7 @@ void worker_set_memory(worker *w, uint64_t bytes)
 
 uint64_t worker_heap_bytes(const worker *w)
 {
-    return w->memory_reported ? w->memory_bytes : worker__mem_slot_bytes(w->slot);
+    return w->memory_reported ? w->memory_bytes : base_mem_slot_bytes(w->slot);
 }
 
 const char *worker_last_error(const worker *w)
@@ -227,7 +172,7 @@ const char *worker_last_error(const worker *w)
 
 /* ---- logging and errors ------------------------------------------------- */
 
-static void vlog(worker *w, enum worker_log_level level, const char *fmt, va_list ap)
+static void vlog(worker *w, enum base_log_level level, const char *fmt, va_list ap)
 {
     char msg[1024];
     vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -235,7 +180,7 @@ static void vlog(worker *w, enum worker_log_level level, const char *fmt, va_lis
         w->host.log(w, level, msg, w->host.data);
 }
 
-void worker_log(worker *w, enum worker_log_level level, const char *fmt, ...)
+void worker_log(worker *w, enum base_log_level level, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -344,13 +289,13 @@ int worker_new(const worker_params *p, worker **out)
     w = calloc(1, sizeof(*w));
     if (w == NULL)
         return -ENOMEM;
-    w->slot = worker__mem_slot_acquire();
+    w->slot = base_mem_slot_acquire();
     if (p->kind->size) {
         worker *prev = worker_enter(w);
-        w->state = worker_mem_calloc(1, p->kind->size);
+        w->state = base_calloc(1, p->kind->size);
         worker_leave(prev);
         if (w->state == NULL) {
-            worker__mem_slot_release(w->slot);
+            base_mem_slot_release(w->slot);
             free(w);
             return -ENOMEM;
         }
@@ -363,8 +308,8 @@ int worker_new(const worker_params *p, worker **out)
     if (w->state_dir == NULL || w->runtime_dir == NULL) {
         free(w->state_dir);
         free(w->runtime_dir);
-        worker_mem_free(w->state);
-        worker__mem_slot_release(w->slot);
+        base_free(w->state);
+        base_mem_slot_release(w->slot);
         free(w);
         return -ENOMEM;
     }
@@ -434,6 +379,9 @@ void worker_stop(worker *w)
 
 void worker_stopped(worker *w)
 {
+    /* Once per instance, and only after stop was asked for: a kind that
+     * calls it twice would let the host free the state under it. */
+    HERD_ASSERT(w->stopping && !w->stopped);
     if (w->stopped)
         return;
     w->stopped = 1;
@@ -456,11 +404,11 @@ void worker_free(worker *w)
         bus_unsubscribe(s->sub);
         free(s);
     }
-    worker_mem_free(w->state);
+    base_free(w->state);
     json_decref(w->config);
     free(w->state_dir);
     free(w->runtime_dir);
-    worker__mem_slot_release(w->slot);
+    base_mem_slot_release(w->slot);
     free(w);
 }
 

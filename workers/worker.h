@@ -20,7 +20,8 @@
  * Memory: allocations made while a worker's code runs through the runtime
  * (start, stop, health, request, bus deliveries, and callbacks the kind
  * brackets with worker_enter/worker_leave) are charged to that worker:
- * herd's allocator, jansson and libuv all go through worker_mem_*.
+ * herd's allocator (base_malloc and friends), jansson and libuv all go
+ * through base's accounts, and the runtime switches to the worker's.
  */
 #ifndef HERD_WORKER_H
 #define HERD_WORKER_H
@@ -31,11 +32,10 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "base/base.h"
 #include "bus/bus.h"
 
 typedef struct worker worker;
-
-enum worker_log_level { WORKER_LOG_ERROR, WORKER_LOG_WARN, WORKER_LOG_INFO, WORKER_LOG_DEBUG };
 
 typedef struct worker_kind {
     const char *name;
@@ -76,12 +76,6 @@ extern const char *const worker_common_keys[];
 int worker_check_keys(const json_t *cfg, const char *path, const char *const *kind_keys,
                       char *err, size_t err_size);
 
-/* worker_parse_size reads a byte size from config: a non-negative integer,
- * or a string of digits with an optional K, M, G or T suffix (either case;
- * powers of 1024; optional trailing "B" or "iB"): "64M". Returns 0 or
- * -EINVAL. */
-int worker_parse_size(const json_t *v, uint64_t *out);
-
 /* ---- what a kind may call ---------------------------------------------- */
 
 const char *worker_name(const worker *w);
@@ -104,7 +98,7 @@ int worker_publish(worker *w, const char *topic, const char *payload, size_t len
 int worker_publish_json(worker *w, const char *topic, const json_t *payload);
 
 /* worker_log writes a line tagged with the worker's name. */
-void worker_log(worker *w, enum worker_log_level level, const char *fmt, ...)
+void worker_log(worker *w, enum base_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* worker_set_error records last_error without failing (shown in health). */
@@ -138,21 +132,6 @@ void worker_set_memory(worker *w, uint64_t bytes);
 worker *worker_enter(worker *w);
 void worker_leave(worker *prev);
 
-/* ---- accounted memory -------------------------------------------------- */
-
-/* Allocation functions that charge the current worker (or the supervisor's
- * own account when none is current). The supervisor installs them for
- * jansson and libuv before anything allocates. */
-void *worker_mem_malloc(size_t size);
-void *worker_mem_calloc(size_t n, size_t size);
-void *worker_mem_realloc(void *p, size_t size);
-void worker_mem_free(void *p);
-/* worker_mem_install routes jansson and libuv through worker_mem_*; call
- * before the first libuv or jansson allocation. */
-int worker_mem_install(void);
-/* worker_mem_unaccounted_bytes is what is charged to no worker. */
-uint64_t worker_mem_unaccounted_bytes(void);
-
 /* ---- the host's side (the supervisor) ---------------------------------- */
 
 /* What the runtime tells its host; every callback runs on the loop thread,
@@ -164,7 +143,7 @@ typedef struct worker_host {
     /* stopped: worker_stop finished; the host may now worker_free. */
     void (*stopped)(worker *w, void *data);
     /* log: a line from the worker (already tagged). */
-    void (*log)(worker *w, enum worker_log_level level, const char *msg, void *data);
+    void (*log)(worker *w, enum base_log_level level, const char *msg, void *data);
     void *data;
 } worker_host;
 

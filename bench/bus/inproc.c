@@ -122,9 +122,9 @@ static void idle_cb(uv_idle_t *h)
     }
 }
 
-static void quiet_log(enum bus_log_level level, const char *msg, void *data)
+static void quiet_log(enum base_log_level level, const char *msg, void *data)
 {
-    if (level <= BUS_LOG_WARN)
+    if (level <= BASE_LOG_WARN)
         fprintf(stderr, "bench_bus_inproc: bus: %s\n", msg);
 }
 

@@ -153,14 +153,14 @@ static double pct(double *v, size_t n, double p)
 static size_t section_ids(catalog_index *idx, const char *section, char ***out)
 {
     catalog_query q = {.section = section, .limit = 100000};
-    catalog_buf b = {0};
+    base_buf b = {0};
     char err[256];
     if (catalog_index_list(idx, &q, &b, err, sizeof err) < 0) {
         fprintf(stderr, "catalog-bench: %s\n", err);
         exit(1);
     }
     json_t *r = json_loadb(b.data, b.len, 0, NULL);
-    catalog_buf_free(&b);
+    base_buf_free(&b);
     json_t *entries = json_object_get(r, "entries");
     size_t n = json_array_size(entries);
     char **ids = calloc(n, sizeof *ids);
@@ -205,16 +205,16 @@ static int mode_latency(const char *comp_dir, const char *auto_dir)
     size_t list_total = 0, search_total = 0, list_bytes = 0;
     for (size_t i = 0; i < REPS; i++) {
         catalog_query q = {.section = "components", .limit = 100000};
-        catalog_buf b = {0};
+        base_buf b = {0};
         double t0 = now_us();
         catalog_index_list(comp, &q, &b, NULL, 0);
         list[i] = now_us() - t0;
         list_bytes = b.len;
-        catalog_buf_free(&b);
+        base_buf_free(&b);
         catalog_query s = {.q = "Temperature", .limit = 50};
         t0 = now_us();
         catalog_index_search(comp, &s, &b, NULL, 0);
-        catalog_buf tmp = {0};
+        base_buf tmp = {0};
         catalog_index_search(au, &s, &tmp, NULL, 0);
         search[i] = now_us() - t0;
         if (i == 0) {
@@ -226,8 +226,8 @@ static int mode_latency(const char *comp_dir, const char *auto_dir)
             json_decref(k);
             list_total = n;
         }
-        catalog_buf_free(&b);
-        catalog_buf_free(&tmp);
+        base_buf_free(&b);
+        base_buf_free(&tmp);
     }
     printf("{\"get_hot_p50_us\":%.1f,\"get_hot_p99_us\":%.1f,\"get_cold_p50_us\":%.1f,"
            "\"get_cold_p99_us\":%.1f,\"lru_hits\":%llu,\"list_entries\":%zu,\"list_bytes\":%zu,"

@@ -272,7 +272,7 @@ static int cmd_restore(const char *dir, int runs)
         runs = 5;
     make_restore_data(dir, &log_bytes);
     json_t *cj = json_loads(restore_config, 0, NULL);
-    if (jobs_config_parse(cj, "bench", &cfg, err, sizeof(err)) < 0) {
+    if (jobs_config_parse(cj, "bench", NULL, &cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "bench_jobs: config: %s\n", err);
         return 1;
     }
@@ -355,10 +355,10 @@ static void ingest_publish(const char *topic, const char *payload, size_t len, v
     }
 }
 
-static void ingest_log(int level, const char *msg, void *data)
+static void ingest_log(enum base_log_level level, const char *msg, void *data)
 {
     (void)data;
-    if (level <= JOBS_LOG_WARNING)
+    if (level <= BASE_LOG_WARN)
         fprintf(stderr, "bench_jobs: [jobs] %s\n", msg);
 }
 
@@ -403,7 +403,7 @@ static void ingest_once(const char *dir, const char *self, unsigned long long by
     snprintf(state, sizeof(state), "%s/ingest-%d", dir, n_run++);
     snprintf(cfgtext, sizeof(cfgtext), "{\"allow_argv\": true, \"lanes\": {\"default\": 1}}");
     json_t *cj = json_loads(cfgtext, 0, NULL);
-    if (jobs_config_parse(cj, "bench", &cfg, err, sizeof(err)) < 0) {
+    if (jobs_config_parse(cj, "bench", NULL, &cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "bench_jobs: config: %s\n", err);
         exit(1);
     }

@@ -63,7 +63,7 @@ static json_t *get(bus_client *c, const char *worker, const char *section, const
         return NULL;
     }
     if (!json_is_true(json_object_get(reply, "ok"))) {
-        char *s = bus_json_dumps(reply, JSON_COMPACT);
+        char *s = base_json_dumps(reply, JSON_COMPACT);
         snprintf(why, why_size, "error reply: %s", s ? s : "?");
         free(s);
         json_decref(reply);

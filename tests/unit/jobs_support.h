@@ -67,10 +67,10 @@ static inline void ts_publish(const char *topic, const char *payload, size_t len
     t->n_events++;
 }
 
-static inline void ts_log(int level, const char *msg, void *data)
+static inline void ts_log(enum base_log_level level, const char *msg, void *data)
 {
     ts *t = data;
-    if (level <= JOBS_LOG_ERROR)
+    if (level <= BASE_LOG_ERROR)
         t->n_log_errors++;
     snprintf(t->last_log, sizeof t->last_log, "%s", msg);
     if (getenv("JOBS_TEST_VERBOSE"))
@@ -114,7 +114,7 @@ static inline void ts_config(ts *t, const char *json)
     if (!o)
         fail_msg("bad test config: %s", jerr.text);
     char err[256] = "";
-    int rc = jobs_config_parse(o, "workers[0]", &t->cfg, err, sizeof err);
+    int rc = jobs_config_parse(o, "workers[0]", NULL, &t->cfg, err, sizeof err);
     if (rc)
         fail_msg("config: %s", err);
     json_decref(o);

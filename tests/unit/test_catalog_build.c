@@ -290,9 +290,9 @@ static void test_rebuild(void **state)
     snprintf(p, sizeof p, "%s/%s/bodies/s/y.json", out, b.version);
     char *body;
     size_t len;
-    assert_int_equal(catalog__read_file(AT_FDCWD, p, &body, &len), 0);
+    assert_int_equal(base_read_file(AT_FDCWD, p, &body, &len), 0);
     assert_string_equal(body, "{\"id\":\"y\",\"v\":3}");
-    free(body);
+    base_free(body);
 }
 
 /* ---- real catalogs -------------------------------------------------------- */
@@ -321,14 +321,14 @@ static json_t *read_json(const char *path)
  * when the query named none in a multi-section catalog; otherwise `section`
  * (the query's, or the only one) names it.
  */
-static char *reply_ids(const catalog_buf *b, const char *section, size_t *total)
+static char *reply_ids(const base_buf *b, const char *section, size_t *total)
 {
     json_error_t je;
     json_t *r = json_loadb(b->data, b->len, 0, &je);
     if (!r)
         fail_msg("reply is not JSON: %s", je.text);
     *total = json_integer_value(json_object_get(r, "total"));
-    catalog_buf ids = {0};
+    base_buf ids = {0};
     size_t i;
     json_t *e;
     json_array_foreach(json_object_get(r, "entries"), i, e)
@@ -339,10 +339,10 @@ static char *reply_ids(const catalog_buf *b, const char *section, size_t *total)
             s = section;
         }
         assert_non_null(s);
-        catalog__buf_addf(&ids, "%s/%s\n", s, json_string_value(json_object_get(e, "id")));
+        base_buf_addf(&ids, "%s/%s\n", s, json_string_value(json_object_get(e, "id")));
     }
     json_decref(r);
-    catalog__buf_add(&ids, "", 0);
+    base_buf_add(&ids, "", 0);
     return ids.data;
 }
 
@@ -361,7 +361,7 @@ static int icontains(const char *h, const char *n)
 static char *expect_ids(json_t *input, const char *section, const char *member, const char *value,
                         const char *q)
 {
-    catalog_buf ids = {0};
+    base_buf ids = {0};
     const char *name;
     json_t *arr;
     json_object_foreach(input, name, arr)
@@ -381,10 +381,10 @@ static char *expect_ids(json_t *input, const char *section, const char *member, 
                 !icontains(json_string_value(json_object_get(e, "name")), q) &&
                 !icontains(json_string_value(json_object_get(e, "description")), q))
                 continue;
-            catalog__buf_addf(&ids, "%s/%s\n", name, json_string_value(json_object_get(e, "id")));
+            base_buf_addf(&ids, "%s/%s\n", name, json_string_value(json_object_get(e, "id")));
         }
     }
-    catalog__buf_add(&ids, "", 0);
+    base_buf_add(&ids, "", 0);
     return ids.data;
 }
 
@@ -401,7 +401,7 @@ static void check_query(catalog_index *idx, json_t *input, int search, const cha
 {
     catalog_query qq = {
         .section = section, .category = category, .domain = domain, .q = q, .limit = SIZE_MAX};
-    catalog_buf b = {0};
+    base_buf b = {0};
     char err[256];
     int rc = search ? catalog_index_search(idx, &qq, &b, err, sizeof err)
                     : catalog_index_list(idx, &qq, &b, err, sizeof err);
@@ -418,9 +418,9 @@ static void check_query(catalog_index *idx, json_t *input, int search, const cha
         fail_msg("query section=%s category=%s domain=%s q=%s: got\n%.400s\nwant\n%.400s", section,
                  category, domain, q, got, want);
     assert_int_equal(total, count_lines(want));
-    free(got);
-    free(want);
-    catalog_buf_free(&b);
+    base_free(got);
+    base_free(want);
+    base_buf_free(&b);
 }
 
 /* Every body equals its input entry; every slim entry follows the rule. */
@@ -508,7 +508,7 @@ static void test_components(void **state)
     check_bodies(out, idx, input, NULL);
 
     /* every category, plus one that does not exist */
-    catalog_buf b = {0};
+    base_buf b = {0};
     assert_int_equal(catalog_index_categories(idx, NULL, &b, err, sizeof err), 0);
     json_t *cats = json_loadb(b.data, b.len, 0, NULL);
     assert_non_null(cats);
@@ -527,14 +527,14 @@ static void test_components(void **state)
     }
     assert_int_equal(sum, 961);
     json_decref(cats);
-    catalog_buf_free(&b);
+    base_buf_free(&b);
     check_query(idx, input, 0, NULL, "no-such-category", NULL, NULL);
     check_query(idx, input, 0, NULL, NULL, NULL, NULL);
     /* no partition field: a domain filter matches nothing, domains is empty */
     check_query(idx, input, 0, NULL, NULL, "sensor", NULL);
     assert_int_equal(catalog_index_domains(idx, NULL, &b, err, sizeof err), 0);
     assert_string_equal(b.data, "{}");
-    catalog_buf_free(&b);
+    base_buf_free(&b);
 
     /* search: id, name and description, any case */
     static const char *const queries[] = {"SENSOR.A01NYUB", "ultrasonic", "TEMPERATURE",  "i2C",
@@ -549,7 +549,7 @@ static void test_components(void **state)
     size_t e5, len;
     q.offset = 0;
     q.limit = SIZE_MAX;
-    catalog_buf all = {0};
+    base_buf all = {0};
     assert_int_equal(catalog_index_list(idx, &q, &all, err, sizeof err), 0);
     json_t *jall = json_loadb(all.data, all.len, 0, NULL);
     const char *id5 = json_string_value(
@@ -560,8 +560,8 @@ static void test_components(void **state)
     assert_memory_equal(b.data + 24, slim, len);
     assert_int_equal(b.data[24 + len], ',');
     json_decref(jall);
-    catalog_buf_free(&all);
-    catalog_buf_free(&b);
+    base_buf_free(&all);
+    base_buf_free(&b);
 
     /* errors */
     assert_int_equal(
@@ -571,7 +571,7 @@ static void test_components(void **state)
                      -EINVAL);
     assert_int_equal(catalog_index_find(idx, NULL, "nope", &e5, err, sizeof err), -ENOENT);
     assert_string_equal(err, "no entry with id \"nope\"");
-    catalog_buf_free(&b);
+    base_buf_free(&b);
 
     assert_int_equal(catalog_index_stats(idx, &b), 0);
     json_t *st = json_loadb(b.data, b.len, 0, NULL);
@@ -581,7 +581,7 @@ static void test_components(void **state)
     assert_int_equal(json_integer_value(json_object_get(st, "index_bytes")),
                      catalog_index_bytes(idx));
     json_decref(st);
-    catalog_buf_free(&b);
+    base_buf_free(&b);
 
     json_decref(input);
     catalog_index_free(idx);
@@ -637,7 +637,7 @@ static void test_automations(void **state)
                                            "conditions", "light_effects", "filters"};
     size_t total_domains = 0;
     for (size_t s = 0; s < sizeof sections / sizeof sections[0]; s++) {
-        catalog_buf b = {0};
+        base_buf b = {0};
         assert_int_equal(catalog_index_domains(idx, sections[s], &b, err, sizeof err), 0);
         json_t *doms = json_loadb(b.data, b.len, 0, NULL);
         assert_non_null(doms);
@@ -648,7 +648,7 @@ static void test_automations(void **state)
         {
             char *want = expect_ids(input, sections[s], "domain", d, NULL);
             assert_int_equal(count_lines(want), json_integer_value(cnt));
-            free(want);
+            base_free(want);
             sum += (size_t)json_integer_value(cnt);
             check_query(idx, input, 0, sections[s], NULL, d, NULL);
         }
@@ -657,14 +657,14 @@ static void test_automations(void **state)
             assert_int_equal(json_integer_value(json_object_get(doms, "lvgl")), 67);
         }
         json_decref(doms);
-        catalog_buf_free(&b);
+        base_buf_free(&b);
         check_query(idx, input, 0, sections[s], NULL, NULL, NULL);
     }
     assert_int_equal(total_domains, 575 + 69); /* only actions and conditions have a domain */
-    catalog_buf b = {0};
+    base_buf b = {0};
     assert_int_equal(catalog_index_categories(idx, NULL, &b, err, sizeof err), 0);
     assert_string_equal(b.data, "{}");
-    catalog_buf_free(&b);
+    base_buf_free(&b);
 
     static const char *const queries[] = {"LVGL", "on_press", "Turn ON", "uart", "Append"};
     for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
@@ -683,7 +683,7 @@ static void test_automations(void **state)
                         "\"light.fastled_spi\",\"light.m5stack_8angle\",\"light.neopixelbus\","
                         "\"light.partition\",\"light.rp2040_pio_led_strip\","
                         "\"light.spi_led_strip\"]}]}");
-    catalog_buf_free(&b);
+    base_buf_free(&b);
     /* paging */
     q = (catalog_query){.section = "actions", .offset = 570, .limit = 10};
     assert_int_equal(catalog_index_list(idx, &q, &b, err, sizeof err), 0);
@@ -691,13 +691,13 @@ static void test_automations(void **state)
     char *ids = reply_ids(&b, "actions", &total);
     assert_int_equal(total, 575);
     assert_int_equal(count_lines(ids), 5);
-    free(ids);
-    catalog_buf_free(&b);
+    base_free(ids);
+    base_buf_free(&b);
     q.limit = 0;
     q.offset = 0;
     assert_int_equal(catalog_index_list(idx, &q, &b, err, sizeof err), 0);
     assert_string_equal(b.data, "{\"total\":575,\"entries\":[]}");
-    catalog_buf_free(&b);
+    base_buf_free(&b);
 
     json_decref(input);
     catalog_index_free(idx);
@@ -734,14 +734,14 @@ static void test_ambiguous_id(void **state)
     assert_string_equal(catalog_index_version(idx), res.version);
     assert_string_equal(p, want);
     assert_int_equal(catalog_index_find(idx, NULL, "q\"uote", &e, err, sizeof err), 0);
-    catalog_buf b = {0};
+    base_buf b = {0};
     catalog_query q = {.limit = 10};
     assert_int_equal(catalog_index_list(idx, &q, &b, err, sizeof err), 0);
     /* an entry with its own "section" member is not given a second one */
     assert_string_equal(b.data, "{\"total\":3,\"entries\":[{\"id\":\"x\",\"section\":\"own\"},"
                                 "{\"section\":\"a\",\"id\":\"q\\\"uote\"},"
                                 "{\"section\":\"b\",\"id\":\"x\"}]}");
-    catalog_buf_free(&b);
+    base_buf_free(&b);
     catalog_index_free(idx);
 }
 

@@ -123,10 +123,12 @@ static void test_escapes_published(void **state)
 
 /* ---- hooks ---------------------------------------------------------------- */
 
+/* The host's side of the hooks: enter switches base's allocation account to
+ * the host's slot (as the worker runtime does), leave switches back. */
 typedef struct hook_counts {
     long enters, leaves, depth, max_depth;
-    long blocks; /* live blocks from the hooks' allocator */
-    long allocs;
+    uint32_t slot;      /* the host's account */
+    uint32_t outer[64]; /* what each enter switched away from */
 } hook_counts;
 
 static hook_counts counts;
@@ -137,6 +139,7 @@ static void *h_enter(void *data)
     c->enters++;
     if (++c->depth > c->max_depth)
         c->max_depth = c->depth;
+    c->outer[c->depth] = base_mem_switch(c->slot);
     return (void *)(intptr_t)c->depth;
 }
 
@@ -144,25 +147,9 @@ static void h_leave(void *token, void *data)
 {
     hook_counts *c = data;
     assert_int_equal((intptr_t)token, c->depth); /* strictly nested */
+    base_mem_switch(c->outer[c->depth]);
     c->leaves++;
     c->depth--;
-}
-
-static void *h_realloc(void *p, size_t n)
-{
-    void *q = realloc(p, n);
-    if (q && !p) {
-        counts.blocks++;
-        counts.allocs++;
-    }
-    return q;
-}
-
-static void h_free(void *p)
-{
-    if (p)
-        counts.blocks--;
-    free(p);
 }
 
 static void hooks_closed(jobs *j, void *data)
@@ -176,19 +163,21 @@ static void test_hooks(void **state)
     ts_init(&t);
     ts_config(&t, CONFIG);
     memset(&counts, 0, sizeof counts);
-    jobs_hooks hooks = {
-        .enter = h_enter, .leave = h_leave, .realloc = h_realloc, .free = h_free, .data = &counts};
+    counts.slot = base_mem_slot_acquire();
+    assert_int_not_equal(counts.slot, 0);
+    jobs_hooks hooks = {.enter = h_enter, .leave = h_leave, .data = &counts};
     char err[256];
-    jobs_hooks half = {.realloc = h_realloc};
-    assert_int_equal(jobs_new(&t.loop, t.cfg, "jw", t.dir, &half, &t.j, err, sizeof err), -EINVAL);
+    /* The instance is charged to whoever creates it: the host, here. */
+    uint32_t prev = base_mem_switch(counts.slot);
     assert_int_equal(jobs_new(&t.loop, t.cfg, "jw", t.dir, &hooks, &t.j, err, sizeof err), 0);
     assert_int_equal(jobs_start(t.j), 0);
+    base_mem_switch(prev);
+    assert_true(base_mem_slot_bytes(counts.slot) >= jobs_heap_bytes(t.j));
     const char *id = ts_submit(&t, "{\"argv\": [\"sh\", \"-c\", \"seq 1 20000; sleep 0.2\"]}");
     char idc[JOBS__ID_LEN + 1];
     strcpy(idc, id);
     json_decref(ts_wait(&t, idc));
-    assert_true(counts.allocs > 5);
-    assert_true(counts.blocks > 0);
+    assert_true(base_mem_slot_bytes(counts.slot) > 0);
     assert_true(counts.enters > 3); /* timers, reads, exit, fsync completion */
     bool closed = false;
     jobs_close(t.j, hooks_closed, &closed);
@@ -198,7 +187,8 @@ static void test_hooks(void **state)
     assert_int_equal(counts.enters, counts.leaves);
     assert_int_equal(counts.depth, 0);
     assert_int_equal(counts.max_depth, 1);
-    assert_int_equal(counts.blocks, 0); /* the instance too */
+    assert_int_equal(base_mem_slot_bytes(counts.slot), 0); /* the instance too */
+    base_mem_slot_release(counts.slot);
     ts_fini(&t);
 }
 

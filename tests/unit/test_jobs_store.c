@@ -28,7 +28,7 @@ static json_t *entry(unsigned n, const char *type, const char *conf, const char 
 {
     char id[JOBS__ID_LEN + 1], when[32];
     make_id(n, id);
-    jobs__format_time(1700000000000LL + n * 1000LL, when);
+    base_time_format(1700000000000LL + n * 1000LL, when);
     json_t *o =
         json_pack("{s:s, s:s, s:s, s:s, s:s, s:n, s:n, s:I, s:I}", "job_id", id, "type", type,
                   "lane", "default", "status", status, "created_at", when, "exit_code", "error",
@@ -425,7 +425,7 @@ static void test_memory_gate(void **state)
     json_object_set_new(cfgj, "primary_max", json_integer(500));
     jobs_config_free(t.cfg);
     char err[256];
-    assert_int_equal(jobs_config_parse(cfgj, "w", &t.cfg, err, sizeof err), 0);
+    assert_int_equal(jobs_config_parse(cfgj, "w", NULL, &t.cfg, err, sizeof err), 0);
     json_decref(cfgj);
     ts_start(&t);
     assert_int_equal(t.j->n_jobs, 500);

@@ -119,7 +119,7 @@ static void test_sizes(void **state)
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         json_t *v = json_string(sizes[i].s);
         uint64_t out = 0;
-        int rv = worker_parse_size(v, &out);
+        int rv = base_parse_size(v, &out);
         json_decref(v);
         if ((rv == 0) != sizes[i].ok || (rv == 0 && out != sizes[i].v))
             fail_msg("size \"%s\": rv %d value %llu", sizes[i].s, rv, (unsigned long long)out);

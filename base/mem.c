@@ -1,23 +1,26 @@
 /*
  * Accounted allocation: every block carries a 16-byte header naming the
- * account it is charged to, so a free on any thread credits the right one.
+ * account it is charged to and its size.
  *
  * Design notes:
- * - The current account is thread-local: the loop thread switches it around
- *   worker code (worker_enter/worker_leave); libuv's pool threads allocate
- *   to the unaccounted slot 0.
+ * - The current account is thread-local: the loop thread switches it
+ *   around worker code (base_mem_switch); libuv's pool threads and nng's
+ *   threads allocate to the unaccounted slot 0.
  * - Accounts are slots in a fixed table, not pointers, so a block that
- *   outlives its worker never points at freed memory. A slot is reused only
- *   when its worker is gone and its balance is back to zero, so the table is
- *   bounded by the number of live workers plus those with leftovers.
- * - Counters are atomics: frees may happen on pool threads.
+ *   outlives its owner never points at freed memory. A slot is reused only
+ *   when its owner is gone and its balance is back to zero, so the table is
+ *   bounded by the number of live owners plus those with leftovers.
+ * - Counters are atomics: frees may happen on any thread.
+ * - The header keeps max_align_t alignment for what follows it.
  */
-#include "workers/internal.h"
+#include "base/base.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <uv.h>
 
 #define MEM_MAGIC 0x68657264u /* "herd" */
 
@@ -29,19 +32,19 @@ typedef struct mem_header {
 
 typedef struct mem_slot {
     uint64_t bytes; /* atomic */
-    int live;       /* under slots_lock */
+    bool live;      /* under slots_lock */
 } mem_slot;
 
-static mem_slot slots[WORKER_MEM_SLOTS];
+static mem_slot slots[BASE_MEM_SLOTS];
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Thread_local uint32_t current_slot;
 
-uint32_t worker__mem_slot_acquire(void)
+uint32_t base_mem_slot_acquire(void)
 {
     pthread_mutex_lock(&slots_lock);
-    for (uint32_t i = 1; i < WORKER_MEM_SLOTS; i++) {
+    for (uint32_t i = 1; i < BASE_MEM_SLOTS; i++) {
         if (!slots[i].live && __atomic_load_n(&slots[i].bytes, __ATOMIC_RELAXED) == 0) {
-            slots[i].live = 1;
+            slots[i].live = true;
             pthread_mutex_unlock(&slots_lock);
             return i;
         }
@@ -50,30 +53,37 @@ uint32_t worker__mem_slot_acquire(void)
     return 0; /* table full: charge to the unaccounted slot */
 }
 
-void worker__mem_slot_release(uint32_t slot)
+void base_mem_slot_release(uint32_t slot)
 {
-    if (slot == 0)
+    if (slot == 0 || slot >= BASE_MEM_SLOTS)
         return;
     pthread_mutex_lock(&slots_lock);
-    slots[slot].live = 0;
+    HERD_ASSERT(slots[slot].live);
+    slots[slot].live = false;
     pthread_mutex_unlock(&slots_lock);
 }
 
-uint64_t worker__mem_slot_bytes(uint32_t slot)
+uint64_t base_mem_slot_bytes(uint32_t slot)
 {
-    return __atomic_load_n(&slots[slot].bytes, __ATOMIC_RELAXED);
+    return slot < BASE_MEM_SLOTS ? __atomic_load_n(&slots[slot].bytes, __ATOMIC_RELAXED) : 0;
 }
 
-uint32_t worker__mem_switch(uint32_t slot)
+uint32_t base_mem_switch(uint32_t slot)
 {
     uint32_t prev = current_slot;
+
+    HERD_ASSERT(slot < BASE_MEM_SLOTS);
     current_slot = slot;
     return prev;
 }
 
-uint64_t worker_mem_unaccounted_bytes(void)
+static mem_header *header_of(const void *p)
 {
-    return worker__mem_slot_bytes(0);
+    mem_header *h = (mem_header *)p - 1;
+
+    if (h->magic != MEM_MAGIC)
+        abort(); /* not ours: a mixed-up allocator is a bug, never recoverable */
+    return h;
 }
 
 static void *finish(mem_header *h, size_t size)
@@ -87,51 +97,46 @@ static void *finish(mem_header *h, size_t size)
     return h + 1;
 }
 
-void *worker_mem_malloc(size_t size)
+void *base_malloc(size_t size)
 {
     if (size > SIZE_MAX - sizeof(mem_header))
         return NULL;
     return finish(malloc(sizeof(mem_header) + size), size);
 }
 
-void *worker_mem_calloc(size_t n, size_t size)
+void *base_calloc(size_t n, size_t size)
 {
     if (size != 0 && n > (SIZE_MAX - sizeof(mem_header)) / size)
         return NULL;
     return finish(calloc(1, sizeof(mem_header) + n * size), n * size);
 }
 
-void worker_mem_free(void *p)
+void base_free(void *p)
 {
     if (p == NULL)
         return;
-    mem_header *h = (mem_header *)p - 1;
-    if (h->magic != MEM_MAGIC)
-        abort(); /* not ours: a mixed-up allocator is a bug, never recoverable */
+    mem_header *h = header_of(p);
     __atomic_sub_fetch(&slots[h->slot].bytes, h->size, __ATOMIC_RELAXED);
     h->magic = 0;
     free(h);
 }
 
-void *worker_mem_realloc(void *p, size_t size)
+void *base_realloc(void *p, size_t size)
 {
     if (p == NULL)
-        return worker_mem_malloc(size);
+        return base_malloc(size);
     if (size == 0) {
-        worker_mem_free(p);
+        base_free(p);
         return NULL;
     }
     if (size > SIZE_MAX - sizeof(mem_header))
         return NULL;
-    mem_header *h = (mem_header *)p - 1;
-    if (h->magic != MEM_MAGIC)
-        abort();
+    mem_header *h = header_of(p);
     uint64_t old = h->size;
     uint32_t slot = h->slot;
     mem_header *n = realloc(h, sizeof(mem_header) + size);
     if (n == NULL)
         return NULL;
-    /* The block stays charged to its owner, whoever grows it. */
     n->size = size;
     if (size >= old)
         __atomic_add_fetch(&slots[slot].bytes, size - old, __ATOMIC_RELAXED);
@@ -140,12 +145,37 @@ void *worker_mem_realloc(void *p, size_t size)
     return n + 1;
 }
 
-int worker_mem_install(void)
+size_t base_mem_size(const void *p)
 {
-    int rv = uv_replace_allocator(worker_mem_malloc, worker_mem_realloc, worker_mem_calloc,
-                                  worker_mem_free);
+    return p != NULL ? (size_t)header_of(p)->size : 0;
+}
+
+char *base_strndup(const char *s, size_t n)
+{
+    char *d;
+
+    if (s == NULL)
+        return NULL;
+    n = strnlen(s, n);
+    d = base_malloc(n + 1);
+    if (d != NULL) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+char *base_strdup(const char *s)
+{
+    return s != NULL ? base_strndup(s, strlen(s)) : NULL;
+}
+
+int base_mem_install(void)
+{
+    int rv = uv_replace_allocator(base_malloc, base_realloc, base_calloc, base_free);
+
     if (rv < 0)
         return rv;
-    json_set_alloc_funcs(worker_mem_malloc, worker_mem_free);
+    json_set_alloc_funcs(base_malloc, base_free);
     return 0;
 }

@@ -1,38 +1,43 @@
 /*
- * A validating pull scanner over JSON text held in memory.
+ * JSON: a validating pull scanner, the check built on it, string decoding,
+ * and jansson's dumps made safe for any allocator.
  *
  * Design notes
  * - The scanner never builds a tree: it walks bytes and reports byte ranges,
- *   so a catalog of any size is validated in O(depth) memory. Callers parse
- *   one small range at a time (an entry) with jansson if they need values.
+ *   so text of any size is validated in O(depth) memory. Callers parse one
+ *   small range at a time (a catalog entry, a request) with jansson when they
+ *   need values.
  * - It accepts exactly RFC 8259 JSON: strict number grammar, no control
  *   bytes in strings, well-formed UTF-8, \u escapes with paired surrogates
  *   (jansson refuses lone surrogates too, so both agree on what is valid).
- * - Nesting is tracked on an explicit stack bounded by CATALOG__SCAN_DEPTH,
- *   never by recursion.
+ * - Nesting is tracked on an explicit stack bounded by max_depth (at most
+ *   BASE_JSON_DEPTH_MAX), never by recursion.
  * - On failure s->err is a static reason and s->err_pos the offending byte.
  */
-#include "catalog/internal.h"
+#include "base/base.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
-void catalog__scan_init(catalog__scan *s, const void *buf, size_t len)
+void base_json_scan_init(base_json_scan *s, const void *buf, size_t len)
 {
     s->buf = buf;
     s->len = len;
     s->pos = 0;
+    s->max_depth = BASE_JSON_DEPTH_MAX;
     s->err = NULL;
     s->err_pos = 0;
 }
 
-static int fail(catalog__scan *s, size_t pos, const char *why)
+static int fail(base_json_scan *s, size_t pos, const char *why)
 {
     s->err = why;
     s->err_pos = pos;
     return -EINVAL;
 }
 
-static void skip_ws(catalog__scan *s)
+static void skip_ws(base_json_scan *s)
 {
     while (s->pos < s->len) {
         char c = s->buf[s->pos];
@@ -42,18 +47,18 @@ static void skip_ws(catalog__scan *s)
     }
 }
 
-int catalog__scan_peek(catalog__scan *s)
+int base_json_scan_peek(base_json_scan *s)
 {
     skip_ws(s);
     return s->pos < s->len ? (unsigned char)s->buf[s->pos] : -1;
 }
 
-int catalog__scan_expect(catalog__scan *s, char c)
+int base_json_scan_expect(base_json_scan *s, char c)
 {
     static const char *const msgs[] = {"expected '{'", "expected '}'", "expected '['",
                                        "expected ']'", "expected ':'", "expected ','"};
     static const char chars[] = "{}[]:,";
-    if (catalog__scan_peek(s) == (unsigned char)c) {
+    if (base_json_scan_peek(s) == (unsigned char)c) {
         s->pos++;
         return 0;
     }
@@ -66,9 +71,9 @@ int catalog__scan_expect(catalog__scan *s, char c)
     return fail(s, s->pos, why);
 }
 
-int catalog__scan_end(catalog__scan *s)
+int base_json_scan_end(base_json_scan *s)
 {
-    if (catalog__scan_peek(s) != -1)
+    if (base_json_scan_peek(s) != -1)
         return fail(s, s->pos, "trailing data after the JSON value");
     return 0;
 }
@@ -92,40 +97,7 @@ static int hex4(const char *p, unsigned *out)
     return 0;
 }
 
-/* Length of the valid UTF-8 sequence at p (non-ASCII lead byte), or 0. */
-static size_t utf8_len(const unsigned char *p, size_t avail)
-{
-    unsigned c = p[0];
-    size_t n;
-    unsigned min, cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        cp = c & 0x1f;
-        min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        cp = c & 0x0f;
-        min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        cp = c & 0x07;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (avail < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
-int catalog__scan_string(catalog__scan *s, size_t *start, size_t *end)
+int base_json_scan_string(base_json_scan *s, size_t *start, size_t *end)
 {
     skip_ws(s);
     if (s->pos >= s->len)
@@ -170,10 +142,10 @@ int catalog__scan_string(catalog__scan *s, size_t *start, size_t *end)
             p++;
             continue;
         }
-        size_t n = utf8_len(b + p, s->len - p);
-        if (n == 0)
+        int n = base_utf8_len(b + p, s->len - p);
+        if (n <= 0)
             return fail(s, p, "invalid UTF-8 in string");
-        p += n;
+        p += (size_t)n;
     }
     *start = s->pos;
     *end = p + 1;
@@ -186,7 +158,7 @@ static int is_digit(int c)
     return c >= '0' && c <= '9';
 }
 
-static int scan_number(catalog__scan *s)
+static int scan_number(base_json_scan *s)
 {
     size_t p = s->pos;
     const char *b = s->buf;
@@ -220,7 +192,7 @@ static int scan_number(catalog__scan *s)
     return 0;
 }
 
-static int scan_literal(catalog__scan *s, const char *word)
+static int scan_literal(base_json_scan *s, const char *word)
 {
     size_t n = strlen(word);
     if (s->len - s->pos < n || memcmp(s->buf + s->pos, word, n) != 0)
@@ -230,12 +202,12 @@ static int scan_literal(catalog__scan *s, const char *word)
 }
 
 /* A scalar at s->pos (after whitespace): string, number or literal. */
-static int scan_scalar(catalog__scan *s, int c)
+static int scan_scalar(base_json_scan *s, int c)
 {
     size_t a, b;
     switch (c) {
     case '"':
-        return catalog__scan_string(s, &a, &b);
+        return base_json_scan_string(s, &a, &b);
     case 't':
         return scan_literal(s, "true");
     case 'f':
@@ -249,12 +221,12 @@ static int scan_scalar(catalog__scan *s, int c)
     }
 }
 
-int catalog__scan_value(catalog__scan *s, size_t *start, size_t *end)
+int base_json_scan_value(base_json_scan *s, size_t *start, size_t *end)
 {
-    /* stack[i] is '{' or '['; `want` says what the top container expects next */
-    char stack[CATALOG__SCAN_DEPTH];
+    /* stack[i] is '{' or '[' */
+    char stack[BASE_JSON_DEPTH_MAX];
     int depth = 0;
-    int c = catalog__scan_peek(s);
+    int c = base_json_scan_peek(s);
     *start = s->pos;
     if (c != '{' && c != '[') {
         int rc = scan_scalar(s, c);
@@ -264,7 +236,7 @@ int catalog__scan_value(catalog__scan *s, size_t *start, size_t *end)
     /* `first` is true right after an opening bracket. */
     int first = 0;
     for (;;) {
-        c = catalog__scan_peek(s);
+        c = base_json_scan_peek(s);
         if (depth > 0 && !first) {
             char close = stack[depth - 1] == '{' ? '}' : ']';
             if (c == close) {
@@ -279,7 +251,7 @@ int catalog__scan_value(catalog__scan *s, size_t *start, size_t *end)
                             c < 0 ? "unexpected end of input"
                                   : (close == '}' ? "expected ',' or '}'" : "expected ',' or ']'"));
             s->pos++;
-            c = catalog__scan_peek(s);
+            c = base_json_scan_peek(s);
         } else if (depth > 0 && first) {
             char close = stack[depth - 1] == '{' ? '}' : ']';
             first = 0;
@@ -296,14 +268,14 @@ int catalog__scan_value(catalog__scan *s, size_t *start, size_t *end)
             size_t ka, kb;
             if (c != '"')
                 return fail(s, s->pos, c < 0 ? "unexpected end of input" : "expected a string key");
-            if (catalog__scan_string(s, &ka, &kb) < 0)
+            if (base_json_scan_string(s, &ka, &kb) < 0)
                 return -EINVAL;
-            if (catalog__scan_expect(s, ':') < 0)
+            if (base_json_scan_expect(s, ':') < 0)
                 return -EINVAL;
-            c = catalog__scan_peek(s);
+            c = base_json_scan_peek(s);
         }
         if (c == '{' || c == '[') {
-            if (depth == CATALOG__SCAN_DEPTH)
+            if (depth >= s->max_depth || depth >= BASE_JSON_DEPTH_MAX)
                 return fail(s, s->pos, "nesting too deep");
             stack[depth++] = (char)c;
             s->pos++;
@@ -319,9 +291,9 @@ int catalog__scan_value(catalog__scan *s, size_t *start, size_t *end)
     return 0;
 }
 
-int catalog__scan_member(catalog__scan *s, int *first, size_t *key_start, size_t *key_end)
+int base_json_scan_member(base_json_scan *s, int *first, size_t *key_start, size_t *key_end)
 {
-    int c = catalog__scan_peek(s);
+    int c = base_json_scan_peek(s);
     if (c == '}') {
         s->pos++;
         return 0;
@@ -332,16 +304,16 @@ int catalog__scan_member(catalog__scan *s, int *first, size_t *key_start, size_t
         s->pos++;
     }
     *first = 0;
-    if (catalog__scan_string(s, key_start, key_end) < 0)
+    if (base_json_scan_string(s, key_start, key_end) < 0)
         return -EINVAL;
-    if (catalog__scan_expect(s, ':') < 0)
+    if (base_json_scan_expect(s, ':') < 0)
         return -EINVAL;
     return 1;
 }
 
-int catalog__scan_element(catalog__scan *s, int *first)
+int base_json_scan_element(base_json_scan *s, int *first)
 {
-    int c = catalog__scan_peek(s);
+    int c = base_json_scan_peek(s);
     if (c == ']' && *first) {
         s->pos++;
         return 0;
@@ -359,9 +331,9 @@ int catalog__scan_element(catalog__scan *s, int *first)
     return 1;
 }
 
-size_t catalog__scan_decode(const char *raw, size_t raw_len, char *out)
+size_t base_json_decode(const char *raw, size_t raw_len, char *out)
 {
-    /* raw is a string already validated by catalog__scan_string, quotes included */
+    /* raw is a string already validated by base_json_scan_string, quotes included */
     size_t o = 0;
     for (size_t p = 1; p + 1 < raw_len;) {
         char c = raw[p];
@@ -421,7 +393,7 @@ size_t catalog__scan_decode(const char *raw, size_t raw_len, char *out)
     return o;
 }
 
-void catalog__scan_where(const catalog__scan *s, size_t pos, size_t *line, size_t *col)
+void base_json_scan_where(const base_json_scan *s, size_t pos, size_t *line, size_t *col)
 {
     size_t l = 1, c = 1;
     if (pos > s->len)
@@ -436,4 +408,33 @@ void catalog__scan_where(const catalog__scan *s, size_t pos, size_t *line, size_
     }
     *line = l;
     *col = c;
+}
+
+bool base_json_check(const char *buf, size_t len, int max_depth)
+{
+    base_json_scan s;
+    size_t a, z;
+
+    if (buf == NULL)
+        return false;
+    base_json_scan_init(&s, buf, len);
+    if (max_depth < s.max_depth)
+        s.max_depth = max_depth;
+    return base_json_scan_value(&s, &a, &z) == 0 && base_json_scan_end(&s) == 0;
+}
+
+char *base_json_dumps(const json_t *v, size_t flags)
+{
+    json_malloc_t jmalloc;
+    json_free_t jfree;
+    char *s = json_dumps(v, flags), *copy;
+
+    if (s == NULL)
+        return NULL;
+    json_get_alloc_funcs(&jmalloc, &jfree);
+    if (jfree == free)
+        return s;
+    copy = strdup(s);
+    jfree(s);
+    return copy;
 }

@@ -1,0 +1,156 @@
+/*
+ * The bus object: its configuration, lifetime and counters. What it holds
+ * is the pub/sub engine (broker.c), the sockets (server.c) and the request
+ * routes (request.c); this file opens and closes them in order.
+ *
+ * Design notes: every libuv handle of the bus counts in handles_open; the
+ * bus is freed in the close callback of the last one, and only then is the
+ * caller's on_closed called.
+ */
+#include "bus/internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void bus__log(bus *b, enum base_log_level level, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (b != NULL && b->log != NULL)
+        b->log(level, msg, b->log_data);
+    else
+        fprintf(stderr, "herdd: bus: %s: %s\n", base_log_level_name(level), msg);
+}
+
+void bus__handle_closed(uv_handle_t *h)
+{
+    bus__release(h->data);
+}
+
+void bus__handle_closed_async(uv_handle_t *h)
+{
+    bus_endpoint *ep = h->data;
+    pthread_mutex_destroy(&ep->lock);
+    bus__release(ep->bus);
+}
+
+void bus__release(bus *b)
+{
+    if (--b->handles_open == 0) {
+        void (*cb)(void *) = b->on_closed;
+        void *data = b->on_closed_data;
+        pthread_mutex_destroy(&b->pipes_lock);
+        free(b->pipe_ids);
+        free(b);
+        if (cb)
+            cb(data);
+    }
+}
+
+int bus_open(uv_loop_t *loop, const bus_config *cfg, bus **out, char *err, size_t err_size)
+{
+    bus_config defaults = {0};
+    bus *b;
+    int rv;
+
+    if (cfg == NULL)
+        cfg = &defaults;
+    b = calloc(1, sizeof(*b));
+    if (b == NULL) {
+        snprintf(err, err_size, "out of memory");
+        return -ENOMEM;
+    }
+    b->loop = loop;
+    if (cfg->dir)
+        snprintf(b->dir, sizeof(b->dir), "%s", cfg->dir);
+    else
+        bus_default_dir(b->dir, sizeof(b->dir));
+    b->max_message_bytes = cfg->max_message_bytes ? cfg->max_message_bytes
+                                                  : BUS_DEFAULT_MAX_MESSAGE_BYTES;
+    b->subscriber_buffer =
+        cfg->subscriber_buffer > 0 ? cfg->subscriber_buffer : BUS_DEFAULT_SUBSCRIBER_BUFFER;
+    b->queue_max = cfg->queue_max > 0 ? (size_t)cfg->queue_max : BUS_DEFAULT_QUEUE_MAX;
+    b->listener_check_ms = cfg->listener_check_ms == 0 ? 2000 : cfg->listener_check_ms;
+    b->log = cfg->log;
+    b->log_data = cfg->log_data;
+    pthread_mutex_init(&b->pipes_lock, NULL);
+
+    rv = bus__broker_init(b);
+    if (rv < 0) {
+        snprintf(err, err_size, "uv_idle_init: %s", uv_strerror(rv));
+        pthread_mutex_destroy(&b->pipes_lock);
+        free(b);
+        return rv;
+    }
+    if (!cfg->no_sockets) {
+        rv = bus__sockets_open(b, err, err_size);
+        if (rv < 0) {
+            /* Close what was opened; the caller's loop run finishes it. */
+            bus_close(b, NULL, NULL);
+            return rv;
+        }
+    }
+    *out = b;
+    return 0;
+}
+
+void bus_close(bus *b, void (*on_closed)(void *data), void *data)
+{
+    if (b == NULL || b->closing)
+        return;
+    b->closing = 1;
+    b->on_closed = on_closed;
+    b->on_closed_data = data;
+
+    bus__requests_close(b);
+    bus__services_free(b);
+    bus__sockets_close(b);
+    bus__broker_close(b);
+}
+
+const char *bus_dir(const bus *b)
+{
+    return b->dir;
+}
+
+void bus_get_stats(const bus *b, bus_stats *out)
+{
+    *out = b->stats;
+    pthread_mutex_lock((pthread_mutex_t *)&b->pipes_lock);
+    out->remote_subscribers = b->n_pipes;
+    pthread_mutex_unlock((pthread_mutex_t *)&b->pipes_lock);
+}
+
+json_t *bus_stats_json(const bus_stats *s)
+{
+    json_t *o = json_object();
+    json_t *d = json_object();
+
+    if (o == NULL || d == NULL) {
+        json_decref(o);
+        json_decref(d);
+        return NULL;
+    }
+    json_object_set_new(o, "published", json_integer((json_int_t)s->published));
+    json_object_set_new(o, "delivered", json_integer((json_int_t)s->delivered));
+    json_object_set_new(o, "remote_in", json_integer((json_int_t)s->remote_in));
+    json_object_set_new(o, "remote_out", json_integer((json_int_t)s->remote_out));
+    json_object_set_new(o, "requests", json_integer((json_int_t)s->requests));
+    json_object_set_new(o, "replies", json_integer((json_int_t)s->replies));
+    json_object_set_new(o, "requests_pending", json_integer(s->requests_pending));
+    json_object_set_new(o, "listener_restarts", json_integer((json_int_t)s->listener_restarts));
+    json_object_set_new(o, "remote_subscribers", json_integer(s->remote_subscribers));
+    json_object_set_new(o, "subscriptions", json_integer(s->subscriptions));
+    for (int i = 0; i < BUS_DROP_N; i++)
+        json_object_set_new(d, bus_drop_reason_name(i), json_integer((json_int_t)s->dropped[i]));
+    json_object_set_new(o, "dropped", d);
+    return o;
+}
+
