@@ -245,6 +245,7 @@ static int run_list(cli_ctx *ctx, const job_sub *sub, int argc, char **argv)
 /* W ID, nothing else. */
 static int worker_and_id(const job_sub *sub, int argc, char **argv, const char **w, const char **id)
 {
+    *w = *id = NULL;
     if (argc != 3 || argv[1][0] == '-' || argv[2][0] == '-')
         return sub_usage(sub, "expected W ID");
     if (!base_name_valid(argv[1]))

@@ -55,6 +55,9 @@ void cli_print_help(const cli_cmd *cmd, const char *details)
 }
 
 static int vusage(const char *cmd, const char *sub, const char *args, const char *fmt,
+                  va_list ap) __attribute__((format(printf, 4, 0)));
+
+static int vusage(const char *cmd, const char *sub, const char *args, const char *fmt,
                   va_list ap)
 {
     const char *sp = sub ? " " : "", *sb = sub ? sub : "";

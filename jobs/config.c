@@ -99,7 +99,7 @@ static int parse_lanes(jobs_config *cfg, const json_t *v, const char *path, char
     {
         if (!base_name_valid(key))
             return base_errf(err, size, "%s.lanes.%s: lane names are 1-64 of [a-z0-9_-]", path, key);
-        unsigned c;
+        unsigned c = 0;
         char sub[128];
         snprintf(sub, sizeof sub, "lanes.%s", key);
         if (get_uint(cap, path, sub, 1, 1024, &c, err, size))

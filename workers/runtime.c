@@ -173,6 +173,9 @@ const char *worker_last_error(const worker *w)
 /* ---- logging and errors ------------------------------------------------- */
 
 static void vlog(worker *w, enum base_log_level level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void vlog(worker *w, enum base_log_level level, const char *fmt, va_list ap)
 {
     char msg[1024];
     vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -197,6 +200,9 @@ void worker_set_error(worker *w, const char *fmt, ...)
 }
 
 /* end records why the instance ended and tells the host, once. */
+static void vend(worker *w, int exit_code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 static void vend(worker *w, int exit_code, const char *fmt, va_list ap)
 {
     if (w->ended || w->stopping || !w->started)

@@ -346,8 +346,8 @@ static void test_json_plain(void **state)
     static const char *const plain[] = {
         "a",
         "hello, world",
-        "every printable ASCII byte but the quote: !#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMN"
-        "OPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~\x7f",
+        ("every printable ASCII byte but the quote: !#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMN"
+         "OPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~\x7f"),
         "h\xc3\xa9llo w\xc3\xb6rld \xe2\x80\x94 \xf0\x9f\x98\x80 {not: json}",
         "\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac",
         "slashes / are / not / escaped",

@@ -6,7 +6,9 @@
 #include "catalog/internal.h"
 
 /* test paths are built in PATH_MAX buffers from a short temp root */
+#if defined(__GNUC__) && !defined(__clang__) /* clang has no such warning */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -6,7 +6,9 @@
  */
 #include "catalog/internal.h"
 
+#if defined(__GNUC__) && !defined(__clang__) /* clang has no such warning */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 #include <limits.h>
 #include <setjmp.h>

@@ -1,7 +1,9 @@
 /* The body reader: LRU bounds, hit/miss counting, oversize bodies, swaps, close. */
 #include "catalog/internal.h"
 
+#if defined(__GNUC__) && !defined(__clang__) /* clang has no such warning */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 #include <limits.h>
 #include <setjmp.h>

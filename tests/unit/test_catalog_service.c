@@ -1,7 +1,9 @@
 /* The service: start errors, swaps, refusal of a corrupt version, close. */
 #include "catalog/internal.h"
 
+#if defined(__GNUC__) && !defined(__clang__) /* clang has no such warning */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 #include <limits.h>
 #include <setjmp.h>
