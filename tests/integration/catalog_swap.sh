@@ -10,7 +10,7 @@
 #     The compiler keeps the previous version on disk for exactly this.
 . "$(dirname "$0")/lib.sh"
 
-gzip -dc "$HERD_SHARED_DATA/esphome/automations.json.gz" >"$T/automations.json"
+gzip -dc "$HERD_TEST_DATA/esphome/automations.json.gz" >"$T/automations.json"
 echo '{"partition_field": "domain"}' >"$T/spec.json"
 
 # ---- 1. kill -9 at random moments ----------------------------------------------
