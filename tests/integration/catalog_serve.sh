@@ -5,8 +5,8 @@
 # stats and health fields, a swap published on catalog.<worker>.reloaded.
 . "$(dirname "$0")/lib.sh"
 
-gzip -dc "$HERD_SHARED_DATA/esphome/components.json.gz" >"$T/components.json"
-gzip -dc "$HERD_SHARED_DATA/esphome/automations.json.gz" >"$T/automations.json"
+gzip -dc "$HERD_TEST_DATA/esphome/components.json.gz" >"$T/components.json"
+gzip -dc "$HERD_TEST_DATA/esphome/automations.json.gz" >"$T/automations.json"
 echo '{"partition_field": "domain"}' >"$T/auto-spec.json"
 
 out=$("$HERDCTL" catalog build "$T/components.json" "$T/comp") || fail "build components"

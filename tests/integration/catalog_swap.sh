@@ -2,46 +2,66 @@
 # Catalog builds are atomic under SIGKILL, and a worker swaps versions under
 # load without failing a single get.
 #  1. 20 builds over an existing version, each killed with SIGKILL at a
-#     random moment: after each, `current` resolves to a complete version
-#     whose manifest verifies (herd-catalog-check verify recomputes it from
-#     the bodies on disk).
+#     fixed point from 5% to 95% of the measured build time (a build that
+#     finishes first is run again with a shorter delay): after each,
+#     `current` resolves to a complete version whose manifest verifies
+#     (herd-catalog-check verify recomputes it from the bodies on disk).
 #  2. Hot swap: gets in flight (three clients, mostly LRU misses, so bodies
 #     are read from disk) during 10 rebuilds to new versions all succeed.
 #     The compiler keeps the previous version on disk for exactly this.
 . "$(dirname "$0")/lib.sh"
 
-gzip -dc "$HERD_SHARED_DATA/esphome/automations.json.gz" >"$T/automations.json"
+gzip -dc "$HERD_TEST_DATA/esphome/automations.json.gz" >"$T/automations.json"
 echo '{"partition_field": "domain"}' >"$T/spec.json"
 
-# ---- 1. kill -9 at random moments ----------------------------------------------
+# ---- 1. kill -9 at fixed moments through a build ------------------------------
 "$HERDCTL" catalog build --spec "$T/spec.json" "$T/automations.json" "$T/auto" >/dev/null ||
     fail "first build"
 first=$(readlink "$T/auto/current")
-# How long one build takes here, so the kills spread over all of it.
-start=$(date +%s%N)
-echo '{"partition_field": "domain", "index_fields": ["name", "timing"]}' >"$T/spec-t.json"
-"$HERDCTL" catalog build --spec "$T/spec-t.json" "$T/automations.json" "$T/auto" >/dev/null ||
-    fail "timed build"
-build_ms=$((($(date +%s%N) - start) / 1000000 + 50))
+# How long one build takes here (the median of three timed builds), so the
+# kills spread over all of it.
+times=""
+for t in 1 2 3; do
+    echo "{\"partition_field\": \"domain\", \"index_fields\": [\"name\", \"timing$t\"]}" >"$T/spec-t.json"
+    start=$(date +%s%N)
+    "$HERDCTL" catalog build --spec "$T/spec-t.json" "$T/automations.json" "$T/auto" >/dev/null ||
+        fail "timed build $t"
+    times="$times $((($(date +%s%N) - start) / 1000000))"
+done
+build_ms=$(printf '%s\n' $times | sort -n | sed -n 2p)
 killed=0 completed=0
 declare -A seen
 for i in $(seq 1 20); do
-    # a new spec each time: every build makes a new version
-    echo "{\"partition_field\": \"domain\", \"index_fields\": [\"name\", \"k$i\"]}" >"$T/spec-k.json"
-    "$HERDCTL" catalog build --spec "$T/spec-k.json" "$T/automations.json" "$T/auto" \
-        >/dev/null 2>&1 &
-    b=$!
-    track $b
-    sleep "$(awk -v r=$RANDOM -v ms=$build_ms 'BEGIN { printf "%.3f", r / 32768 * ms * 1.5 / 1000 }')"
-    if kill -KILL $b 2>/dev/null; then killed=$((killed + 1)); else completed=$((completed + 1)); fi
-    wait $b 2>/dev/null
+    # kill i at 5% + (i - 1) * 90% / 19 of build_ms (ms * per mille = us). A
+    # build that finished before its kill (exit 0, not 137: a faster run on a
+    # loaded box) is run again with half the delay, the last time with none.
+    delay_us=$((build_ms * (50 + (i - 1) * 900 / 19)))
+    for try in 1 2 3 4 5 6; do
+        [ $try = 6 ] && delay_us=0
+        # a new spec each time: every build makes a new version
+        echo "{\"partition_field\": \"domain\", \"index_fields\": [\"name\", \"k$i-$try\"]}" >"$T/spec-k.json"
+        "$HERDCTL" catalog build --spec "$T/spec-k.json" "$T/automations.json" "$T/auto" \
+            >/dev/null 2>&1 &
+        b=$!
+        track $b
+        sleep "$((delay_us / 1000000)).$(printf '%06d' $((delay_us % 1000000)))"
+        kill -KILL $b 2>/dev/null
+        wait $b 2>/dev/null
+        rc=$?
+        [ $rc = 137 ] && break
+        [ $rc = 0 ] || fail "kill $i: build exited $rc, neither killed nor complete"
+        completed=$((completed + 1))
+        delay_us=$((delay_us / 2))
+    done
+    [ $rc = 137 ] || fail "kill $i: every build finished before its kill, the last one with no delay"
+    killed=$((killed + 1))
     cur=$(readlink "$T/auto/current") || fail "kill $i: current does not resolve"
     [ -d "$T/auto/$cur" ] || fail "kill $i: current names $cur, which is missing"
     v=$("$HERD_CATALOG_CHECK" verify "$T/auto") || fail "kill $i: $cur does not verify"
     [ "${v%% *}" = "$cur" ] && [ "${v#* }" = 1127 ] || fail "kill $i: verify said $v"
     seen[$cur]=1
 done
-[ $killed -ge 8 ] || fail "only $killed of 20 builds were killed mid-way (build takes ${build_ms} ms)"
+[ $killed = 20 ] || fail "only $killed of 20 builds were killed mid-way (build takes ${build_ms} ms)"
 # the next complete build sweeps what killed builds left behind
 "$HERDCTL" catalog build --spec "$T/spec.json" "$T/automations.json" "$T/auto" >/dev/null ||
     fail "build after kills"
@@ -49,7 +69,7 @@ done
 left=$(ls -A "$T/auto" | grep -c '^\.tmp-')
 [ "$left" = 0 ] || fail "$left temp entries left after a complete build"
 [ "$(ls "$T/auto" | grep -c '^v-')" -le 2 ] || fail "more than current and previous kept"
-pass "20 builds killed at random ($killed mid-way, $completed finished; ${#seen[@]} versions seen): current always complete and verified"
+pass "20 builds killed at 5..95% of a ${build_ms} ms build ($killed mid-way, $completed finished first and ran again sooner; ${#seen[@]} versions seen): current always complete and verified"
 
 # ---- 2. hot swap under load -----------------------------------------------------
 "$HERDCTL" catalog build --spec "$T/spec.json" "$T/automations.json" "$T/comp" >/dev/null ||

@@ -1,7 +1,7 @@
 # Shared helpers for integration tests: a temp dir per test, herdd started
 # in it, and a trap that kills every process the test started.
 # Environment from ctest: HERDD, HERDCTL, HERD_BUILD_DIR, HERD_SOURCE_DIR,
-# HERD_SHARED_DATA, HERD_SANITIZE.
+# HERD_TEST_DATA, HERD_SANITIZE.
 set -u
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/herd-it.XXXXXX")

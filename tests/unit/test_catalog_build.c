@@ -44,7 +44,7 @@ static void write_text(const char *path, const char *text)
 
 static void gunzip(const char *name, const char *dest)
 {
-    const char *shared = getenv("HERD_SHARED_DATA");
+    const char *shared = getenv("HERD_TEST_DATA");
     assert_non_null(shared);
     char cmd[3 * PATH_MAX];
     snprintf(cmd, sizeof cmd, "gzip -dc '%s/esphome/%s.gz' > '%s'", shared, name, dest);
