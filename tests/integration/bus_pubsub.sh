@@ -19,7 +19,7 @@ echo '{"from": "stdin"}' | "$HERDCTL" pub other.topic || fail "pub 5"
 "$HERDCTL" pub sensors.kitchen.temp.extra '[1,2]' || fail "pub 6"
 
 # The catch-all subscriber sees all six; wait for it, then compare.
-wait_until test "$(wc -l <"$T/all.out")" -ge 6 || fail "catch-all saw $(wc -l <"$T/all.out") of 6"
+wait_until at_least 6 lines_of "$T/all.out" || fail "catch-all saw $(wc -l <"$T/all.out") of 6"
 sleep 0.3
 
 expect() {

@@ -28,7 +28,7 @@ for n in 1 2 3 4 5 6 7 8; do
     ids="$ids $id"
 done
 count_status() { $C --json job list jobs --status "$1" | json_get jobs | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
-wait_until test "$(count_status running)" = 3 || fail "3 jobs did not start"
+wait_until yields 3 count_status running || fail "3 jobs did not start"
 [ "$(count_status queued)" = 5 ] || fail "5 jobs are not queued"
 wait_until sh -c "[ \$(pgrep -cf '^sleep 86$MARK') = 3 ]" || fail "3 children are not running"
 old_pids=$(pgrep -f "[j]obs-it-$MARK|^sleep 86$MARK" | tr '\n' ' ')
@@ -56,7 +56,7 @@ for id in $running_before; do
     wait_until sh -c "[ \$(grep -c '^run ' '$STATE/jobs/logs/$id.log') = 2 ]" ||
         fail "job $id did not run again: $(cat "$STATE/jobs/logs/$id.log")"
 done
-wait_until test "$(count_status running)" = 3 || fail "3 jobs are not running again"
+wait_until yields 3 count_status running || fail "3 jobs are not running again"
 [ "$(count_status queued)" = 5 ] || fail "5 jobs are not queued after the restart"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d["jobs"]) == 8, d' \
     "$STATE/jobs/jobs.json" || fail "jobs.json after the restart"

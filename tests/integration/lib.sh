@@ -75,6 +75,13 @@ status_get() {
     "$HERDCTL" --runtime-dir "$1" --json status | json_get "$2"
 }
 
+# yields WANT CMD...: CMD prints exactly WANT; at_least N CMD...: CMD
+# prints a number >= N. For wait_until, which must run CMD on every try
+# (`wait_until test "$(CMD)" = WANT` would run CMD once, before waiting).
+yields() { local want=$1; shift; [ "$("$@" 2>/dev/null)" = "$want" ]; }
+at_least() { local n=$1 v; shift; v=$("$@" 2>/dev/null) && [ "$v" -ge "$n" ]; }
+lines_of() { wc -l <"$1"; }
+
 # wait_until CMD...: retries a command for up to 10 s.
 wait_until() {
     local i

@@ -39,7 +39,7 @@ grep -q "unavailable" "$T/err" || fail "expected unavailable: $(cat "$T/err")"
 printf 'system.w.control\0{"action": "dance"}' >"$T/bad.bin"
 nngcat --push0 --dial "ipc://$RUN/publish.ipc" --file "$T/bad.bin"
 "$HERDCTL" pub system.w.control '"not an object"'
-wait_until test "$(status_get "$RUN" supervisor.control_refused)" = 2 || fail "unknown actions not counted"
+wait_until yields 2 status_get "$RUN" supervisor.control_refused || fail "unknown actions not counted"
 
 "$HERDCTL" start w >/dev/null || fail "herdctl start"
 worker_state_is w running || fail "w not running after start"

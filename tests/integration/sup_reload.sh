@@ -20,8 +20,8 @@ pa=$(worker_get a pid) pb=$(worker_get b pid) pc=$(worker_get c pid)
 conf "$T/herd.json" "$A, $B2, $D"
 kill -HUP "$HERDD_PID"
 wait_until worker_state_is d running || fail "d not added"
-wait_until test "$(alive_marked $((MARK + 2)))" = 1 || fail "b not restarted with its new argv"
-wait_until test "$(alive_marked $((MARK + 3)))" = 0 || fail "c's process still runs"
+wait_until yields 1 alive_marked $((MARK + 2)) || fail "b not restarted with its new argv"
+wait_until yields 0 alive_marked $((MARK + 3)) || fail "c's process still runs"
 [ "$(worker_get a pid)" = "$pa" ] || fail "unchanged a was restarted"
 [ "$(worker_get b pid)" != "$pb" ] || fail "changed b kept its pid"
 [ "$(alive_marked $((MARK + 1)))" = 0 ] || fail "b's old process still runs"
@@ -36,7 +36,7 @@ import json, sys
 s = json.load(open(sys.argv[1]))
 assert s == {"added": [], "removed": ["d"], "changed": [], "unchanged": ["a", "b"]}, s
 PY
-wait_until test "$(alive_marked $((MARK + 4)))" = 0 || fail "d's process still runs"
+wait_until yields 0 alive_marked $((MARK + 4)) || fail "d's process still runs"
 [ "$(worker_get a pid)" = "$pa" ] || fail "a restarted by the second reload"
 
 # A bad file is refused and nothing changes.

@@ -16,7 +16,7 @@ cat >"$T/herd.json" <<JSON
 JSON
 start_herdd "$T/herd.json"
 for w in first second stubborn; do wait_until worker_state_is $w running || fail "$w"; done
-wait_until test "$(alive_marked $((MARK + 2)))" = 1 || fail "stubborn's sleep not running"
+wait_until yields 1 alive_marked $((MARK + 2)) || fail "stubborn's sleep not running"
 kill -TERM "$HERDD_PID"; wait "$HERDD_PID"; rc=$?
 [ $rc = 0 ] || fail "herdd exited $rc after SIGTERM"
 for i in 0 1 2; do [ "$(alive_marked $((MARK + i)))" = 0 ] || fail "child $i survived SIGTERM"; done
@@ -34,8 +34,8 @@ cat >"$T/herd2.json" <<JSON
 JSON
 start_herdd "$T/herd2.json" "$T/herdd2.log"
 for w in first second; do wait_until worker_state_is $w running || fail "$w (2)"; done
-[ "$(alive_marked $MARK)$(alive_marked $((MARK + 1)))" = 11 ] || fail "children not running"
+both_alive() { echo "$(alive_marked $MARK)$(alive_marked $((MARK + 1)))"; }
+wait_until yields 11 both_alive || fail "children not running"
 kill -9 "$HERDD_PID"; wait "$HERDD_PID" 2>/dev/null
-wait_until test "$(alive_marked $MARK)$(alive_marked $((MARK + 1)))" = 00 ||
-    fail "children survived kill -9 of herdd"
+wait_until yields 00 both_alive || fail "children survived kill -9 of herdd"
 pass "SIGTERM in reverse order, SIGKILL after stop_timeout_s, no orphans after kill -9"
