@@ -7,7 +7,7 @@ CMAKE_ARGS ?=
 # Warnings are errors in the developers' and CI builds, not in a packager's.
 WERROR     ?= -DHERD_WERROR=ON
 
-.PHONY: all bootstrap build build-san run test test-normal test-san bench format clean
+.PHONY: all bootstrap build build-san run test test-normal test-san bench format format-check clean
 
 all: build
 
@@ -43,5 +43,9 @@ bench: build
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
+# What CI checks: every C file as `make format` leaves it.
+format-check:
+	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
+
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN)
+	rm -rf $(BUILD) $(BUILD_SAN) build-release-gcc build-release-clang
