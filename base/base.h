@@ -276,6 +276,16 @@ int base_fsync_dir(const char *dir);
  * the parents 0755 (less the umask). An existing directory is fine; an
  * existing file in the way is -ENOTDIR. */
 int base_mkdir_p(const char *dir, mode_t mode);
+/* base_private_dir makes sure dir is a directory of the calling user that
+ * no other user can write to: created with mode when missing (when create
+ * is set; mode applied exactly, whatever the umask), refused when it is a
+ * symlink, not a directory, owned by another user, or writable by group or
+ * others. With tighten, an existing directory of the user that grants more
+ * than mode is chmod'ed to mode instead and *tightened (may be NULL) says
+ * so; without it such a directory is accepted when no one else can write.
+ * The message names the directory and what is wrong. */
+int base_private_dir(const char *dir, mode_t mode, bool create, bool tighten, bool *tightened,
+                     char *err, size_t err_size);
 /* base_replace_file replaces path atomically with len bytes: written to
  * tmp_path (mode), fsynced, renamed over path, then the directory fsynced.
  * A failure leaves the previous file whole and removes tmp_path; *step

@@ -81,6 +81,59 @@ int base_mkdir_p(const char *dir, mode_t mode)
     return make_dir(buf, mode);
 }
 
+int base_private_dir(const char *dir, mode_t mode, bool create, bool tighten, bool *tightened,
+                     char *err, size_t err_size)
+{
+    struct stat st;
+
+    if (tightened != NULL)
+        *tightened = false;
+    if (lstat(dir, &st) < 0) {
+        if (errno != ENOENT || !create) {
+            int rc = -errno;
+            base_errf(err, err_size, "%s: %s", dir, strerror(errno));
+            return rc;
+        }
+        if ((mkdir(dir, mode) < 0 && errno != EEXIST) || chmod(dir, mode) < 0 ||
+            lstat(dir, &st) < 0) {
+            int rc = -errno;
+            base_errf(err, err_size, "%s: cannot create: %s", dir, strerror(errno));
+            return rc;
+        }
+    }
+    if (S_ISLNK(st.st_mode)) {
+        base_errf(err, err_size, "%s: is a symbolic link; refusing it (name the real directory)",
+                  dir);
+        return -EPERM;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        base_errf(err, err_size, "%s: not a directory", dir);
+        return -ENOTDIR;
+    }
+    if (st.st_uid != geteuid()) {
+        base_errf(err, err_size, "%s: owned by uid %u, not by this user (uid %u); refusing it",
+                  dir, (unsigned)st.st_uid, (unsigned)geteuid());
+        return -EPERM;
+    }
+    if ((st.st_mode & 07777 & ~mode) != 0 && tighten) {
+        if (chmod(dir, mode) < 0) {
+            int rc = -errno;
+            base_errf(err, err_size, "%s: cannot tighten mode %04o to %04o: %s", dir,
+                      (unsigned)(st.st_mode & 07777), (unsigned)mode, strerror(errno));
+            return rc;
+        }
+        if (tightened != NULL)
+            *tightened = true;
+        return 0;
+    }
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+        base_errf(err, err_size, "%s: mode %04o lets other users write to it; refusing it (chmod go-w)",
+                  dir, (unsigned)(st.st_mode & 07777));
+        return -EPERM;
+    }
+    return 0;
+}
+
 int base_replace_file(const char *path, const char *tmp_path, const void *data, size_t len,
                       mode_t mode, const char **step)
 {

@@ -63,6 +63,11 @@ void bus_default_dir(char *buf, size_t size)
     snprintf(buf, size, "/tmp/herd-%u", (unsigned)getuid());
 }
 
+int bus_check_dir(const char *dir, char *err, size_t err_size)
+{
+    return base_private_dir(dir, 0750, false, false, NULL, err, err_size);
+}
+
 int bus_client_new(const char *dir, bus_client **out)
 {
     bus_client *c = calloc(1, sizeof(*c));
@@ -135,6 +140,10 @@ static int dial(bus_client *c, nng_socket s, const char *file)
     char url[PATH_MAX + 32];
     int rv;
 
+    /* A directory someone else owns or can write to may hold their sockets,
+     * not herdd's: never talk through it. */
+    if ((rv = bus_check_dir(c->dir, NULL, 0)) < 0)
+        return rv == -ENOENT ? -ECONNREFUSED : rv;
     snprintf(url, sizeof(url), "ipc://%s/%s", c->dir, file);
     rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, CLIENT_RECV_MAX);
     if (rv == 0)
@@ -173,6 +182,8 @@ int bus_client_publish(bus_client *c, const char *topic, const char *payload, si
 
     if (bus_topic_check(topic, topic_len) < 0 || !bus_json_check(payload, len))
         return -EINVAL;
+    if (bus_topic_reserved(topic, topic_len))
+        return -EPERM; /* herdd would drop it: say so here */
     /* The topic's NUL terminator is the frame's separator. */
     return push_send(c, topic, topic_len + 1, payload, len);
 }

@@ -35,6 +35,12 @@ int bus_pattern_check(const char *pattern, size_t len);
 /* bus_topic_match tells whether a valid topic matches a valid pattern. */
 bool bus_topic_match(const char *pattern, size_t pattern_len, const char *topic, size_t topic_len);
 
+/* bus_topic_reserved tells whether a valid topic is one herdd owns
+ * (DESIGN.md section 3): system.<w>.state, system.<w>.health,
+ * system.supervisor.>, job.>, catalog.>. Such topics are refused when they
+ * come from outside the process; system.<w>.control stays open. */
+bool bus_topic_reserved(const char *topic, size_t len);
+
 /* bus_pattern_prefix_len is the length of the literal prefix of a pattern
  * before its first wildcard token: what a remote subscriber hands nng as its
  * byte-prefix filter before matching the rest itself. */
@@ -51,6 +57,7 @@ enum bus_drop_reason {
     BUS_DROP_QUEUE_FULL, /* oldest event dropped from a slow subscriber */
     BUS_DROP_BAD_REQUEST, /* request JSON of the wrong shape */
     BUS_DROP_SEND_FAILED, /* nng refused an outgoing frame or reply */
+    BUS_DROP_RESERVED,    /* a topic herdd owns, from outside */
     BUS_DROP_N
 };
 
@@ -78,6 +85,13 @@ int bus_frame_parse(const void *frame, size_t len, size_t max_bytes, bus_event *
  * nothing, so validating a pass-through payload costs no memory. */
 bool bus_json_check(const char *buf, size_t len);
 
+/* bus_check_dir tells whether dir is fit to talk to herdd through: a
+ * directory of this user that no other user can write to (DESIGN.md
+ * section 3), so nobody can squat /tmp/herd-<uid>. 0, or -EPERM, -ENOTDIR
+ * or -ENOENT with a message naming the directory in err (may be NULL).
+ * Every dial of a bus_client checks it and fails with that code. */
+int bus_check_dir(const char *dir, char *err, size_t err_size);
+
 /* bus_default_dir writes the runtime directory DESIGN.md names:
  * $HERD_RUNTIME_DIR, else $XDG_RUNTIME_DIR/herd, else /tmp/herd-<uid>. */
 void bus_default_dir(char *buf, size_t size);
@@ -92,7 +106,8 @@ int bus_client_new(const char *dir, bus_client **out);
 void bus_client_free(bus_client *c);
 
 /* bus_client_publish sends one frame to publish.ipc. Validates the topic
- * and that payload is JSON first (-EINVAL). -ECONNREFUSED: no herdd. */
+ * and that payload is JSON first (-EINVAL); a topic herdd owns is -EPERM
+ * (bus_topic_reserved). -ECONNREFUSED: no herdd. */
 int bus_client_publish(bus_client *c, const char *topic, const char *payload, size_t len);
 
 /* bus_client_publish_raw sends frame bytes as they are, unchecked: for

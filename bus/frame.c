@@ -20,6 +20,7 @@ static const char *const drop_names[BUS_DROP_N] = {
     [BUS_DROP_QUEUE_FULL] = "queue_full",
     [BUS_DROP_BAD_REQUEST] = "bad_request",
     [BUS_DROP_SEND_FAILED] = "send_failed",
+    [BUS_DROP_RESERVED] = "reserved",
 };
 
 const char *bus_drop_reason_name(enum bus_drop_reason r)

@@ -269,6 +269,13 @@ static void process_publish(bus *b, nng_msg *m)
         nng_msg_free(m);
         return;
     }
+    /* Events only herdd may publish: a client must not forge a job's end
+     * or a worker's state. */
+    if (bus_topic_reserved(ev.topic, ev.topic_len)) {
+        b->stats.dropped[BUS_DROP_RESERVED]++;
+        nng_msg_free(m);
+        return;
+    }
     bus__deliver_remote_frame(b, &ev);
     /* The frame goes out as it came in: the same message, no copy. */
     if (__atomic_load_n(&b->n_pipes, __ATOMIC_ACQUIRE) == 0) {
@@ -556,20 +563,12 @@ int bus__sockets_open(bus *b, char *err, size_t err_size)
 {
     static const char *const files[BUS_EP_N] = {"events.ipc", "publish.ipc", "request.ipc"};
     static const uint16_t peers[BUS_EP_N] = {SP_SUB0, SP_PUSH0, SP_REQ0};
-    struct stat st;
     int rv;
 
-    if (mkdir(b->dir, 0750) == 0) {
-        chmod(b->dir, 0750); /* umask may have taken bits away */
-    } else if (errno != EEXIST) {
-        rv = -errno;
-        snprintf(err, err_size, "%s: cannot create runtime directory: %s", b->dir, strerror(-rv));
+    /* Nobody else may own or write the directory the sockets are in, so
+     * nobody can squat /tmp/herd-<uid> before herdd starts (DESIGN.md 3). */
+    if ((rv = base_private_dir(b->dir, 0750, true, false, NULL, err, err_size)) < 0)
         return rv;
-    }
-    if (stat(b->dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-        snprintf(err, err_size, "%s: not a directory", b->dir);
-        return -ENOTDIR;
-    }
     for (int i = 0; i < BUS_EP_N; i++) {
         bus_endpoint *ep = &b->ep[i];
         ep->bus = b;

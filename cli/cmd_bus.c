@@ -61,6 +61,11 @@ static int cmd_pub(cli_ctx *ctx, int argc, char **argv)
         return cli_usage_error(cmd, "invalid topic \"%s\" (dot-separated tokens of "
                                     "[A-Za-z0-9_-], at most 255 bytes)",
                                argv[1]);
+    if (bus_topic_reserved(argv[1], strlen(argv[1])))
+        return cli_usage_error(cmd,
+                               "\"%s\" is a topic herdd owns (system.<w>.state and .health, "
+                               "system.supervisor.>, job.>, catalog.>): only herdd publishes it",
+                               argv[1]);
     if (argc == 3) {
         payload = strdup(argv[2]);
         len = strlen(argv[2]);
