@@ -327,8 +327,8 @@ bool base_name_valid(const char *s);
 /* base_token_char tells whether c may be in a topic token: [A-Za-z0-9_-]. */
 static inline bool base_token_char(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
 }
 /* base_token_valid: 1-64 bytes, each a base_token_char. */
 bool base_token_valid(const char *s);

@@ -111,8 +111,8 @@ int base_private_dir(const char *dir, mode_t mode, bool create, bool tighten, bo
         return -ENOTDIR;
     }
     if (st.st_uid != geteuid()) {
-        base_errf(err, err_size, "%s: owned by uid %u, not by this user (uid %u); refusing it",
-                  dir, (unsigned)st.st_uid, (unsigned)geteuid());
+        base_errf(err, err_size, "%s: owned by uid %u, not by this user (uid %u); refusing it", dir,
+                  (unsigned)st.st_uid, (unsigned)geteuid());
         return -EPERM;
     }
     if ((st.st_mode & 07777 & ~mode) != 0 && tighten) {
@@ -127,8 +127,9 @@ int base_private_dir(const char *dir, mode_t mode, bool create, bool tighten, bo
         return 0;
     }
     if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-        base_errf(err, err_size, "%s: mode %04o lets other users write to it; refusing it (chmod go-w)",
-                  dir, (unsigned)(st.st_mode & 07777));
+        base_errf(err, err_size,
+                  "%s: mode %04o lets other users write to it; refusing it (chmod go-w)", dir,
+                  (unsigned)(st.st_mode & 07777));
         return -EPERM;
     }
     return 0;

@@ -64,7 +64,7 @@ int base_json_scan_expect(base_json_scan *s, char c)
     }
     const char *why = "unexpected character";
     const char *k = strchr(chars, c);
-    if (k)
+    if (k != NULL)
         why = msgs[k - chars];
     if (s->pos >= s->len)
         why = "unexpected end of input";
@@ -118,7 +118,7 @@ int base_json_scan_string(base_json_scan *s, size_t *start, size_t *end)
             if (p + 1 >= s->len)
                 return fail(s, p, "unterminated string");
             char e = (char)b[p + 1];
-            if (strchr("\"\\/bfnrt", e) && e != '\0') {
+            if (strchr("\"\\/bfnrt", e) != NULL && e != '\0') {
                 p += 2;
                 continue;
             }

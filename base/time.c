@@ -56,9 +56,9 @@ int base_time_parse(const char *s, int64_t *ms)
 
     /* Exactly "YYYY-MM-DDTHH:MM:SS", then an optional fraction, then "Z". */
     if (s == NULL || strlen(s) < 20 || digits(s, 4, &year) < 0 || s[4] != '-' ||
-        digits(s + 5, 2, &mon) < 0 || s[7] != '-' || digits(s + 8, 2, &mday) < 0 ||
-        s[10] != 'T' || digits(s + 11, 2, &hour) < 0 || s[13] != ':' ||
-        digits(s + 14, 2, &min) < 0 || s[16] != ':' || digits(s + 17, 2, &sec) < 0)
+        digits(s + 5, 2, &mon) < 0 || s[7] != '-' || digits(s + 8, 2, &mday) < 0 || s[10] != 'T' ||
+        digits(s + 11, 2, &hour) < 0 || s[13] != ':' || digits(s + 14, 2, &min) < 0 ||
+        s[16] != ':' || digits(s + 17, 2, &sec) < 0)
         return -EINVAL;
     const char *p = s + 19;
     if (*p == '.') {

@@ -30,7 +30,7 @@
 
 static void msg_unref(bus_msg *m)
 {
-    if (m && --m->refs == 0)
+    if (m != NULL && --m->refs == 0)
         free(m);
 }
 
@@ -75,7 +75,7 @@ static void ready_push(bus *b, bus_sub *s)
         return;
     s->in_ready = 1;
     s->ready_next = NULL;
-    if (b->ready_tail)
+    if (b->ready_tail != NULL)
         b->ready_tail->ready_next = s;
     else
         b->ready_head = s;
@@ -90,7 +90,7 @@ static bus_sub *ready_pop(bus *b)
 {
     bus_sub *s = b->ready_head;
 
-    if (s) {
+    if (s != NULL) {
         b->ready_head = s->ready_next;
         if (b->ready_head == NULL)
             b->ready_tail = NULL;
@@ -143,8 +143,7 @@ static void dispatch_cb(uv_idle_t *h)
         if (s->removed) {
             if (!s->in_ready) /* else freed when popped again */
                 sub_free(s);
-        }
-        else if (base_ring_count(&s->queue) > 0)
+        } else if (base_ring_count(&s->queue) > 0)
             ready_push(b, s);
         if (last)
             break;
@@ -167,7 +166,7 @@ int bus__broker_init(bus *b)
 
 void bus__broker_close(bus *b)
 {
-    while (b->subs) {
+    while (b->subs != NULL) {
         bus_sub *s = b->subs;
         b->subs = s->next;
         s->removed = 1;
@@ -190,7 +189,7 @@ void bus__broker_close(bus *b)
 /* publish_msg queues m for every matching live subscriber. */
 static void publish_local(bus *b, bus_msg *m)
 {
-    for (bus_sub *s = b->subs; s; s = s->next) {
+    for (bus_sub *s = b->subs; s != NULL; s = s->next) {
         if (bus_topic_match(s->pattern, s->pattern_len, m->data, m->topic_len)) {
             if (sub_enqueue(b, s, m) < 0)
                 b->stats.dropped[BUS_DROP_QUEUE_FULL]++;
@@ -222,7 +221,7 @@ static int publish(bus *b, const char *topic, size_t topic_len, const char *payl
 
 int bus_publish(bus *b, const char *topic, const char *payload, size_t payload_len)
 {
-    size_t topic_len = topic ? strlen(topic) : 0;
+    size_t topic_len = topic != NULL ? strlen(topic) : 0;
 
     if (bus_topic_check(topic, topic_len) < 0)
         return -EINVAL;
@@ -251,7 +250,7 @@ void bus__deliver_remote_frame(bus *b, const bus_event *ev)
 int bus_subscribe(bus *b, const char *pattern, size_t queue_max, bus_event_cb cb, void *data,
                   bus_sub **out)
 {
-    size_t len = pattern ? strlen(pattern) : 0;
+    size_t len = pattern != NULL ? strlen(pattern) : 0;
     bus_sub *s;
 
     if (b->closing)
@@ -272,11 +271,11 @@ int bus_subscribe(bus *b, const char *pattern, size_t queue_max, bus_event_cb cb
     s->data = data;
     base_ring_init(&s->queue, queue_max != 0 ? queue_max : b->queue_max);
     s->next = b->subs;
-    if (b->subs)
+    if (b->subs != NULL)
         b->subs->prev = s;
     b->subs = s;
     b->stats.subscriptions++;
-    if (out)
+    if (out != NULL)
         *out = s;
     return 0;
 }
@@ -287,11 +286,11 @@ void bus_unsubscribe(bus_sub *s)
         return;
     bus *b = s->bus;
     s->removed = 1;
-    if (s->prev)
+    if (s->prev != NULL)
         s->prev->next = s->next;
     else
         b->subs = s->next;
-    if (s->next)
+    if (s->next != NULL)
         s->next->prev = s->prev;
     b->stats.subscriptions--;
     sub_drop_queue(s);
@@ -302,7 +301,7 @@ void bus_unsubscribe(bus_sub *s)
 
 void bus_sub_pause(bus_sub *s)
 {
-    if (s)
+    if (s != NULL)
         s->paused = 1;
 }
 

@@ -49,7 +49,7 @@ void bus__release(bus *b)
         pthread_mutex_destroy(&b->pipes_lock);
         free(b->pipe_ids);
         free(b);
-        if (cb)
+        if (cb != NULL)
             cb(data);
     }
 }
@@ -68,12 +68,12 @@ int bus_open(uv_loop_t *loop, const bus_config *cfg, bus **out, char *err, size_
         return -ENOMEM;
     }
     b->loop = loop;
-    if (cfg->dir)
+    if (cfg->dir != NULL)
         snprintf(b->dir, sizeof(b->dir), "%s", cfg->dir);
     else
         bus_default_dir(b->dir, sizeof(b->dir));
-    b->max_message_bytes = cfg->max_message_bytes ? cfg->max_message_bytes
-                                                  : BUS_DEFAULT_MAX_MESSAGE_BYTES;
+    b->max_message_bytes =
+        cfg->max_message_bytes ? cfg->max_message_bytes : BUS_DEFAULT_MAX_MESSAGE_BYTES;
     b->subscriber_buffer =
         cfg->subscriber_buffer > 0 ? cfg->subscriber_buffer : BUS_DEFAULT_SUBSCRIBER_BUFFER;
     b->queue_max = cfg->queue_max > 0 ? (size_t)cfg->queue_max : BUS_DEFAULT_QUEUE_MAX;
@@ -153,4 +153,3 @@ json_t *bus_stats_json(const bus_stats *s)
     json_object_set_new(o, "dropped", d);
     return o;
 }
-

@@ -37,29 +37,29 @@ typedef struct bus_request bus_request;
 typedef void (*bus_log_fn)(enum base_log_level level, const char *msg, void *data);
 
 typedef struct bus_config {
-    const char *dir;           /* runtime directory; NULL: bus_default_dir() */
+    const char *dir;          /* runtime directory; NULL: bus_default_dir() */
     size_t max_message_bytes; /* 0: BUS_DEFAULT_MAX_MESSAGE_BYTES */
-    int subscriber_buffer;     /* pub0 per-peer SENDBUF; 0: default 1024 */
-    int queue_max;             /* default in-process queue; 0: 1024 */
-    int listener_check_ms;     /* listener self-probe period; 0: 2000, <0: off */
-    bool no_sockets;           /* in-process only (tests, benchmarks) */
-    bus_log_fn log;            /* NULL: stderr */
+    int subscriber_buffer;    /* pub0 per-peer SENDBUF; 0: default 1024 */
+    int queue_max;            /* default in-process queue; 0: 1024 */
+    int listener_check_ms;    /* listener self-probe period; 0: 2000, <0: off */
+    bool no_sockets;          /* in-process only (tests, benchmarks) */
+    bus_log_fn log;           /* NULL: stderr */
     void *log_data;
 } bus_config;
 
 /* Counters, all monotonic except remote_subscribers. */
 typedef struct bus_stats {
-    uint64_t published;        /* events accepted, in-process and remote */
-    uint64_t delivered;        /* callbacks made to in-process subscribers */
-    uint64_t remote_in;        /* frames received on publish.ipc */
-    uint64_t remote_out;       /* frames sent on events.ipc */
-    uint64_t requests;         /* requests received */
-    uint64_t replies;          /* replies sent */
+    uint64_t published;  /* events accepted, in-process and remote */
+    uint64_t delivered;  /* callbacks made to in-process subscribers */
+    uint64_t remote_in;  /* frames received on publish.ipc */
+    uint64_t remote_out; /* frames sent on events.ipc */
+    uint64_t requests;   /* requests received */
+    uint64_t replies;    /* replies sent */
     uint64_t dropped[BUS_DROP_N];
     uint64_t listener_restarts; /* listeners found broken and re-created */
-    int remote_subscribers;    /* pipes connected to events.ipc now */
-    int subscriptions;         /* in-process subscriptions now */
-    int requests_pending;      /* requests not yet replied */
+    int remote_subscribers;     /* pipes connected to events.ipc now */
+    int subscriptions;          /* in-process subscriptions now */
+    int requests_pending;       /* requests not yet replied */
 } bus_stats;
 
 /* bus_open creates the broker on loop: makes the runtime directory (0750),

@@ -74,7 +74,7 @@ int bus_client_new(const char *dir, bus_client **out)
 
     if (c == NULL)
         return -ENOMEM;
-    if (dir)
+    if (dir != NULL)
         snprintf(c->dir, sizeof(c->dir), "%s", dir);
     else
         bus_default_dir(c->dir, sizeof(c->dir));
@@ -93,10 +93,10 @@ static int push_flushed(bus_client *c)
 
     if (nng_stats_get(&all) != 0)
         return 1; /* no statistics: nothing to wait on */
-    for (st = nng_stat_child(all); st; st = nng_stat_next(st)) {
+    for (st = nng_stat_child(all); st != NULL; st = nng_stat_next(st)) {
         nng_stat *sock = nng_stat_find(st, "socket");
         nng_stat *tx = nng_stat_find(st, "tx_msgs");
-        if (strcmp(nng_stat_name(st), "pipe") == 0 && sock && tx &&
+        if (strcmp(nng_stat_name(st), "pipe") == 0 && sock != NULL && tx != NULL &&
             nng_stat_value(sock) == (uint64_t)id)
             written += nng_stat_value(tx);
     }
@@ -121,7 +121,7 @@ void bus_client_free(bus_client *c)
     if (c == NULL)
         return;
     bus_client_flush(c, 5000);
-    if (c->last)
+    if (c->last != NULL)
         nng_msg_free(c->last);
     if (c->has_push)
         nng_close(c->push);
@@ -178,7 +178,7 @@ static int push_send(bus_client *c, const void *head, size_t head_len, const voi
 
 int bus_client_publish(bus_client *c, const char *topic, const char *payload, size_t len)
 {
-    size_t topic_len = topic ? strlen(topic) : 0;
+    size_t topic_len = topic != NULL ? strlen(topic) : 0;
 
     if (bus_topic_check(topic, topic_len) < 0 || !bus_json_check(payload, len))
         return -EINVAL;
@@ -195,7 +195,7 @@ int bus_client_publish_raw(bus_client *c, const void *frame, size_t len)
 
 int bus_client_subscribe(bus_client *c, const char *pattern)
 {
-    size_t len = pattern ? strlen(pattern) : 0;
+    size_t len = pattern != NULL ? strlen(pattern) : 0;
     char **np;
     int rv;
 
@@ -242,7 +242,7 @@ int bus_client_next(bus_client *c, int timeout_ms, bus_event *ev)
 
     if (!c->has_sub)
         return -EINVAL;
-    if (c->last) {
+    if (c->last != NULL) {
         nng_msg_free(c->last);
         c->last = NULL;
     }
@@ -299,8 +299,9 @@ static int req_open(bus_client *c, int timeout_ms)
     }
     rv = nng_socket_set_ms(c->req, NNG_OPT_RECVTIMEO,
                            timeout_ms < 0 ? NNG_DURATION_INFINITE : timeout_ms);
-    rv = rv ? rv : nng_socket_set_ms(c->req, NNG_OPT_SENDTIMEO,
-                                     timeout_ms < 0 ? NNG_DURATION_INFINITE : timeout_ms);
+    rv = rv ? rv
+            : nng_socket_set_ms(c->req, NNG_OPT_SENDTIMEO,
+                                timeout_ms < 0 ? NNG_DURATION_INFINITE : timeout_ms);
     return client_errno(rv);
 }
 
@@ -345,7 +346,7 @@ int bus_client_request(bus_client *c, const char *service, const char *op, const
         return -ENOMEM;
     json_object_set_new(req, "service", json_string(service));
     json_object_set_new(req, "op", json_string(op));
-    json_object_set_new(req, "args", args ? json_deep_copy(args) : json_object());
+    json_object_set_new(req, "args", args != NULL ? json_deep_copy(args) : json_object());
     body = base_json_dumps(req, JSON_COMPACT);
     json_decref(req);
     if (body == NULL)
@@ -356,5 +357,5 @@ int bus_client_request(bus_client *c, const char *service, const char *op, const
         return rv;
     *reply = json_loadb(raw, raw_len, 0, NULL);
     free(raw);
-    return *reply ? 0 : -EPROTO;
+    return *reply != NULL ? 0 : -EPROTO;
 }

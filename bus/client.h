@@ -50,11 +50,11 @@ size_t bus_pattern_prefix_len(const char *pattern, size_t len);
 
 /* Why a frame or request was refused; index into bus_stats.dropped. */
 enum bus_drop_reason {
-    BUS_DROP_NO_NUL = 0, /* event frame without the topic terminator */
-    BUS_DROP_BAD_TOPIC,  /* topic fails bus_topic_check */
-    BUS_DROP_BAD_JSON,   /* payload or request body is not JSON */
-    BUS_DROP_TOO_LARGE,  /* over max_message_bytes */
-    BUS_DROP_QUEUE_FULL, /* oldest event dropped from a slow subscriber */
+    BUS_DROP_NO_NUL = 0,  /* event frame without the topic terminator */
+    BUS_DROP_BAD_TOPIC,   /* topic fails bus_topic_check */
+    BUS_DROP_BAD_JSON,    /* payload or request body is not JSON */
+    BUS_DROP_TOO_LARGE,   /* over max_message_bytes */
+    BUS_DROP_QUEUE_FULL,  /* oldest event dropped from a slow subscriber */
     BUS_DROP_BAD_REQUEST, /* request JSON of the wrong shape */
     BUS_DROP_SEND_FAILED, /* nng refused an outgoing frame or reply */
     BUS_DROP_RESERVED,    /* a topic herdd owns, from outside */

@@ -13,14 +13,10 @@
 #include <string.h>
 
 static const char *const drop_names[BUS_DROP_N] = {
-    [BUS_DROP_NO_NUL] = "no_nul",
-    [BUS_DROP_BAD_TOPIC] = "bad_topic",
-    [BUS_DROP_BAD_JSON] = "bad_json",
-    [BUS_DROP_TOO_LARGE] = "too_large",
-    [BUS_DROP_QUEUE_FULL] = "queue_full",
-    [BUS_DROP_BAD_REQUEST] = "bad_request",
-    [BUS_DROP_SEND_FAILED] = "send_failed",
-    [BUS_DROP_RESERVED] = "reserved",
+    [BUS_DROP_NO_NUL] = "no_nul",           [BUS_DROP_BAD_TOPIC] = "bad_topic",
+    [BUS_DROP_BAD_JSON] = "bad_json",       [BUS_DROP_TOO_LARGE] = "too_large",
+    [BUS_DROP_QUEUE_FULL] = "queue_full",   [BUS_DROP_BAD_REQUEST] = "bad_request",
+    [BUS_DROP_SEND_FAILED] = "send_failed", [BUS_DROP_RESERVED] = "reserved",
 };
 
 const char *bus_drop_reason_name(enum bus_drop_reason r)
@@ -63,7 +59,7 @@ int bus_frame_parse(const void *frame, size_t len, size_t max_bytes, bus_event *
     }
     return 0;
 bad:
-    if (reason)
+    if (reason != NULL)
         *reason = r;
     return -EINVAL;
 }

@@ -41,8 +41,8 @@ typedef struct bus_service {
 
 /* A listening nng socket and what watches it. */
 typedef struct bus_endpoint {
-    const char *file;     /* events.ipc, ... */
-    uint16_t peer_proto;  /* SP protocol id a client speaks to it */
+    const char *file;    /* events.ipc, ... */
+    uint16_t peer_proto; /* SP protocol id a client speaks to it */
     char url[PATH_MAX + 8];
     char path[PATH_MAX];
     nng_socket sock;
@@ -56,7 +56,7 @@ typedef struct bus_endpoint {
     pthread_mutex_t lock; /* inbox and recv_paused */
     base_ring inbox;      /* received nng_msg, allocated in full at open */
     int recv_paused;      /* inbox full: the aio is re-armed once the loop drains */
-    int closing;     /* atomic: no re-arm after close */
+    int closing;          /* atomic: no re-arm after close */
     struct bus *bus;
     uint64_t pipes_added; /* ADD_POST count, atomic: bumped on nng threads */
 } bus_endpoint;

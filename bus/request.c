@@ -19,7 +19,7 @@ static void pending_add(bus *b, bus_request *r)
 {
     r->next = b->pending;
     r->prev = NULL;
-    if (b->pending)
+    if (b->pending != NULL)
         b->pending->prev = r;
     b->pending = r;
     b->stats.requests_pending++;
@@ -27,11 +27,11 @@ static void pending_add(bus *b, bus_request *r)
 
 static void pending_remove(bus *b, bus_request *r)
 {
-    if (r->prev)
+    if (r->prev != NULL)
         r->prev->next = r->next;
     else
         b->pending = r->next;
-    if (r->next)
+    if (r->next != NULL)
         r->next->prev = r->prev;
     b->stats.requests_pending--;
 }
@@ -56,7 +56,7 @@ static void send_body(bus_request *r, const char *body, size_t len)
     HERD_ASSERT(r->magic == BUS_REQUEST_MAGIC);
     b = r->bus;
     pending_remove(b, r);
-    if (r->local_cb) {
+    if (r->local_cb != NULL) {
         r->local_cb(body, len, r->local_data);
         b->stats.replies++;
     } else if (bus__send_reply(b, r->header, r->header_len, body, len) == 0) {
@@ -67,11 +67,11 @@ static void send_body(bus_request *r, const char *body, size_t len)
 
 static void error_body(char *buf, size_t size, const char *code, const char *message)
 {
-    json_t *o = json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", code, "message",
-                          message);
-    char *s = o ? base_json_dumps(o, JSON_COMPACT) : NULL;
+    json_t *o =
+        json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", code, "message", message);
+    char *s = o != NULL ? base_json_dumps(o, JSON_COMPACT) : NULL;
 
-    if (s && strlen(s) < size)
+    if (s != NULL && strlen(s) < size)
         memcpy(buf, s, strlen(s) + 1);
     else
         snprintf(buf, size,
@@ -97,8 +97,8 @@ void bus_reply_ok(bus_request *r, json_t *result)
     json_t *o = json_object();
     char *s = NULL;
 
-    if (o && json_object_set_new(o, "ok", json_true()) == 0 &&
-        json_object_set_new(o, "result", result ? result : json_null()) == 0)
+    if (o != NULL && json_object_set_new(o, "ok", json_true()) == 0 &&
+        json_object_set_new(o, "result", result != NULL ? result : json_null()) == 0)
         s = base_json_dumps(o, JSON_COMPACT);
     else if (o == NULL)
         json_decref(result);
@@ -145,7 +145,7 @@ json_t *bus_request_args(const bus_request *r)
 
 static bus_service *service_find(bus *b, const char *name)
 {
-    for (bus_service *s = b->services; s; s = s->next)
+    for (bus_service *s = b->services; s != NULL; s = s->next)
         if (strcmp(s->name, name) == 0)
             return s;
     return NULL;
@@ -157,7 +157,7 @@ int bus_service_register(bus *b, const char *name, bus_request_cb cb, void *data
 
     if (name == NULL || *name == '\0' || cb == NULL)
         return -EINVAL;
-    if (service_find(b, name))
+    if (service_find(b, name) != NULL)
         return -EEXIST;
     s = calloc(1, sizeof(*s));
     if (s == NULL || (s->name = strdup(name)) == NULL) {
@@ -173,7 +173,7 @@ int bus_service_register(bus *b, const char *name, bus_request_cb cb, void *data
 
 void bus_service_unregister(bus *b, const char *name)
 {
-    for (bus_service **pp = &b->services; *pp; pp = &(*pp)->next) {
+    for (bus_service **pp = &b->services; *pp != NULL; pp = &(*pp)->next) {
         if (strcmp((*pp)->name, name) == 0) {
             bus_service *s = *pp;
             *pp = s->next;
@@ -186,7 +186,7 @@ void bus_service_unregister(bus *b, const char *name)
 
 void bus__services_free(bus *b)
 {
-    while (b->services) {
+    while (b->services != NULL) {
         bus_service *s = b->services;
         b->services = s->next;
         free(s->name);
@@ -196,12 +196,12 @@ void bus__services_free(bus *b)
 
 void bus__requests_close(bus *b)
 {
-    while (b->pending)
+    while (b->pending != NULL)
         bus_reply_error(b->pending, "unavailable", "herdd is shutting down");
 }
 
 int bus__request_parse(const char *body, size_t len, json_t **out, enum bus_drop_reason *why,
-                      char *msg, size_t msg_size)
+                       char *msg, size_t msg_size)
 {
     json_error_t jerr;
     json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -317,7 +317,7 @@ void bus__request_received(bus *b, const void *header, size_t header_len, const 
 refuse:
     b->stats.dropped[why]++;
     error_body(reply, sizeof(reply),
-               why == BUS_DROP_TOO_LARGE   ? "too_large"
+               why == BUS_DROP_TOO_LARGE     ? "too_large"
                : why == BUS_DROP_SEND_FAILED ? "internal"
                                              : "bad_request",
                msg);
@@ -332,7 +332,7 @@ int bus_request_local(bus *b, const char *service, const char *op, const json_t 
 
     if (b->closing)
         return -ESHUTDOWN;
-    if (service == NULL || op == NULL || done == NULL || (args && !json_is_object(args)))
+    if (service == NULL || op == NULL || done == NULL || (args != NULL && !json_is_object(args)))
         return -EINVAL;
     r = calloc(1, sizeof(*r));
     if (r == NULL)
@@ -341,7 +341,7 @@ int bus_request_local(bus *b, const char *service, const char *op, const json_t 
     r->bus = b;
     r->service = strdup(service);
     r->op = strdup(op);
-    r->args = args ? json_deep_copy(args) : json_object();
+    r->args = args != NULL ? json_deep_copy(args) : json_object();
     r->local_cb = done;
     r->local_data = data;
     if (r->service == NULL || r->op == NULL || r->args == NULL) {

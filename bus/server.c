@@ -125,8 +125,7 @@ static void events_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
         uint64_t peer;
         pipe_added(p, ev, arg);
         /* Our own listener probe is not a subscriber. */
-        if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &peer) == 0 &&
-            peer == (uint64_t)getpid())
+        if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &peer) == 0 && peer == (uint64_t)getpid())
             return;
     }
 
@@ -187,7 +186,7 @@ static void replies_retry(uv_timer_t *t)
 {
     bus *b = t->data;
 
-    while (b->replies_head) {
+    while (b->replies_head != NULL) {
         struct bus_reply_out *r = b->replies_head;
         int rv = nng_sendmsg(b->ep[BUS_EP_REQUEST].sock, r->msg, NNG_FLAG_NONBLOCK);
         if (rv == NNG_EAGAIN)
@@ -215,7 +214,7 @@ static int reply_enqueue(bus *b, nng_msg *m)
         return -ENOBUFS;
     r->msg = m;
     r->next = NULL;
-    if (b->replies_tail)
+    if (b->replies_tail != NULL)
         b->replies_tail->next = r;
     else
         b->replies_head = r;
@@ -246,8 +245,8 @@ int bus__send_reply(bus *b, const void *header, size_t header_len, const char *b
     }
     memcpy(nng_msg_body(m), body, len);
     /* Keep the order: while replies wait, new ones queue behind them. */
-    rv = b->replies_head ? NNG_EAGAIN
-                         : nng_sendmsg(b->ep[BUS_EP_REQUEST].sock, m, NNG_FLAG_NONBLOCK);
+    rv = b->replies_head != NULL ? NNG_EAGAIN
+                                 : nng_sendmsg(b->ep[BUS_EP_REQUEST].sock, m, NNG_FLAG_NONBLOCK);
     if (rv == NNG_EAGAIN && reply_enqueue(b, m) == 0)
         return 0;
     if (rv != 0) {
@@ -383,7 +382,7 @@ static int receiver_start(bus *b, bus_endpoint *ep, char *err, size_t err_size)
  * with NNG_ECLOSED, and never re-arms. */
 static void receiver_stop(bus_endpoint *ep)
 {
-    if (ep->aio) {
+    if (ep->aio != NULL) {
         nng_aio_stop(ep->aio); /* waits for a running callback */
         nng_aio_free(ep->aio);
         ep->aio = NULL;
@@ -641,7 +640,7 @@ void bus__sockets_close(bus *b)
     if (b->has_reply_timer) {
         /* Flush what rep0 takes now; the rest is lost with the socket. */
         replies_retry(&b->reply_timer);
-        while (b->replies_head) {
+        while (b->replies_head != NULL) {
             struct bus_reply_out *r = b->replies_head;
             b->replies_head = r->next;
             nng_msg_free(r->msg);

@@ -53,7 +53,7 @@ int bus_pattern_check(const char *pattern, size_t len)
 static size_t token_len(const char *s, size_t len, size_t pos)
 {
     const char *dot = memchr(s + pos, '.', len - pos);
-    return dot ? (size_t)(dot - (s + pos)) : len - pos;
+    return dot != NULL ? (size_t)(dot - (s + pos)) : len - pos;
 }
 
 bool bus_topic_match(const char *pattern, size_t pattern_len, const char *topic, size_t topic_len)
@@ -68,7 +68,8 @@ bool bus_topic_match(const char *pattern, size_t pattern_len, const char *topic,
         size_t tl = token_len(topic, topic_len, t);
         if (pl == 1 && pattern[p] == '>')
             return true; /* at least one topic token remains here */
-        if (!(pl == 1 && pattern[p] == '*') && (pl != tl || memcmp(pattern + p, topic + t, pl) != 0))
+        if (!(pl == 1 && pattern[p] == '*') &&
+            (pl != tl || memcmp(pattern + p, topic + t, pl) != 0))
             return false;
         p += pl + 1;
         t += tl + 1;
@@ -91,8 +92,8 @@ size_t bus_pattern_prefix_len(const char *pattern, size_t len)
 
 bool bus_topic_reserved(const char *topic, size_t len)
 {
-    static const char *const owned[] = {"system.*.state", "system.*.health",
-                                        "system.supervisor.>", "job.>", "catalog.>"};
+    static const char *const owned[] = {"system.*.state", "system.*.health", "system.supervisor.>",
+                                        "job.>", "catalog.>"};
 
     for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++)
         if (bus_topic_match(owned[i], strlen(owned[i]), topic, len))

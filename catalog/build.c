@@ -114,11 +114,11 @@ static int check_partition(struct build *b, const char *where, const json_t *v)
 static int load_spec(struct build *b, const char *spec_path)
 {
     b->id_field = "id";
-    if (!spec_path)
+    if (spec_path == NULL)
         return 0;
     json_error_t je;
     b->spec = json_load_file(spec_path, JSON_REJECT_DUPLICATES, &je);
-    if (!b->spec)
+    if (b->spec == NULL)
         return errf(b, "spec: %s (line %d column %d)", je.text, je.line, je.column);
     if (!json_is_object(b->spec))
         return errf(b, "spec: expected an object");
@@ -152,7 +152,7 @@ static int load_spec(struct build *b, const char *spec_path)
                 json_t *v2;
                 json_object_foreach(sv, k2, v2)
                 {
-                    snprintf(where, sizeof where, "spec.sections.%s.%s", name, k2);
+                    snprintf(where, sizeof(where), "spec.sections.%s.%s", name, k2);
                     if (strcmp(k2, "index_fields") == 0) {
                         if (check_fields(b, where, v2) < 0)
                             return -EINVAL;
@@ -177,13 +177,13 @@ static void resolve_section(struct build *b, struct section *s)
     s->index_fields = b->index_fields;
     s->partition = b->partition;
     json_t *sv = json_object_get(json_object_get(b->spec, "sections"), s->name);
-    if (!sv)
+    if (sv == NULL)
         return;
     json_t *f = json_object_get(sv, "index_fields");
-    if (f)
+    if (f != NULL)
         s->index_fields = f;
     json_t *p = json_object_get(sv, "partition_field");
-    if (p)
+    if (p != NULL)
         s->partition = json_string_value(p); /* null: no partition */
 }
 
@@ -230,22 +230,22 @@ static int is_array_of_objects(const json_t *v)
 static int make_slim(struct build *b, const struct section *s, json_t *e, struct entry *out)
 {
     json_t *slim = json_object();
-    if (!slim)
+    if (slim == NULL)
         return -ENOMEM;
     int rc = 0;
-    if (s->index_fields) {
+    if (s->index_fields != NULL) {
         rc |= json_object_set(slim, b->id_field, json_object_get(e, b->id_field));
         size_t i;
         json_t *f;
         json_array_foreach(s->index_fields, i, f)
         {
             json_t *v = json_object_get(e, json_string_value(f));
-            if (v && !json_object_get(slim, json_string_value(f)))
+            if (v != NULL && json_object_get(slim, json_string_value(f)) == NULL)
                 rc |= json_object_set(slim, json_string_value(f), v);
         }
-        if (s->partition) {
+        if (s->partition != NULL) {
             json_t *v = json_object_get(e, s->partition);
-            if (v && !json_object_get(slim, s->partition))
+            if (v != NULL && json_object_get(slim, s->partition) == NULL)
                 rc |= json_object_set(slim, s->partition, v);
         }
     } else {
@@ -259,7 +259,7 @@ static int make_slim(struct build *b, const struct section *s, json_t *e, struct
     }
     out->slim = rc ? NULL : base_json_dumps(slim, JSON_COMPACT);
     json_decref(slim);
-    if (!out->slim)
+    if (out->slim == NULL)
         return -ENOMEM;
     out->slim_len = strlen(out->slim);
     return 0;
@@ -276,7 +276,7 @@ static int add_entry(struct build *b, base_json_scan *sc, size_t si, size_t pos)
 {
     struct section *s = &b->sections[si];
     char where[CATALOG_NAME_MAX + 64];
-    snprintf(where, sizeof where, "%s[%zu]", s->name, pos);
+    snprintf(where, sizeof(where), "%s[%zu]", s->name, pos);
     if (base_json_scan_peek(sc) != '{') {
         size_t a, z;
         if (base_json_scan_value(sc, &a, &z) < 0)
@@ -289,7 +289,7 @@ static int add_entry(struct build *b, base_json_scan *sc, size_t si, size_t pos)
 
     json_error_t je;
     json_t *e = json_loadb(b->in + a, z - a, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
-    if (!e) {
+    if (e == NULL) {
         base_json_scan tmp;
         size_t line, col;
         base_json_scan_init(&tmp, b->in, b->in_len);
@@ -299,7 +299,7 @@ static int add_entry(struct build *b, base_json_scan *sc, size_t si, size_t pos)
     int rc = 0;
     json_t *id = json_object_get(e, b->id_field);
     char why[64], q[80];
-    if (!id) {
+    if (id == NULL) {
         rc = errf(b, "%s: missing id member \"%s\"", where, b->id_field);
         goto out;
     }
@@ -309,15 +309,15 @@ static int add_entry(struct build *b, base_json_scan *sc, size_t si, size_t pos)
     }
     const char *idv = json_string_value(id);
     size_t id_len = json_string_length(id);
-    if (catalog__check_name(idv, id_len, why, sizeof why) < 0) {
-        catalog__quote(idv, id_len, q, sizeof q);
+    if (catalog__check_name(idv, id_len, why, sizeof(why)) < 0) {
+        catalog__quote(idv, id_len, q, sizeof(q));
         rc = errf(b, "%s: id %s %s", where, q, why);
         goto out;
     }
     if (b->n_entries == b->cap_entries) {
         size_t cap = b->cap_entries ? b->cap_entries * 2 : 256;
-        struct entry *n = realloc(b->entries, cap * sizeof *n);
-        if (!n) {
+        struct entry *n = realloc(b->entries, cap * sizeof(*n));
+        if (n == NULL) {
             rc = -ENOMEM;
             goto out;
         }
@@ -325,13 +325,13 @@ static int add_entry(struct build *b, base_json_scan *sc, size_t si, size_t pos)
         b->cap_entries = cap;
     }
     struct entry *en = &b->entries[b->n_entries];
-    memset(en, 0, sizeof *en);
+    memset(en, 0, sizeof(*en));
     en->section = si;
     en->off = a;
     en->len = z - a;
     en->id_len = id_len;
     en->id = malloc(id_len + 1);
-    if (!en->id) {
+    if (en->id == NULL) {
         rc = -ENOMEM;
         goto out;
     }
@@ -343,7 +343,7 @@ static int add_entry(struct build *b, base_json_scan *sc, size_t si, size_t pos)
             rc = -ENOMEM;
             goto out;
         }
-        catalog__quote(idv, id_len, q, sizeof q);
+        catalog__quote(idv, id_len, q, sizeof(q));
         rc = errf(b, "%s: duplicate id %s", where, q);
         goto out;
     }
@@ -361,24 +361,24 @@ out:
 static int add_section(struct build *b, const char *name, size_t len)
 {
     char why[64], q[80];
-    catalog__quote(name, len, q, sizeof q);
-    if (catalog__check_name(name, len, why, sizeof why) < 0)
+    catalog__quote(name, len, q, sizeof(q));
+    if (catalog__check_name(name, len, why, sizeof(why)) < 0)
         return errf(b, "section %s: name %s", q, why);
     for (size_t i = 0; i < b->n_sections; i++)
         if (b->sections[i].name_len == len && memcmp(b->sections[i].name, name, len) == 0)
             return errf(b, "section %s: duplicate section", q);
     if (b->n_sections == b->cap_sections) {
         size_t cap = b->cap_sections ? b->cap_sections * 2 : 8;
-        struct section *n = realloc(b->sections, cap * sizeof *n);
-        if (!n)
+        struct section *n = realloc(b->sections, cap * sizeof(*n));
+        if (n == NULL)
             return -ENOMEM;
         b->sections = n;
         b->cap_sections = cap;
     }
     struct section *s = &b->sections[b->n_sections];
-    memset(s, 0, sizeof *s);
+    memset(s, 0, sizeof(*s));
     s->name = malloc(len + 1);
-    if (!s->name)
+    if (s->name == NULL)
         return -ENOMEM;
     memcpy(s->name, name, len);
     s->name[len] = '\0';
@@ -414,7 +414,7 @@ static int scan_input(struct build *b)
             continue; /* not an array: not a section, ignored */
         }
         char *name = malloc(kz - ka);
-        if (!name)
+        if (name == NULL)
             return errf(b, "input: out of memory");
         size_t name_len = base_json_decode(b->in + ka, kz - ka, name);
         int rc = add_section(b, name, name_len);
@@ -428,7 +428,7 @@ static int scan_input(struct build *b)
             int el = base_json_scan_element(&sc, &efirst);
             if (el < 0) {
                 char where[CATALOG_NAME_MAX + 64];
-                snprintf(where, sizeof where, "%s[%zu]", b->sections[si].name, pos);
+                snprintf(where, sizeof(where), "%s[%zu]", b->sections[si].name, pos);
                 return json_fail(b, &sc, where);
             }
             if (el == 0)
@@ -463,7 +463,7 @@ static json_t *effective_spec(struct build *b)
 {
     json_t *spec = json_object();
     json_t *secs = json_object();
-    if (!spec || !secs)
+    if (spec == NULL || secs == NULL)
         goto fail;
     if (json_object_set_new(spec, "id_field", json_string(b->id_field)) < 0 ||
         json_object_set(spec, "sections", secs) < 0)
@@ -471,12 +471,12 @@ static json_t *effective_spec(struct build *b)
     for (size_t i = 0; i < b->n_sections; i++) {
         struct section *s = &b->sections[i];
         json_t *o = json_object();
-        if (!o || json_object_set_new(secs, s->name, o) < 0)
+        if (o == NULL || json_object_set_new(secs, s->name, o) < 0)
             goto fail;
-        if (s->index_fields &&
+        if (s->index_fields != NULL &&
             json_object_set_new(o, "index_fields", json_deep_copy(s->index_fields)) < 0)
             goto fail;
-        if (s->partition &&
+        if (s->partition != NULL &&
             json_object_set_new(o, "partition_field", json_string(s->partition)) < 0)
             goto fail;
     }
@@ -491,7 +491,7 @@ fail:
 static int index_text(struct build *b, const char *manifest, const json_t *spec, base_buf *out)
 {
     int rc = base_buf_addf(out, "{\"format\":%d,\"manifest_sha256\":\"%s\",\"sections\":{",
-                               CATALOG_FORMAT, manifest);
+                           CATALOG_FORMAT, manifest);
     for (size_t i = 0; i < b->n_sections && rc == 0; i++) {
         struct section *s = &b->sections[i];
         if (i)
@@ -509,7 +509,7 @@ static int index_text(struct build *b, const char *manifest, const json_t *spec,
         rc |= base_buf_add(out, "]", 1);
     }
     char *st = base_json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!st)
+    if (st == NULL)
         return -ENOMEM;
     rc |= base_buf_adds(out, "},\n\"spec\":");
     rc |= base_buf_adds(out, st);
@@ -560,7 +560,7 @@ static int write_version(struct build *b, int tfd, const base_buf *index)
         char name[CATALOG_NAME_MAX + 8];
         for (size_t j = 0; j < s->n; j++) {
             struct entry *e = &b->entries[s->first + j];
-            snprintf(name, sizeof name, "%s.json", e->id);
+            snprintf(name, sizeof(name), "%s.json", e->id);
             rc = write_file_at(sfd, name, b->in + e->off, e->len);
             if (rc < 0) {
                 close(sfd);
@@ -589,7 +589,7 @@ static void remove_stale(int dfd, const char *keep, const char *prev, int versio
     if (fd < 0)
         return;
     DIR *d = fdopendir(fd);
-    if (!d) {
+    if (d == NULL) {
         close(fd);
         return;
     }
@@ -597,8 +597,8 @@ static void remove_stale(int dfd, const char *keep, const char *prev, int versio
     int removed = 0;
     while ((de = readdir(d)) != NULL) {
         int stale_version = versions && strncmp(de->d_name, "v-", 2) == 0 &&
-                            (!keep || strcmp(de->d_name, keep) != 0) &&
-                            (!prev || strcmp(de->d_name, prev) != 0);
+                            (keep == NULL || strcmp(de->d_name, keep) != 0) &&
+                            (prev == NULL || strcmp(de->d_name, prev) != 0);
         if (stale_version || strncmp(de->d_name, ".tmp-", 5) == 0) {
             base_rm_rf(dfd, de->d_name);
             removed = 1;
@@ -609,8 +609,8 @@ static void remove_stale(int dfd, const char *keep, const char *prev, int versio
         fsync(dfd);
 }
 
-static int publish(struct build *b, const char *outdir, const char *version,
-                   const base_buf *index, int *unchanged)
+static int publish(struct build *b, const char *outdir, const char *version, const base_buf *index,
+                   int *unchanged)
 {
     int rc;
     if (mkdir(outdir, 0755) < 0 && errno != EEXIST)
@@ -624,7 +624,7 @@ static int publish(struct build *b, const char *outdir, const char *version,
         return rc;
     }
     char cur[64];
-    ssize_t n = readlinkat(dfd, "current", cur, sizeof cur - 1);
+    ssize_t n = readlinkat(dfd, "current", cur, sizeof(cur) - 1);
     struct stat st;
     if (n > 0) {
         cur[n] = '\0';
@@ -647,7 +647,7 @@ static int publish(struct build *b, const char *outdir, const char *version,
         close(dfd);
         return rc;
     }
-    snprintf(tmp, sizeof tmp, ".tmp-%s", rnd);
+    snprintf(tmp, sizeof(tmp), ".tmp-%s", rnd);
     if (mkdirat(dfd, tmp, 0755) < 0) {
         rc = sys_err(b, "mkdir temp directory", outdir, -errno);
         close(dfd);
@@ -673,7 +673,7 @@ static int publish(struct build *b, const char *outdir, const char *version,
             /* a file system that cannot exchange: move the old copy aside
              * (removed with the stale entries), then rename */
             char old[48];
-            snprintf(old, sizeof old, ".tmp-old-%s", rnd);
+            snprintf(old, sizeof(old), ".tmp-old-%s", rnd);
             if (renameat(dfd, version, dfd, old) < 0) {
                 rc = sys_err(b, "rename old copy", outdir, -errno);
                 goto fail_tmp;
@@ -689,7 +689,7 @@ static int publish(struct build *b, const char *outdir, const char *version,
         goto fail;
     }
     char link[48];
-    snprintf(link, sizeof link, ".tmp-link-%s", rnd);
+    snprintf(link, sizeof(link), ".tmp-link-%s", rnd);
     if (symlinkat(version, dfd, link) < 0) {
         rc = sys_err(b, "symlink", outdir, -errno);
         goto fail;
@@ -717,14 +717,14 @@ int catalog_build(const char *input_path, const char *spec_path, const char *out
                   catalog_build_result *res, char *err, size_t err_size)
 {
     struct build b;
-    memset(&b, 0, sizeof b);
+    memset(&b, 0, sizeof(b));
     b.err = err;
     b.err_size = err_size;
-    if (err && err_size)
+    if (err != NULL && err_size)
         err[0] = '\0';
-    if (res)
-        memset(res, 0, sizeof *res);
-    if (!input_path || !outdir) {
+    if (res != NULL)
+        memset(res, 0, sizeof(*res));
+    if (input_path == NULL || outdir == NULL) {
         errf(&b, "catalog build: input and output paths are required");
         return -EINVAL;
     }
@@ -761,7 +761,7 @@ int catalog_build(const char *input_path, const char *spec_path, const char *out
 
     spec = effective_spec(&b);
     char spec_hex[65], manifest[65];
-    if (!spec || catalog__spec_hash(spec, spec_hex) < 0) {
+    if (spec == NULL || catalog__spec_hash(spec, spec_hex) < 0) {
         errf(&b, "catalog build: out of memory");
         rc = -ENOMEM;
         goto out;
@@ -775,7 +775,7 @@ int catalog_build(const char *input_path, const char *spec_path, const char *out
     }
     catalog__manifest_final(&m, manifest);
     char version[20];
-    snprintf(version, sizeof version, "v-%.16s", manifest);
+    snprintf(version, sizeof(version), "v-%.16s", manifest);
     if ((rc = index_text(&b, manifest, spec, &index)) < 0) {
         errf(&b, "catalog build: out of memory");
         goto out;
@@ -783,9 +783,9 @@ int catalog_build(const char *input_path, const char *spec_path, const char *out
     int unchanged = 0;
     if ((rc = publish(&b, outdir, version, &index, &unchanged)) < 0)
         goto out;
-    if (res) {
-        memcpy(res->version, version, sizeof version);
-        memcpy(res->manifest_sha256, manifest, sizeof manifest);
+    if (res != NULL) {
+        memcpy(res->version, version, sizeof(version));
+        memcpy(res->manifest_sha256, manifest, sizeof(manifest));
         res->n_sections = b.n_sections;
         res->n_entries = b.n_entries;
         res->unchanged = unchanged;

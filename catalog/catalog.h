@@ -169,10 +169,10 @@ typedef struct catalog_query {
  * member). Unknown section: -ENOENT with a message. search with an empty
  * or missing q: -EINVAL. -ENOMEM on allocation failure. Does not block.
  */
-int catalog_index_list(const catalog_index *idx, const catalog_query *q, base_buf *out,
-                       char *err, size_t err_size);
-int catalog_index_search(const catalog_index *idx, const catalog_query *q, base_buf *out,
-                         char *err, size_t err_size);
+int catalog_index_list(const catalog_index *idx, const catalog_query *q, base_buf *out, char *err,
+                       size_t err_size);
+int catalog_index_search(const catalog_index *idx, const catalog_query *q, base_buf *out, char *err,
+                         size_t err_size);
 /*
  * catalog_index_categories / catalog_index_domains: append an object
  * {"<value>":count,...} sorted by value (bytewise), over one section or all
@@ -181,8 +181,8 @@ int catalog_index_search(const catalog_index *idx, const catalog_query *q, base_
  */
 int catalog_index_categories(const catalog_index *idx, const char *section, base_buf *out,
                              char *err, size_t err_size);
-int catalog_index_domains(const catalog_index *idx, const char *section, base_buf *out,
-                          char *err, size_t err_size);
+int catalog_index_domains(const catalog_index *idx, const char *section, base_buf *out, char *err,
+                          size_t err_size);
 /*
  * catalog_index_stats: appends {"version","entries","index_bytes",
  * "sections":{"<name>":count}}, one complete JSON object. The worker's

@@ -8,7 +8,7 @@
 int catalog__read_current(const char *outdir, char *out, size_t out_size)
 {
     char path[PATH_MAX];
-    if ((size_t)snprintf(path, sizeof path, "%s/current", outdir) >= sizeof path)
+    if ((size_t)snprintf(path, sizeof(path), "%s/current", outdir) >= sizeof(path))
         return -ENAMETOOLONG;
     ssize_t n = readlink(path, out, out_size - 1);
     if (n < 0)

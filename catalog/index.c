@@ -113,7 +113,7 @@ static int text_add(catalog_index *idx, const char *s, size_t len, istr *out)
         if (cap >= TEXT_BIT)
             return -ENOMEM;
         char *t = realloc(idx->text, cap);
-        if (!t)
+        if (t == NULL)
             return -ENOMEM;
         idx->text = t;
         idx->text_cap = cap;
@@ -130,13 +130,13 @@ static int str_value(struct loader *l, size_t a, size_t z, istr *out)
 {
     catalog_index *idx = l->idx;
     const char *raw = idx->slim + a;
-    if (!memchr(raw, '\\', z - a)) {
+    if (memchr(raw, '\\', z - a) == NULL) {
         out->off = (uint32_t)(a + 1);
         out->len = (uint32_t)(z - a - 2);
         return 0;
     }
     char *tmp = malloc(z - a);
-    if (!tmp)
+    if (tmp == NULL)
         return -ENOMEM;
     size_t n = base_json_decode(raw, z - a, tmp);
     int rc = text_add(idx, tmp, n, out);
@@ -176,8 +176,8 @@ static int intern(struct loader *l, const char *s, size_t len, uint32_t *out)
     }
     if (idx->n_interns == idx->cap_interns) {
         size_t cap = idx->cap_interns ? idx->cap_interns * 2 : 32;
-        istr *n = realloc(idx->interns, cap * sizeof *n);
-        if (!n)
+        istr *n = realloc(idx->interns, cap * sizeof(*n));
+        if (n == NULL)
             return -ENOMEM;
         idx->interns = n;
         idx->cap_interns = cap;
@@ -196,10 +196,10 @@ static int intern(struct loader *l, const char *s, size_t len, uint32_t *out)
 static int key_is(const char *raw, size_t raw_len, const char *name)
 {
     size_t n = strlen(name);
-    if (!memchr(raw, '\\', raw_len))
+    if (memchr(raw, '\\', raw_len) == NULL)
         return raw_len == n + 2 && memcmp(raw + 1, name, n) == 0;
     char tmp[256];
-    if (raw_len > sizeof tmp)
+    if (raw_len > sizeof(tmp))
         return 0; /* decoded length <= raw length; longer keys are no filter field */
     size_t d = base_json_decode(raw, raw_len, tmp);
     return d == n && memcmp(tmp, name, n) == 0;
@@ -224,7 +224,8 @@ static bool entry_is(uint32_t e, const void *key, void *ctx)
     const catalog_index *idx = ctx;
     const struct idkey *k = key;
     const struct ientry *x = &idx->entries[e];
-    return x->section == k->section && x->id.len == k->len && memcmp(sp(idx, x->id), k->id, k->len) == 0;
+    return x->section == k->section && x->id.len == k->len &&
+           memcmp(sp(idx, x->id), k->id, k->len) == 0;
 }
 
 static size_t id_lookup(const catalog_index *idx, size_t section, const char *id, size_t len)
@@ -249,8 +250,8 @@ struct sec_fields {
     const char *partition; /* may be NULL */
 };
 
-static int load_entry(struct loader *l, base_json_scan *sc, size_t si, size_t pos, const char *sname,
-                      const struct sec_fields *f)
+static int load_entry(struct loader *l, base_json_scan *sc, size_t si, size_t pos,
+                      const char *sname, const struct sec_fields *f)
 {
     catalog_index *idx = l->idx;
     if (base_json_scan_peek(sc) != '{')
@@ -260,14 +261,14 @@ static int load_entry(struct loader *l, base_json_scan *sc, size_t si, size_t po
         return lerr(l, "index.json: %s[%zu]: invalid JSON: %s", sname, pos, sc->err);
     if (idx->n_entries == l->cap_entries) {
         size_t cap = l->cap_entries ? l->cap_entries * 2 : 256;
-        struct ientry *n = realloc(idx->entries, cap * sizeof *n);
-        if (!n)
+        struct ientry *n = realloc(idx->entries, cap * sizeof(*n));
+        if (n == NULL)
             return -ENOMEM;
         idx->entries = n;
         l->cap_entries = cap;
     }
     struct ientry *e = &idx->entries[idx->n_entries];
-    memset(e, 0, sizeof *e);
+    memset(e, 0, sizeof(*e));
     e->id.off = e->name.off = e->desc.off = NONE;
     e->category = e->partition = NONE;
     e->section = (uint16_t)si;
@@ -309,7 +310,7 @@ static int load_entry(struct loader *l, base_json_scan *sc, size_t si, size_t po
                 return rc;
         }
         /* the partition member may also be "category": not an else-if */
-        if (f->partition && is_str && key_is(kraw, klen, f->partition)) {
+        if (f->partition != NULL && is_str && key_is(kraw, klen, f->partition)) {
             if ((rc = str_value(l, va, vz, &v)) < 0 ||
                 (rc = intern(l, sp(idx, v), v.len, &e->partition)) < 0)
                 return rc;
@@ -320,8 +321,8 @@ static int load_entry(struct loader *l, base_json_scan *sc, size_t si, size_t po
     if (e->id.off == NONE)
         return lerr(l, "index.json: %s[%zu]: missing id", sname, pos);
     char why[64], q[80];
-    if (catalog__check_name(sp(idx, e->id), e->id.len, why, sizeof why) < 0) {
-        catalog__quote(sp(idx, e->id), e->id.len, q, sizeof q);
+    if (catalog__check_name(sp(idx, e->id), e->id.len, why, sizeof(why)) < 0) {
+        catalog__quote(sp(idx, e->id), e->id.len, q, sizeof(q));
         return lerr(l, "index.json: %s[%zu]: id %s %s", sname, pos, q, why);
     }
     idx->n_entries++;
@@ -333,7 +334,7 @@ static int load_sections(struct loader *l, size_t a, size_t z, const json_t *spe
     catalog_index *idx = l->idx;
     const json_t *spec_secs = json_object_get(spec, "sections");
     const char *id_field = json_string_value(json_object_get(spec, "id_field"));
-    if (!json_is_object(spec_secs) || !id_field)
+    if (!json_is_object(spec_secs) || id_field == NULL)
         return lerr(l, "index.json: spec: missing id_field or sections");
     base_json_scan sc;
     base_json_scan_init(&sc, l->text, z);
@@ -350,11 +351,11 @@ static int load_sections(struct loader *l, size_t a, size_t z, const json_t *spe
         if (more == 0)
             break;
         char name[CATALOG_NAME_MAX * 6 + 8];
-        if (kz - ka > sizeof name)
+        if (kz - ka > sizeof(name))
             return lerr(l, "index.json: section name too long");
         size_t nlen = base_json_decode(l->text + ka, kz - ka, name);
         char why[64];
-        if (catalog__check_name(name, nlen, why, sizeof why) < 0)
+        if (catalog__check_name(name, nlen, why, sizeof(why)) < 0)
             return lerr(l, "index.json: section name %s", why);
         name[nlen] = '\0';
         const json_t *ss = json_object_get(spec_secs, name);
@@ -366,8 +367,8 @@ static int load_sections(struct loader *l, size_t a, size_t z, const json_t *spe
         };
         if (idx->n_sections == cap_sections) {
             cap_sections = cap_sections ? cap_sections * 2 : 8;
-            struct isection *n = realloc(idx->sections, cap_sections * sizeof *n);
-            if (!n)
+            struct isection *n = realloc(idx->sections, cap_sections * sizeof(*n));
+            if (n == NULL)
                 return -ENOMEM;
             idx->sections = n;
         }
@@ -413,7 +414,7 @@ static int build_ids(struct loader *l)
         if (rc > 0) {
             struct ientry *e = &idx->entries[i];
             char q[80];
-            catalog__quote(sp(idx, e->id), e->id.len, q, sizeof q);
+            catalog__quote(sp(idx, e->id), e->id.len, q, sizeof(q));
             return lerr(l, "index.json: duplicate id %s in section \"%.*s\"", q,
                         (int)idx->interns[idx->sections[e->section].name].len,
                         sp(idx, idx->interns[idx->sections[e->section].name]));
@@ -457,7 +458,7 @@ static int check_manifest(struct loader *l, const json_t *spec)
         return -ENOMEM;
     size_t buf_size = 64 * 1024;
     char *buf = malloc(buf_size);
-    if (!buf)
+    if (buf == NULL)
         return -ENOMEM;
     catalog__manifest m;
     catalog__manifest_init(&m, spec_hex);
@@ -471,7 +472,7 @@ static int check_manifest(struct loader *l, const json_t *spec)
         struct isection *s = &idx->sections[si];
         istr sn = idx->interns[s->name];
         char path[CATALOG_NAME_MAX + 16];
-        snprintf(path, sizeof path, "bodies/%.*s", (int)sn.len, sp(idx, sn));
+        snprintf(path, sizeof(path), "bodies/%.*s", (int)sn.len, sp(idx, sn));
         int sfd = openat(bfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (sfd < 0) {
             rc = lerr(l, "%s: %s", path, strerror(errno));
@@ -480,7 +481,7 @@ static int check_manifest(struct loader *l, const json_t *spec)
         for (uint32_t j = 0; j < s->n; j++) {
             struct ientry *e = &idx->entries[s->first + j];
             char name[CATALOG_NAME_MAX + 8];
-            snprintf(name, sizeof name, "%.*s.json", (int)e->id.len, sp(idx, e->id));
+            snprintf(name, sizeof(name), "%.*s.json", (int)e->id.len, sp(idx, e->id));
             int r = hash_file(sfd, name, buf, buf_size, hex);
             if (r < 0) {
                 rc = lerr(l, "%s/%s: %s", path, name, strerror(-r));
@@ -515,7 +516,7 @@ static int shrink(void **p, size_t size)
         return 0;
     }
     void *n = realloc(*p, size);
-    if (!n)
+    if (n == NULL)
         return -ENOMEM;
     *p = n;
     return 0;
@@ -524,10 +525,10 @@ static int shrink(void **p, size_t size)
 int catalog_index_load(const char *version_dir, catalog_index **out, char *err, size_t err_size)
 {
     *out = NULL;
-    if (err && err_size)
+    if (err != NULL && err_size)
         err[0] = '\0';
-    catalog_index *idx = calloc(1, sizeof *idx);
-    if (!idx)
+    catalog_index *idx = calloc(1, sizeof(*idx));
+    if (idx == NULL)
         return -ENOMEM;
     idx->refs = 1;
     struct loader l = {.idx = idx, .err = err, .err_size = err_size};
@@ -537,14 +538,14 @@ int catalog_index_load(const char *version_dir, catalog_index **out, char *err, 
     /* resolved, so that a load through OUTDIR/current names the version and
      * keeps reading it after `current` flips */
     idx->dir = realpath(version_dir, NULL);
-    if (!idx->dir) {
+    if (idx->dir == NULL) {
         rc = -errno;
-        if (rc != -ENOMEM && err && err_size)
+        if (rc != -ENOMEM && err != NULL && err_size)
             snprintf(err, err_size, "%s: %s", version_dir, strerror(errno));
         goto fail;
     }
     const char *base = strrchr(idx->dir, '/');
-    snprintf(idx->version, sizeof idx->version, "%s", base ? base + 1 : idx->dir);
+    snprintf(idx->version, sizeof(idx->version), "%s", base != NULL ? base + 1 : idx->dir);
 
     int dfd = open(idx->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) {
@@ -620,7 +621,7 @@ int catalog_index_load(const char *version_dir, catalog_index **out, char *err, 
         goto fail;
     }
     idx->slim = malloc(sz - sa);
-    if (!idx->slim) {
+    if (idx->slim == NULL) {
         rc = -ENOMEM;
         goto fail;
     }
@@ -636,25 +637,25 @@ int catalog_index_load(const char *version_dir, catalog_index **out, char *err, 
 
     if (shrink((void **)&idx->slim, idx->slim_len) < 0 ||
         shrink((void **)&idx->text, idx->text_len) < 0 ||
-        shrink((void **)&idx->entries, idx->n_entries * sizeof *idx->entries) < 0 ||
-        shrink((void **)&idx->interns, idx->n_interns * sizeof *idx->interns) < 0) {
+        shrink((void **)&idx->entries, idx->n_entries * sizeof(*idx->entries)) < 0 ||
+        shrink((void **)&idx->interns, idx->n_interns * sizeof(*idx->interns)) < 0) {
         rc = -ENOMEM;
         goto fail;
     }
     idx->text_cap = idx->text_len;
     idx->cap_interns = idx->n_interns;
-    idx->bytes = sizeof *idx + strlen(idx->dir) + 1 + idx->slim_len + idx->text_len +
-                 idx->n_entries * sizeof *idx->entries + idx->n_sections * sizeof *idx->sections +
-                 idx->n_interns * sizeof *idx->interns + base_htab_bytes(&idx->ids);
+    idx->bytes = sizeof(*idx) + strlen(idx->dir) + 1 + idx->slim_len + idx->text_len +
+                 idx->n_entries * sizeof(*idx->entries) + idx->n_sections * sizeof(*idx->sections) +
+                 idx->n_interns * sizeof(*idx->interns) + base_htab_bytes(&idx->ids);
     /* sections was grown by doubling: trim it too so bytes is exact */
-    if (shrink((void **)&idx->sections, idx->n_sections * sizeof *idx->sections) < 0) {
+    if (shrink((void **)&idx->sections, idx->n_sections * sizeof(*idx->sections)) < 0) {
         rc = -ENOMEM;
         goto fail;
     }
     *out = idx;
     return 0;
 fail:
-    if (rc == -ENOMEM && err && err_size && !err[0])
+    if (rc == -ENOMEM && err != NULL && err_size && !err[0])
         snprintf(err, err_size, "%s: out of memory", version_dir);
     base_htab_free(&l.itab);
     base_free(text);
@@ -665,14 +666,14 @@ fail:
 
 catalog_index *catalog_index_ref(catalog_index *idx)
 {
-    if (idx)
+    if (idx != NULL)
         idx->refs++;
     return idx;
 }
 
 void catalog_index_free(catalog_index *idx)
 {
-    if (!idx || --idx->refs > 0)
+    if (idx == NULL || --idx->refs > 0)
         return;
     free(idx->dir);
     free(idx->slim);
@@ -743,7 +744,7 @@ const char *catalog_index_entry_slim(const catalog_index *idx, size_t entry, siz
 static int section_range(const catalog_index *idx, const char *section, size_t *lo, size_t *hi,
                          char *err, size_t err_size)
 {
-    if (!section) {
+    if (section == NULL) {
         *lo = 0;
         *hi = idx->n_sections;
         return 0;
@@ -758,7 +759,7 @@ static int section_range(const catalog_index *idx, const char *section, size_t *
         }
     }
     char q[80];
-    catalog__quote(section, n, q, sizeof q);
+    catalog__quote(section, n, q, sizeof(q));
     return qerr(err, err_size, -ENOENT, "no section %s", q);
 }
 
@@ -810,7 +811,7 @@ static int matches(const catalog_index *idx, const struct filter *f, const struc
         return 0;
     if (f->use_partition && f->partition == NONE)
         return 0;
-    if (f->needle)
+    if (f->needle != NULL)
         return icontains(idx, e->id, f->needle, f->needle_len) ||
                icontains(idx, e->name, f->needle, f->needle_len) ||
                icontains(idx, e->desc, f->needle, f->needle_len);
@@ -840,20 +841,20 @@ static int run_query(const catalog_index *idx, const catalog_query *q, int searc
     int rc = section_range(idx, q->section, &f.lo, &f.hi, err, err_size);
     if (rc < 0)
         return rc;
-    if (q->category) {
+    if (q->category != NULL) {
         f.use_category = 1;
         f.category = find_intern(idx, q->category);
     }
-    if (q->domain) {
+    if (q->domain != NULL) {
         f.use_partition = 1;
         f.partition = find_intern(idx, q->domain);
     }
     if (search) {
-        if (!q->q || !q->q[0])
+        if (q->q == NULL || !q->q[0])
             return qerr(err, err_size, -EINVAL, "q: expected a non-empty search text");
         f.needle_len = strlen(q->q);
         f.needle = malloc(f.needle_len + 1);
-        if (!f.needle)
+        if (f.needle == NULL)
             return -ENOMEM;
         for (size_t i = 0; i <= f.needle_len; i++)
             f.needle[i] = (char)lower((unsigned char)q->q[i]);
@@ -866,7 +867,7 @@ static int run_query(const catalog_index *idx, const catalog_query *q, int searc
     size_t total = 0;
     for (size_t i = lo_e; i < hi_e; i++)
         total += (size_t)matches(idx, &f, &idx->entries[i]);
-    int with_section = !q->section && idx->n_sections > 1;
+    int with_section = q->section == NULL && idx->n_sections > 1;
     rc = base_buf_addf(out, "{\"total\":%zu,\"entries\":[", total);
     size_t seen = 0, emitted = 0;
     for (size_t i = lo_e; i < hi_e && rc == 0 && emitted < q->limit; i++) {
@@ -886,14 +887,14 @@ static int run_query(const catalog_index *idx, const catalog_query *q, int searc
     return rc ? qerr(err, err_size, -ENOMEM, "out of memory") : 0;
 }
 
-int catalog_index_list(const catalog_index *idx, const catalog_query *q, base_buf *out,
-                       char *err, size_t err_size)
+int catalog_index_list(const catalog_index *idx, const catalog_query *q, base_buf *out, char *err,
+                       size_t err_size)
 {
     return run_query(idx, q, 0, out, err, err_size);
 }
 
-int catalog_index_search(const catalog_index *idx, const catalog_query *q, base_buf *out,
-                         char *err, size_t err_size)
+int catalog_index_search(const catalog_index *idx, const catalog_query *q, base_buf *out, char *err,
+                         size_t err_size)
 {
     return run_query(idx, q, 1, out, err, err_size);
 }
@@ -914,9 +915,9 @@ static int counts(const catalog_index *idx, const char *section, int partition, 
     int rc = section_range(idx, section, &lo, &hi, err, err_size);
     if (rc < 0)
         return rc;
-    uint32_t *count = calloc(idx->n_interns + 1, sizeof *count);
-    uint32_t *order = calloc(idx->n_interns + 1, sizeof *order);
-    if (!count || !order) {
+    uint32_t *count = calloc(idx->n_interns + 1, sizeof(*count));
+    uint32_t *order = calloc(idx->n_interns + 1, sizeof(*order));
+    if (count == NULL || order == NULL) {
         free(count);
         free(order);
         return qerr(err, err_size, -ENOMEM, "out of memory");
@@ -934,7 +935,7 @@ static int counts(const catalog_index *idx, const char *section, int partition, 
     for (size_t i = 0; i < idx->n_interns; i++)
         if (count[i])
             order[n++] = (uint32_t)i;
-    qsort_r(order, n, sizeof *order, cmp_interns, (void *)idx);
+    qsort_r(order, n, sizeof(*order), cmp_interns, (void *)idx);
     rc = base_buf_add(out, "{", 1);
     for (size_t i = 0; i < n && rc == 0; i++) {
         istr s = idx->interns[order[i]];
@@ -956,8 +957,8 @@ int catalog_index_categories(const catalog_index *idx, const char *section, base
     return counts(idx, section, 0, out, err, err_size);
 }
 
-int catalog_index_domains(const catalog_index *idx, const char *section, base_buf *out,
-                          char *err, size_t err_size)
+int catalog_index_domains(const catalog_index *idx, const char *section, base_buf *out, char *err,
+                          size_t err_size)
 {
     return counts(idx, section, 1, out, err, err_size);
 }
@@ -966,8 +967,8 @@ int catalog_index_stats(const catalog_index *idx, base_buf *out)
 {
     int rc = base_buf_add(out, "{\"version\":", 11);
     rc |= base_buf_json_string(out, idx->version, strlen(idx->version));
-    rc |= base_buf_addf(out, ",\"entries\":%zu,\"index_bytes\":%zu,\"sections\":{",
-                            idx->n_entries, idx->bytes);
+    rc |= base_buf_addf(out, ",\"entries\":%zu,\"index_bytes\":%zu,\"sections\":{", idx->n_entries,
+                        idx->bytes);
     for (size_t i = 0; i < idx->n_sections && rc == 0; i++) {
         istr s = section_name(idx, i);
         if (i)
@@ -997,11 +998,11 @@ int catalog_index_find(const catalog_index *idx, const char *section, const char
             found = e;
         istr s = section_name(idx, si);
         size_t used = strlen(names);
-        snprintf(names + used, sizeof names - used, "%s%.*s", used ? ", " : "", (int)s.len,
+        snprintf(names + used, sizeof(names) - used, "%s%.*s", used ? ", " : "", (int)s.len,
                  sp(idx, s));
     }
     char q[80];
-    catalog__quote(id, len, q, sizeof q);
+    catalog__quote(id, len, q, sizeof(q));
     if (n_found == 0)
         return qerr(err, err_size, -ENOENT, "no entry with id %s", q);
     if (n_found > 1)

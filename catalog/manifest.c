@@ -90,7 +90,7 @@ void catalog__manifest_final(catalog__manifest *m, char hex[65])
 int catalog__spec_hash(const json_t *spec, char hex[65])
 {
     char *text = base_json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!text)
+    if (text == NULL)
         return -ENOMEM;
     catalog__sha256_buf(text, strlen(text), hex);
     free(text);

@@ -11,12 +11,12 @@ int catalog__check_name(const char *s, size_t len, char *why, size_t why_size)
     if (len == 0) {
         reason = "is empty";
     } else if (len > CATALOG_NAME_MAX) {
-        snprintf(tmp, sizeof tmp, "is %zu bytes, over %d", len, CATALOG_NAME_MAX);
+        snprintf(tmp, sizeof(tmp), "is %zu bytes, over %d", len, CATALOG_NAME_MAX);
         reason = tmp;
     } else if (len == 1 && s[0] == '.') {
         reason = "is '.'";
     } else {
-        for (size_t i = 0; i < len && !reason; i++) {
+        for (size_t i = 0; i < len && reason == NULL; i++) {
             unsigned char c = (unsigned char)s[i];
             if (c == 0)
                 reason = "contains a NUL byte";
@@ -28,7 +28,7 @@ int catalog__check_name(const char *s, size_t len, char *why, size_t why_size)
                 reason = "contains '..'";
         }
     }
-    if (!reason)
+    if (reason == NULL)
         return 0;
     snprintf(why, why_size, "%s", reason);
     return -EINVAL;

@@ -74,8 +74,8 @@ struct catalog_reader {
 int catalog_reader_new(uv_loop_t *loop, size_t lru_entries, size_t lru_bytes, catalog_reader **out)
 {
     *out = NULL;
-    catalog_reader *r = calloc(1, sizeof *r);
-    if (!r)
+    catalog_reader *r = calloc(1, sizeof(*r));
+    if (r == NULL)
         return -ENOMEM;
     r->loop = loop;
     r->max_entries = lru_entries;
@@ -83,8 +83,8 @@ int catalog_reader_new(uv_loop_t *loop, size_t lru_entries, size_t lru_bytes, ca
     r->n_buckets = 16;
     while (r->n_buckets < lru_entries * 2 && r->n_buckets < 4096)
         r->n_buckets *= 2;
-    r->buckets = calloc(r->n_buckets, sizeof *r->buckets);
-    if (!r->buckets) {
+    r->buckets = calloc(r->n_buckets, sizeof(*r->buckets));
+    if (r->buckets == NULL) {
         free(r);
         return -ENOMEM;
     }
@@ -140,7 +140,7 @@ static void lru_front(catalog_reader *r, struct node *n)
 
 static struct node *lru_find(catalog_reader *r, const char *key, size_t len, uint32_t h)
 {
-    for (struct node *n = r->buckets[h & (r->n_buckets - 1)]; n; n = n->hnext)
+    for (struct node *n = r->buckets[h & (r->n_buckets - 1)]; n != NULL; n = n->hnext)
         if (n->hash == h && n->key_len == len && memcmp(n->key, key, len) == 0)
             return n;
     return NULL;
@@ -183,7 +183,7 @@ static void on_idle(uv_idle_t *h)
     r->hits_head = r->hits_tail = NULL;
     uv_idle_stop(&r->idle);
     /* hits queued by these callbacks go to the fresh list, for the next turn */
-    while (q) {
+    while (q != NULL) {
         struct req *next = q->next;
         q->cb(0, q->hit->data, q->hit->len, q->data);
         node_release(q->hit);
@@ -209,7 +209,7 @@ static void work_read(uv_work_t *w)
     }
     size_t size = (size_t)st.st_size;
     q->buf = malloc(size ? size : 1);
-    if (!q->buf) {
+    if (q->buf == NULL) {
         q->status = -ENOMEM;
         close(fd);
         return;
@@ -235,11 +235,11 @@ static void after_read(uv_work_t *w, int status)
 {
     struct req *q = w->data;
     catalog_reader *r = q->r;
-    if (q->prev)
+    if (q->prev != NULL)
         q->prev->next = q->next;
     else
         r->in_flight = q->next;
-    if (q->next)
+    if (q->next != NULL)
         q->next->prev = q->prev;
     r->n_in_flight--;
     if (status == UV_ECANCELED) {
@@ -257,9 +257,9 @@ static void after_read(uv_work_t *w, int status)
     struct node *n = NULL;
     uint32_t h = base_hash(q->key, q->key_len, 0);
     if (!r->closing && r->max_entries > 0 && q->len <= r->max_bytes &&
-        !lru_find(r, q->key, q->key_len, h)) {
-        n = calloc(1, sizeof *n);
-        if (n) {
+        lru_find(r, q->key, q->key_len, h) == NULL) {
+        n = calloc(1, sizeof(*n));
+        if (n != NULL) {
             n->hash = h;
             n->key = q->key;
             n->key_len = q->key_len;
@@ -280,7 +280,7 @@ static void after_read(uv_work_t *w, int status)
             lru_trim(r);
         }
     }
-    if (n) {
+    if (n != NULL) {
         q->cb(0, n->data, n->len, q->data);
         node_release(n);
     } else {
@@ -299,10 +299,10 @@ int catalog_get(catalog_reader *r, catalog_index *idx, const char *section, cons
     int rc = catalog_index_find(idx, section, id, &entry, NULL, 0);
     if (rc < 0)
         return rc;
-    struct req *q = calloc(1, sizeof *q);
-    if (!q)
+    struct req *q = calloc(1, sizeof(*q));
+    if (q == NULL)
         return -ENOMEM;
-    rc = catalog_index_body_path(idx, entry, q->path, sizeof q->path);
+    rc = catalog_index_body_path(idx, entry, q->path, sizeof(q->path));
     if (rc < 0) {
         free(q);
         return rc;
@@ -310,7 +310,7 @@ int catalog_get(catalog_reader *r, catalog_index *idx, const char *section, cons
     /* key: "<version dir>\0<path tail>", i.e. the body path itself is unique */
     q->key_len = strlen(q->path);
     q->key = malloc(q->key_len);
-    if (!q->key) {
+    if (q->key == NULL) {
         free(q);
         return -ENOMEM;
     }
@@ -321,7 +321,7 @@ int catalog_get(catalog_reader *r, catalog_index *idx, const char *section, cons
 
     uint32_t h = base_hash(q->key, q->key_len, 0);
     struct node *n = lru_find(r, q->key, q->key_len, h);
-    if (n) {
+    if (n != NULL) {
         if (uv_idle_start(&r->idle, on_idle) < 0) {
             req_free(q);
             return -ENOMEM;
@@ -331,7 +331,7 @@ int catalog_get(catalog_reader *r, catalog_index *idx, const char *section, cons
         n->refs++;
         q->hit = n;
         q->idx = catalog_index_ref(idx);
-        if (r->hits_tail)
+        if (r->hits_tail != NULL)
             r->hits_tail->next = q;
         else
             r->hits_head = q;
@@ -347,7 +347,7 @@ int catalog_get(catalog_reader *r, catalog_index *idx, const char *section, cons
     r->misses++;
     q->idx = catalog_index_ref(idx);
     q->next = r->in_flight;
-    if (q->next)
+    if (q->next != NULL)
         q->next->prev = q;
     r->in_flight = q;
     r->n_in_flight++;
@@ -362,13 +362,13 @@ static void on_idle_closed(uv_handle_t *h)
     catalog_reader_clear(r);
     free(r->buckets);
     free(r);
-    if (cb)
+    if (cb != NULL)
         cb(data);
 }
 
 static void maybe_finish_close(catalog_reader *r)
 {
-    if (!r->closing || r->idle_closing || r->n_in_flight > 0 || r->hits_head)
+    if (!r->closing || r->idle_closing || r->n_in_flight > 0 || r->hits_head != NULL)
         return;
     r->idle_closing = 1;
     uv_close((uv_handle_t *)&r->idle, on_idle_closed);
@@ -376,12 +376,12 @@ static void maybe_finish_close(catalog_reader *r)
 
 void catalog_reader_close(catalog_reader *r, void (*on_closed)(void *data), void *data)
 {
-    if (!r || r->closing)
+    if (r == NULL || r->closing)
         return;
     r->closing = 1;
     r->on_closed = on_closed;
     r->closed_data = data;
-    for (struct req *q = r->in_flight; q; q = q->next)
+    for (struct req *q = r->in_flight; q != NULL; q = q->next)
         uv_cancel((uv_req_t *)&q->work);
     maybe_finish_close(r);
 }

@@ -78,16 +78,16 @@ struct catalog_service {
 int catalog_service_new(uv_loop_t *loop, const catalog_service_options *opts, catalog_service **out)
 {
     *out = NULL;
-    if (!loop || !opts || !opts->path || !opts->path[0])
+    if (loop == NULL || opts == NULL || opts->path == NULL || !opts->path[0])
         return -EINVAL;
-    catalog_service *svc = calloc(1, sizeof *svc);
-    if (!svc)
+    catalog_service *svc = calloc(1, sizeof(*svc));
+    if (svc == NULL)
         return -ENOMEM;
     int rc = -ENOMEM;
     svc->loop = loop;
     svc->opts = *opts;
     svc->path = strdup(opts->path);
-    if (!svc->path)
+    if (svc->path == NULL)
         goto fail_path;
     svc->opts.path = svc->path;
     if (!svc->opts.lru_entries)
@@ -111,7 +111,7 @@ fail_path:
 static void set_error(catalog_service *svc, const char *msg)
 {
     free(svc->last_error);
-    svc->last_error = msg ? strdup(msg) : NULL;
+    svc->last_error = msg != NULL ? strdup(msg) : NULL;
 }
 
 /* ---- the check (thread pool) ---------------------------------------------- */
@@ -123,38 +123,38 @@ static void work_check(uv_work_t *w)
     struct stat st;
     if (stat(c->path, &st) < 0) {
         c->rc = -errno;
-        snprintf(c->err, sizeof c->err, "%s: %s", c->path, strerror(errno));
+        snprintf(c->err, sizeof(c->err), "%s: %s", c->path, strerror(errno));
         return;
     }
-    snprintf(link, sizeof link, "%s/current", c->path);
+    snprintf(link, sizeof(link), "%s/current", c->path);
     if (lstat(link, &st) < 0) {
         c->rc = -errno;
-        snprintf(c->err, sizeof c->err, "%s: %s (no catalog built here?)", link, strerror(errno));
+        snprintf(c->err, sizeof(c->err), "%s: %s (no catalog built here?)", link, strerror(errno));
         return;
     }
     if (!S_ISLNK(st.st_mode)) {
         c->rc = -EINVAL;
-        snprintf(c->err, sizeof c->err, "%s: not a symlink", link);
+        snprintf(c->err, sizeof(c->err), "%s: not a symlink", link);
         return;
     }
     c->ino = st.st_ino;
-    int rc = catalog__read_current(c->path, c->target, sizeof c->target);
+    int rc = catalog__read_current(c->path, c->target, sizeof(c->target));
     if (rc < 0) {
         c->rc = rc;
-        snprintf(c->err, sizeof c->err, "%s: %s", link, strerror(-rc));
+        snprintf(c->err, sizeof(c->err), "%s: %s", link, strerror(-rc));
         return;
     }
     const char *base = strrchr(c->target, '/');
-    base = base ? base + 1 : c->target;
+    base = base != NULL ? base + 1 : c->target;
     if (strcmp(base, c->serving) == 0)
         return; /* unchanged */
     if (strcmp(c->target, c->refused) == 0 && c->ino == c->refused_ino)
         return; /* already refused, and not flipped since */
     if (c->target[0] == '/')
-        snprintf(dir, sizeof dir, "%s", c->target);
+        snprintf(dir, sizeof(dir), "%s", c->target);
     else
-        snprintf(dir, sizeof dir, "%s/%s", c->path, c->target);
-    c->rc = catalog_index_load(dir, &c->idx, c->err, sizeof c->err);
+        snprintf(dir, sizeof(dir), "%s/%s", c->path, c->target);
+    c->rc = catalog_index_load(dir, &c->idx, c->err, sizeof(c->err));
 }
 
 static void schedule_check(catalog_service *svc);
@@ -178,7 +178,7 @@ static void after_check(uv_work_t *w, int status)
     if (c->initial) {
         if (c->rc < 0) {
             set_error(svc, c->err);
-            if (svc->opts.on_started)
+            if (svc->opts.on_started != NULL)
                 svc->opts.on_started(svc, c->rc, c->err, svc->opts.data);
             free(c);
             return;
@@ -190,27 +190,27 @@ static void after_check(uv_work_t *w, int status)
         uv_fs_event_start(&svc->watch, on_fs_event, svc->path, 0);
         uv_timer_start(&svc->timer, on_timer, svc->opts.poll_ms, svc->opts.poll_ms);
         svc->watching = 1;
-        if (svc->opts.on_started)
+        if (svc->opts.on_started != NULL)
             svc->opts.on_started(svc, 0, NULL, svc->opts.data);
         return;
     }
-    if (c->idx) {
+    if (c->idx != NULL) {
         catalog_index *old = svc->idx;
         svc->idx = c->idx;
         catalog_index_free(old);
         catalog_reader_clear(svc->reader);
         set_error(svc, NULL);
         svc->refused[0] = '\0';
-        if (svc->opts.on_reloaded)
+        if (svc->opts.on_reloaded != NULL)
             svc->opts.on_reloaded(svc, catalog_index_version(svc->idx),
                                   catalog_index_entries(svc->idx), svc->opts.data);
     } else if (c->rc < 0) {
         set_error(svc, c->err);
-        snprintf(svc->refused, sizeof svc->refused, "%s", c->target);
+        snprintf(svc->refused, sizeof(svc->refused), "%s", c->target);
         svc->refused_ino = c->ino;
-        if (svc->opts.on_refused) {
+        if (svc->opts.on_refused != NULL) {
             const char *base = strrchr(c->target, '/');
-            svc->opts.on_refused(svc, base ? base + 1 : c->target, c->err, svc->opts.data);
+            svc->opts.on_refused(svc, base != NULL ? base + 1 : c->target, c->err, svc->opts.data);
         }
     }
     unsigned long done = c->seq;
@@ -224,17 +224,17 @@ static void after_check(uv_work_t *w, int status)
 
 static int queue_check(catalog_service *svc, int initial)
 {
-    struct check *c = calloc(1, sizeof *c);
-    if (!c)
+    struct check *c = calloc(1, sizeof(*c));
+    if (c == NULL)
         return -ENOMEM;
     c->svc = svc;
     c->seq = svc->check_seq + 1;
     c->initial = initial;
     c->work.data = c;
-    snprintf(c->path, sizeof c->path, "%s", svc->path);
-    if (svc->idx)
-        snprintf(c->serving, sizeof c->serving, "%s", catalog_index_version(svc->idx));
-    snprintf(c->refused, sizeof c->refused, "%s", svc->refused);
+    snprintf(c->path, sizeof(c->path), "%s", svc->path);
+    if (svc->idx != NULL)
+        snprintf(c->serving, sizeof(c->serving), "%s", catalog_index_version(svc->idx));
+    snprintf(c->refused, sizeof(c->refused), "%s", svc->refused);
     c->refused_ino = svc->refused_ino;
     int rc = uv_queue_work(svc->loop, &c->work, work_check, after_check);
     if (rc < 0) {
@@ -248,9 +248,9 @@ static int queue_check(catalog_service *svc, int initial)
 
 static void schedule_check(catalog_service *svc)
 {
-    if (svc->closing || !svc->idx)
+    if (svc->closing || svc->idx == NULL)
         return;
-    if (svc->check) {
+    if (svc->check != NULL) {
         svc->again = 1;
         return;
     }
@@ -341,7 +341,7 @@ static void sget_done(int status, const char *body, size_t len, void *data)
 {
     struct sget *g = data;
     catalog_service *svc = g->svc;
-    if (status != -ENOENT || g->retried || svc->closing || !svc->idx) {
+    if (status != -ENOENT || g->retried || svc->closing || svc->idx == NULL) {
         sget_finish(g, status, body, len);
         return;
     }
@@ -351,7 +351,7 @@ static void sget_done(int status, const char *body, size_t len, void *data)
         return;
     }
     /* wait for a check that starts after now */
-    if (svc->check) {
+    if (svc->check != NULL) {
         svc->again = 1;
         g->wait_seq = svc->check_seq + 1;
     } else if (queue_check(svc, 0) == 0) {
@@ -366,7 +366,7 @@ static void sget_done(int status, const char *body, size_t len, void *data)
 static void retry_parked(catalog_service *svc, unsigned long done_seq)
 {
     struct sget **p = &svc->parked, *ready = NULL;
-    while (*p) {
+    while (*p != NULL) {
         struct sget *g = *p;
         if (g->wait_seq <= done_seq) {
             *p = g->next;
@@ -376,7 +376,7 @@ static void retry_parked(catalog_service *svc, unsigned long done_seq)
             p = &g->next;
         }
     }
-    while (ready) {
+    while (ready != NULL) {
         struct sget *g = ready;
         ready = g->next;
         if (svc->closing)
@@ -391,16 +391,16 @@ int catalog_service_get(catalog_service *svc, const char *section, const char *i
 {
     if (svc->closing)
         return -ECANCELED;
-    if (!svc->idx)
+    if (svc->idx == NULL)
         return -EAGAIN;
-    size_t id_len = strlen(id), sec_len = section ? strlen(section) + 1 : 0;
-    struct sget *g = malloc(sizeof *g + id_len + 1 + sec_len);
-    if (!g)
+    size_t id_len = strlen(id), sec_len = section != NULL ? strlen(section) + 1 : 0;
+    struct sget *g = malloc(sizeof(*g) + id_len + 1 + sec_len);
+    if (g == NULL)
         return -ENOMEM;
-    memset(g, 0, sizeof *g);
+    memset(g, 0, sizeof(*g));
     memcpy(g->name, id, id_len + 1);
     g->id = g->name;
-    if (section) {
+    if (section != NULL) {
         memcpy(g->name + id_len + 1, section, sec_len);
         g->section = g->name + id_len + 1;
     }
@@ -429,10 +429,10 @@ int catalog_service_health(const catalog_service *svc, json_t *obj)
                             (json_int_t)st.bytes, "hits", (json_int_t)st.hits, "misses",
                             (json_int_t)st.misses);
     int rc = 0;
-    if (!lru)
+    if (lru == NULL)
         return -ENOMEM;
     rc |= json_object_set_new(obj, "lru", lru);
-    if (svc->idx) {
+    if (svc->idx != NULL) {
         rc |= json_object_set_new(obj, "version", json_string(catalog_index_version(svc->idx)));
         rc |= json_object_set_new(obj, "entries",
                                   json_integer((json_int_t)catalog_index_entries(svc->idx)));
@@ -444,7 +444,7 @@ int catalog_service_health(const catalog_service *svc, json_t *obj)
         rc |= json_object_set_new(obj, "index_bytes", json_integer(0));
     }
     rc |= json_object_set_new(obj, "last_error",
-                              svc->last_error ? json_string(svc->last_error) : json_null());
+                              svc->last_error != NULL ? json_string(svc->last_error) : json_null());
     return rc ? -ENOMEM : 0;
 }
 
@@ -459,7 +459,7 @@ static void release(catalog_service *svc)
     free(svc->last_error);
     free(svc->path);
     free(svc);
-    if (cb)
+    if (cb != NULL)
         cb(data);
 }
 
@@ -475,7 +475,7 @@ static void on_reader_closed(void *data)
 
 void catalog_service_close(catalog_service *svc, void (*on_closed)(void *data), void *data)
 {
-    if (!svc || svc->closing)
+    if (svc == NULL || svc->closing)
         return;
     svc->closing = 1;
     svc->on_closed = on_closed;
@@ -490,7 +490,7 @@ void catalog_service_close(catalog_service *svc, void (*on_closed)(void *data), 
         svc->pending++;
         uv_close((uv_handle_t *)&svc->watch, on_handle_closed);
     }
-    if (svc->check) {
+    if (svc->check != NULL) {
         svc->pending++;
         uv_cancel((uv_req_t *)&svc->check->work);
     }

@@ -52,7 +52,6 @@ static const char *const catw_keys[] = {"path", "lru_entries", "lru_bytes", NULL
 
 /* ---- config --------------------------------------------------------------- */
 
-
 struct catw_config {
     const char *path;
     size_t lru_entries;
@@ -69,7 +68,7 @@ static int parse_config(const json_t *cfg, const char *path, struct catw_config 
     out->lru_entries = CATALOG_LRU_ENTRIES_DEFAULT;
     out->lru_bytes = CATALOG_LRU_BYTES_DEFAULT;
     v = json_object_get(cfg, "path");
-    if (!v) {
+    if (v == NULL) {
         snprintf(err, err_size,
                  "%s.path: required (the catalog's OUTDIR, as given to "
                  "`herdctl catalog build`)",
@@ -115,12 +114,12 @@ static int catw_validate(const json_t *cfg, const char *path, char *err, size_t 
 
 static void update_memory(struct catw *c)
 {
-    if (!c->svc || c->closing)
+    if (c->svc == NULL || c->closing)
         return;
     catalog_lru_stats st;
     catalog_index *idx = catalog_service_index(c->svc);
     catalog_reader_stats(catalog_service_reader(c->svc), &st);
-    worker_set_memory(c->w, (uint64_t)(idx ? catalog_index_bytes(idx) : 0) + st.bytes);
+    worker_set_memory(c->w, (uint64_t)(idx != NULL ? catalog_index_bytes(idx) : 0) + st.bytes);
 }
 
 static void on_started(catalog_service *svc, int status, const char *error, void *data)
@@ -128,7 +127,7 @@ static void on_started(catalog_service *svc, int status, const char *error, void
     struct catw *c = data;
     worker *prev = worker_enter(c->w);
     if (status < 0) {
-        worker_fail(c->w, "catalog not loaded: %s", error ? error : strerror(-status));
+        worker_fail(c->w, "catalog not loaded: %s", error != NULL ? error : strerror(-status));
     } else {
         catalog_index *idx = catalog_service_index(svc);
         worker_log(c->w, BASE_LOG_INFO, "serving %s (%zu entries, %zu index bytes)",
@@ -148,8 +147,8 @@ static void on_reloaded(catalog_service *svc, const char *version, size_t entrie
     worker_log(c->w, BASE_LOG_INFO, "swapped to %s (%zu entries)", version, entries);
     update_memory(c);
     json_t *payload = json_pack("{s:s,s:I}", "version", version, "entries", (json_int_t)entries);
-    snprintf(topic, sizeof topic, "catalog.%s.reloaded", worker_name(c->w));
-    if (!payload || worker_publish_json(c->w, topic, payload) < 0)
+    snprintf(topic, sizeof(topic), "catalog.%s.reloaded", worker_name(c->w));
+    if (payload == NULL || worker_publish_json(c->w, topic, payload) < 0)
         worker_log(c->w, BASE_LOG_WARN, "could not publish %s", topic);
     json_decref(payload);
     worker_leave(prev);
@@ -161,7 +160,7 @@ static void on_refused(catalog_service *svc, const char *version, const char *er
     worker *prev = worker_enter(c->w);
     catalog_index *idx = catalog_service_index(svc);
     worker_set_error(c->w, "refused %s, still serving %s: %s", version,
-                     idx ? catalog_index_version(idx) : "nothing", error);
+                     idx != NULL ? catalog_index_version(idx) : "nothing", error);
     worker_log(c->w, BASE_LOG_WARN, "refused %s: %s", version, error);
     worker_leave(prev);
 }
@@ -176,7 +175,7 @@ static int catw_start(worker *w, void *state)
     int rc;
 
     c->w = w;
-    if ((rc = parse_config(worker_config(w), worker_name(w), &cc, err, sizeof err)) < 0) {
+    if ((rc = parse_config(worker_config(w), worker_name(w), &cc, err, sizeof(err))) < 0) {
         worker_set_error(w, "%s", err);
         return rc;
     }
@@ -217,7 +216,7 @@ static void catw_stop(worker *w, void *state)
     if (c->closing)
         return;
     c->closing = 1;
-    if (!c->svc) {
+    if (c->svc == NULL) {
         worker_stopped(w);
         return;
     }
@@ -227,13 +226,13 @@ static void catw_stop(worker *w, void *state)
 static void catw_health(worker *w, void *state, json_t *obj)
 {
     struct catw *c = state;
-    if (!c->svc || c->closing)
+    if (c->svc == NULL || c->closing)
         return;
     /* the runtime's last_error (what worker_set_error/worker_fail said)
      * wins over the service's copy */
     json_t *mine = json_incref(json_object_get(obj, "last_error"));
     catalog_service_health(c->svc, obj);
-    if (mine)
+    if (mine != NULL)
         json_object_set_new(obj, "last_error", mine);
     else
         json_object_del(obj, "last_error");
@@ -250,13 +249,14 @@ static int check_args(bus_request *req, const json_t *args, const char *const *a
     json_object_foreach((json_t *)args, key, v)
     {
         int ok = 0;
-        for (const char *const *a = allowed; *a && !ok; a++)
+        for (const char *const *a = allowed; *a != NULL && !ok; a++)
             ok = strcmp(*a, key) == 0;
         if (!ok) {
             char expected[256] = "";
             size_t n = 0;
-            for (const char *const *a = allowed; *a && n < sizeof expected; a++)
-                n += (size_t)snprintf(expected + n, sizeof expected - n, "%s%s", n ? ", " : "", *a);
+            for (const char *const *a = allowed; *a != NULL && n < sizeof(expected); a++)
+                n +=
+                    (size_t)snprintf(expected + n, sizeof(expected) - n, "%s%s", n ? ", " : "", *a);
             bus_reply_error(req, "bad_request", "%.64s: unknown argument of %s (expected %s)", key,
                             bus_request_op(req), n ? expected : "none");
             return -1;
@@ -270,7 +270,7 @@ static int arg_string(bus_request *req, const json_t *args, const char *key, int
 {
     const json_t *v = json_object_get(args, key);
     *out = NULL;
-    if (!v || json_is_null(v)) {
+    if (v == NULL || json_is_null(v)) {
         if (!required)
             return 0;
         bus_reply_error(req, "bad_request", "%s: required", key);
@@ -289,7 +289,7 @@ static int arg_count(bus_request *req, const json_t *args, const char *key, size
 {
     const json_t *v = json_object_get(args, key);
     *out = def;
-    if (!v || json_is_null(v))
+    if (v == NULL || json_is_null(v))
         return 0;
     if (!json_is_integer(v) || json_integer_value(v) < 0) {
         bus_reply_error(req, "bad_request", "%s: expected a non-negative integer", key);
@@ -334,8 +334,8 @@ static void op_query(struct catw *c, catalog_index *idx, bus_request *req, int s
         arg_count(req, args, "limit", search ? SEARCH_LIMIT_DEFAULT : LIST_LIMIT_DEFAULT,
                   &q.limit) < 0)
         return;
-    int rc = search ? catalog_index_search(idx, &q, &out, err, sizeof err)
-                    : catalog_index_list(idx, &q, &out, err, sizeof err);
+    int rc = search ? catalog_index_search(idx, &q, &out, err, sizeof(err))
+                    : catalog_index_list(idx, &q, &out, err, sizeof(err));
     reply_buf(req, rc, &out, err);
 }
 
@@ -349,8 +349,8 @@ static void op_counts(struct catw *c, catalog_index *idx, bus_request *req, int 
 
     if (check_args(req, args, keys) < 0 || arg_string(req, args, "section", 0, &section) < 0)
         return;
-    int rc = domains ? catalog_index_domains(idx, section, &out, err, sizeof err)
-                     : catalog_index_categories(idx, section, &out, err, sizeof err);
+    int rc = domains ? catalog_index_domains(idx, section, &out, err, sizeof(err))
+                     : catalog_index_categories(idx, section, &out, err, sizeof(err));
     reply_buf(req, rc, &out, err);
 }
 
@@ -370,10 +370,10 @@ static void op_stats(struct catw *c, catalog_index *idx, bus_request *req)
     if (rc == 0) {
         out.len--;
         rc = base_buf_addf(&out,
-                               ",\"lru\":{\"entries\":%zu,\"bytes\":%zu,\"hits\":%llu,"
-                               "\"misses\":%llu}}",
-                               st.entries, st.bytes, (unsigned long long)st.hits,
-                               (unsigned long long)st.misses);
+                           ",\"lru\":{\"entries\":%zu,\"bytes\":%zu,\"hits\":%llu,"
+                           "\"misses\":%llu}}",
+                           st.entries, st.bytes, (unsigned long long)st.hits,
+                           (unsigned long long)st.misses);
     }
     reply_buf(req, rc, &out, "");
 }
@@ -407,8 +407,8 @@ static void op_get(struct catw *c, bus_request *req)
     if (check_args(req, args, keys) < 0 || arg_string(req, args, "id", 1, &id) < 0 ||
         arg_string(req, args, "section", 0, &section) < 0)
         return;
-    struct get_ctx *g = malloc(sizeof *g);
-    if (!g) {
+    struct get_ctx *g = malloc(sizeof(*g));
+    if (g == NULL) {
         bus_reply_error(req, "internal", "out of memory");
         return;
     }
@@ -421,7 +421,7 @@ static void op_get(struct catw *c, bus_request *req)
     if (rc == -ENOENT || rc == -ENOTUNIQ) {
         /* the index says why (unknown section, unknown id, ambiguous id) */
         size_t entry;
-        catalog_index_find(catalog_service_index(c->svc), section, id, &entry, err, sizeof err);
+        catalog_index_find(catalog_service_index(c->svc), section, id, &entry, err, sizeof(err));
         bus_reply_error(req, rc == -ENOENT ? "not_found" : "bad_request", "%s",
                         err[0] ? err : "no such entry");
     } else if (rc == -EAGAIN || rc == -ECANCELED) {
@@ -435,7 +435,7 @@ static void catw_request(worker *w, void *state, bus_request *req)
 {
     struct catw *c = state;
     const char *op = bus_request_op(req);
-    catalog_index *idx = c->svc && !c->closing ? catalog_service_index(c->svc) : NULL;
+    catalog_index *idx = c->svc != NULL && !c->closing ? catalog_service_index(c->svc) : NULL;
 
     if (strcmp(op, "list") != 0 && strcmp(op, "get") != 0 && strcmp(op, "search") != 0 &&
         strcmp(op, "categories") != 0 && strcmp(op, "domains") != 0 && strcmp(op, "stats") != 0) {
@@ -445,7 +445,7 @@ static void catw_request(worker *w, void *state, bus_request *req)
                         worker_name(w), op);
         return;
     }
-    if (!idx) {
+    if (idx == NULL) {
         bus_reply_error(req, "unavailable", "%s has not loaded its catalog yet", worker_name(w));
         return;
     }

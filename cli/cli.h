@@ -16,14 +16,14 @@ enum { CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2, CLI_UNREACHABLE = 3 };
 typedef struct cli_ctx {
     const char *runtime_dir; /* NULL: the bus default */
     int timeout_ms;
-    int json;                /* --json: print results as JSON */
+    int json; /* --json: print results as JSON */
     bus_client *client;
 } cli_ctx;
 
 typedef struct cli_cmd {
     const char *name;
-    const char *args;    /* usage after the name */
-    const char *summary; /* one line */
+    const char *args;                                /* usage after the name */
+    const char *summary;                             /* one line */
     int (*run)(cli_ctx *ctx, int argc, char **argv); /* argv[0] is the name */
 } cli_cmd;
 

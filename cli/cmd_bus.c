@@ -11,7 +11,7 @@
 static int unreachable(const cli_ctx *ctx, int rv)
 {
     fprintf(stderr, "herdctl: herdd not reachable in %s: %s\n",
-            ctx->runtime_dir ? ctx->runtime_dir : "the default runtime directory",
+            ctx->runtime_dir != NULL ? ctx->runtime_dir : "the default runtime directory",
             rv == -ECONNREFUSED ? "no herdd listening" : strerror(-rv));
     return CLI_UNREACHABLE;
 }
@@ -21,7 +21,7 @@ static char *read_all(FILE *f, size_t *len)
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
 
-    while (buf) {
+    while (buf != NULL) {
         size_t got = fread(buf + n, 1, cap - n, f);
         n += got;
         if (got == 0)
@@ -58,8 +58,9 @@ static int cmd_pub(cli_ctx *ctx, int argc, char **argv)
     if (argc < 2 || argc > 3)
         return cli_usage_error(cmd, "expected a topic and at most one JSON argument");
     if (bus_topic_check(argv[1], strlen(argv[1])) < 0)
-        return cli_usage_error(cmd, "invalid topic \"%s\" (dot-separated tokens of "
-                                    "[A-Za-z0-9_-], at most 255 bytes)",
+        return cli_usage_error(cmd,
+                               "invalid topic \"%s\" (dot-separated tokens of "
+                               "[A-Za-z0-9_-], at most 255 bytes)",
                                argv[1]);
     if (bus_topic_reserved(argv[1], strlen(argv[1])))
         return cli_usage_error(cmd,
@@ -142,9 +143,9 @@ static int cmd_sub(cli_ctx *ctx, int argc, char **argv)
         if (ctx->json) {
             json_t *p = json_loadb(ev.payload, ev.payload_len, JSON_DECODE_ANY, NULL);
             json_t *o = json_pack("{s:s%,s:o}", "topic", ev.topic, ev.topic_len, "payload",
-                                  p ? p : json_null());
-            char *s = o ? base_json_dumps(o, JSON_COMPACT) : NULL;
-            if (s)
+                                  p != NULL ? p : json_null());
+            char *s = o != NULL ? base_json_dumps(o, JSON_COMPACT) : NULL;
+            if (s != NULL)
                 puts(s);
             free(s);
             json_decref(o);
@@ -175,7 +176,7 @@ static int cmd_req(cli_ctx *ctx, int argc, char **argv)
         if (!json_is_object(args)) {
             json_decref(args);
             return cli_usage_error(cmd, "ARGS_JSON must be a JSON object%s%s",
-                                   args ? "" : ": ", args ? "" : jerr.text);
+                                   args != NULL ? "" : ": ", args != NULL ? "" : jerr.text);
         }
     }
     rv = cli_request(ctx, argv[1], argv[2], args, &result);

@@ -99,7 +99,7 @@ static int cmd_build(cli_ctx *ctx, int argc, char **argv)
 
     char err[1024];
     catalog_build_result res;
-    int rc = catalog_build(pos[0], spec, pos[1], &res, err, sizeof err);
+    int rc = catalog_build(pos[0], spec, pos[1], &res, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "herdctl catalog build: %s\n", err[0] ? err : strerror(-rc));
         return CLI_ERROR;
@@ -108,7 +108,7 @@ static int cmd_build(cli_ctx *ctx, int argc, char **argv)
         json_t *o = json_pack("{s:s,s:s,s:I,s:I,s:b}", "version", res.version, "manifest_sha256",
                               res.manifest_sha256, "sections", (json_int_t)res.n_sections,
                               "entries", (json_int_t)res.n_entries, "unchanged", res.unchanged);
-        if (o)
+        if (o != NULL)
             cli_print_json(ctx, o);
         json_decref(o);
     } else {
@@ -142,15 +142,15 @@ static void print_entries(const json_t *entries)
         const char *id = json_string_value(json_object_get(e, "id"));
         const char *name = json_string_value(json_object_get(e, "name"));
         const char *category = json_string_value(json_object_get(e, "category"));
-        if (!category)
+        if (category == NULL)
             category = json_string_value(json_object_get(e, "domain"));
         char full[512];
-        snprintf(full, sizeof full, "%s%s%s", section ? section : "", section ? "/" : "",
-                 id ? id : "?");
+        snprintf(full, sizeof(full), "%s%s%s", section != NULL ? section : "",
+                 section != NULL ? "/" : "", id != NULL ? id : "?");
         print_col(full, 32);
         fputs("  ", stdout);
-        print_col(name ? name : "", 32);
-        printf("  %s\n", category ? category : "");
+        print_col(name != NULL ? name : "", 32);
+        printf("  %s\n", category != NULL ? category : "");
     }
 }
 
@@ -164,7 +164,7 @@ static int query(cli_ctx *ctx, const char *sub, const char *w, json_t *args, int
     json_int_t total = 0, offset = json_integer_value(json_object_get(args, "offset"));
     int rv;
 
-    if (!all)
+    if (all == NULL)
         return CLI_ERROR;
     for (;;) {
         if (page) {
@@ -191,7 +191,7 @@ static int query(cli_ctx *ctx, const char *sub, const char *w, json_t *args, int
     }
     if (ctx->json) {
         json_t *o = json_pack("{s:I,s:O}", "total", total, "entries", all);
-        if (o)
+        if (o != NULL)
             cli_print_json(ctx, o);
         json_decref(o);
     } else {
@@ -214,7 +214,7 @@ static int cmd_query(cli_ctx *ctx, int argc, char **argv, int search)
     json_t *args = json_object();
     int rv = CLI_USAGE;
 
-    if (!args)
+    if (args == NULL)
         return CLI_ERROR;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -230,7 +230,7 @@ static int cmd_query(cli_ctx *ctx, int argc, char **argv, int search)
             key = "offset", count = 1;
         else if (strcmp(a, "--limit") == 0)
             key = "limit", count = 1;
-        if (key) {
+        if (key != NULL) {
             if (i + 1 >= argc) {
                 sub_usage(sub, "%s needs a value", a);
                 goto out;
@@ -282,10 +282,10 @@ static int cmd_get(cli_ctx *ctx, int argc, char **argv)
     }
     if (n_pos != 2)
         return sub_usage("get", "expected W and ID");
-    json_t *args = section ? json_pack("{s:s,s:s}", "id", pos[1], "section", section)
-                           : json_pack("{s:s}", "id", pos[1]);
+    json_t *args = section != NULL ? json_pack("{s:s,s:s}", "id", pos[1], "section", section)
+                                   : json_pack("{s:s}", "id", pos[1]);
     json_t *result = NULL;
-    if (!args)
+    if (args == NULL)
         return CLI_ERROR;
     int rv = cli_request(ctx, pos[0], "get", args, &result);
     json_decref(args);
@@ -314,7 +314,7 @@ static int cmd_catalog(cli_ctx *ctx, int argc, char **argv)
                        : strcmp(sub, "get") == 0    ? help_get
                        : strcmp(sub, "search") == 0 ? help_search
                                                     : NULL;
-    if (!help)
+    if (help == NULL)
         return cli_usage_error(self(), "unknown subcommand \"%s\" (build, list, get, search)", sub);
     if (cli_wants_help(argc - 1, argv + 1)) {
         fputs(help, stdout);

@@ -43,7 +43,7 @@ typedef struct job_sub {
 static void sub_help(const job_sub *sub)
 {
     printf("Usage: herdctl job %s %s\n\n%s\n", sub->name, sub->args, sub->summary);
-    if (sub->details)
+    if (sub->details != NULL)
         printf("\n%s", sub->details);
 }
 
@@ -61,13 +61,13 @@ static int parse_count(const char *s, long max, long *out)
 static const char *str_or(const json_t *o, const char *key, const char *dflt)
 {
     const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : dflt;
+    return s != NULL ? s : dflt;
 }
 
 static int is_terminal(const char *status)
 {
-    return status && (strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0 ||
-                      strcmp(status, "cancelled") == 0);
+    return status != NULL && (strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0 ||
+                              strcmp(status, "cancelled") == 0);
 }
 
 /* The exit status that stands for a job: its exit code, 128 + the signal
@@ -129,7 +129,7 @@ static int run_submit(cli_ctx *ctx, const job_sub *sub, int argc, char **argv)
                 sub_usage(sub, "%s needs a value", a);
                 goto out;
             }
-            if (json_object_get(args, params[p].key)) {
+            if (json_object_get(args, params[p].key) != NULL) {
                 sub_usage(sub, "%s given twice", a);
                 goto out;
             }
@@ -167,9 +167,9 @@ static int run_submit(cli_ctx *ctx, const job_sub *sub, int argc, char **argv)
             json_array_append_new(av, json_string(argv[i]));
         json_object_set_new(args, "argv", av);
     }
-    if (env)
+    if (env != NULL)
         json_object_set(args, "env", env);
-    if (!json_object_get(args, "type") && !json_object_get(args, "argv")) {
+    if (json_object_get(args, "type") == NULL && json_object_get(args, "argv") == NULL) {
         sub_usage(sub, "expected --type T or -- ARGV...");
         goto out;
     }
@@ -221,9 +221,9 @@ static int run_list(cli_ctx *ctx, const job_sub *sub, int argc, char **argv)
             return sub_usage(sub, "unexpected argument \"%s\"", argv[k]);
     }
     if (w == NULL || !base_name_valid(w))
-        return sub_usage(sub, w ? "invalid worker name \"%s\"" : "expected a worker name%s",
-                         w ? w : "");
-    args = status ? json_pack("{s:s}", "status", status) : json_object();
+        return sub_usage(sub, w != NULL ? "invalid worker name \"%s\"" : "expected a worker name%s",
+                         w != NULL ? w : "");
+    args = status != NULL ? json_pack("{s:s}", "status", status) : json_object();
     rv = cli_request(ctx, w, "list", args, &result);
     json_decref(args);
     if (rv != CLI_OK)
@@ -437,7 +437,7 @@ static int run_follow(cli_ctx *ctx, const job_sub *sub, int argc, char **argv)
         rv = bus_client_subscribe(ctx->client, pattern);
         if (rv == -ECONNREFUSED) {
             fprintf(stderr, "herdctl: herdd not reachable in %s: no herdd listening\n",
-                    ctx->runtime_dir ? ctx->runtime_dir : "the default runtime directory");
+                    ctx->runtime_dir != NULL ? ctx->runtime_dir : "the default runtime directory");
             return CLI_UNREACHABLE;
         }
         if (rv < 0) {
@@ -485,12 +485,12 @@ static int run_follow(cli_ctx *ctx, const job_sub *sub, int argc, char **argv)
         }
         json_t *p = json_loadb(ev.payload, ev.payload_len, 0, NULL);
         size_t tl = ev.topic_len;
-        if (p && tl > 6 && memcmp(ev.topic + tl - 6, ".state", 6) == 0) {
+        if (p != NULL && tl > 6 && memcmp(ev.topic + tl - 6, ".state", 6) == 0) {
             if (is_terminal(str_or(p, "status", NULL))) {
                 meta = p;
                 break;
             }
-        } else if (p && tl > 7 && memcmp(ev.topic + tl - 7, ".output", 7) == 0) {
+        } else if (p != NULL && tl > 7 && memcmp(ev.topic + tl - 7, ".output", 7) == 0) {
             const json_t *data = json_object_get(p, "data");
             uint64_t off = (uint64_t)json_integer_value(json_object_get(p, "offset"));
             size_t len = json_string_length(data);
@@ -513,7 +513,7 @@ static int run_follow(cli_ctx *ctx, const job_sub *sub, int argc, char **argv)
             } else {
                 skip = len; /* already printed by the catch-up */
             }
-            if (s && skip < len) {
+            if (s != NULL && skip < len) {
                 if (ctx->json) {
                     cli_print_json(ctx, p);
                 } else if (fwrite(s + skip, 1, len - skip, stdout) != len - skip) {
@@ -570,10 +570,10 @@ static const job_sub subs[] = {
 static void job_help(FILE *f)
 {
     fprintf(f, "Usage: herdctl job SUBCOMMAND W ...\n\n%s\n\nSubcommands:\n", job_cmd.summary);
-    for (const job_sub *s = subs; s->name; s++) {
+    for (const job_sub *s = subs; s->name != NULL; s++) {
         const char *nl = strchr(s->args, '\n');
-        fprintf(f, "  %-8s %.*s\n", s->name, nl ? (int)(nl - s->args) : (int)strlen(s->args),
-                s->args);
+        fprintf(f, "  %-8s %.*s\n", s->name,
+                nl != NULL ? (int)(nl - s->args) : (int)strlen(s->args), s->args);
     }
     fputs("\nherdctl job SUBCOMMAND --help shows the details.\n", f);
 }
@@ -584,7 +584,7 @@ static int cmd_job(cli_ctx *ctx, int argc, char **argv)
         job_help(argc < 2 ? stderr : stdout);
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
-    for (const job_sub *s = subs; s->name; s++) {
+    for (const job_sub *s = subs; s->name != NULL; s++) {
         if (strcmp(s->name, argv[1]) != 0)
             continue;
         if (cli_wants_help(argc - 1, argv + 1)) {

@@ -66,8 +66,8 @@ static void print_status(const json_t *r)
                json_string_value(json_object_get(v, "worker")),
                json_string_value(json_object_get(v, "kind")),
                json_string_value(json_object_get(v, "state")), pid, up,
-               (long long)geti(v, "restarts"), heap, json_is_string(err) ? json_string_value(err)
-                                                                           : "");
+               (long long)geti(v, "restarts"), heap,
+               json_is_string(err) ? json_string_value(err) : "");
     }
     if (json_array_size(workers) == 0)
         printf("(no workers)\n");
@@ -153,7 +153,7 @@ static int worker_action(cli_ctx *ctx, const cli_cmd *cmd, int argc, char **argv
         print_worker_line(result);
     /* Asked to run, it did not: say so in the exit status too. */
     const char *state = json_string_value(json_object_get(result, "state"));
-    if (strcmp(cmd->name, "stop") != 0 && state && strcmp(state, "running") != 0)
+    if (strcmp(cmd->name, "stop") != 0 && state != NULL && strcmp(state, "running") != 0)
         rv = CLI_ERROR;
     json_decref(result);
     return rv;

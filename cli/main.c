@@ -18,7 +18,7 @@ static void usage(FILE *f)
           "Commands:\n",
           f);
     for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
-        for (const cli_cmd *c = tables[t]; c->name; c++) {
+        for (const cli_cmd *c = tables[t]; c->name != NULL; c++) {
             char head[64];
             snprintf(head, sizeof(head), "%s %s", c->name, c->args);
             fprintf(f, "  %-30s %s\n", head, c->summary);
@@ -50,21 +50,20 @@ int cli_wants_help(int argc, char **argv)
 void cli_print_help(const cli_cmd *cmd, const char *details)
 {
     printf("Usage: herdctl %s %s\n\n%s\n", cmd->name, cmd->args, cmd->summary);
-    if (details)
+    if (details != NULL)
         printf("\n%s", details);
 }
 
-static int vusage(const char *cmd, const char *sub, const char *args, const char *fmt,
-                  va_list ap) __attribute__((format(printf, 4, 0)));
+static int vusage(const char *cmd, const char *sub, const char *args, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
-static int vusage(const char *cmd, const char *sub, const char *args, const char *fmt,
-                  va_list ap)
+static int vusage(const char *cmd, const char *sub, const char *args, const char *fmt, va_list ap)
 {
-    const char *sp = sub ? " " : "", *sb = sub ? sub : "";
+    const char *sp = sub != NULL ? " " : "", *sb = sub != NULL ? sub : "";
 
     fprintf(stderr, "herdctl %s%s%s: ", cmd, sp, sb);
     vfprintf(stderr, fmt, ap);
-    if (args)
+    if (args != NULL)
         fprintf(stderr, "\nUsage: herdctl %s%s%s %s\n", cmd, sp, sb, args);
     else
         fprintf(stderr, "\n(see herdctl %s%s%s --help)\n", cmd, sp, sb);
@@ -107,7 +106,7 @@ void cli_format_bytes(char *buf, size_t size, double bytes)
 void cli_print_json(const cli_ctx *ctx, const json_t *v)
 {
     char *s = base_json_dumps(v, JSON_ENCODE_ANY | (ctx->json ? JSON_COMPACT : JSON_INDENT(2)));
-    if (s) {
+    if (s != NULL) {
         puts(s);
         free(s);
     }
@@ -122,7 +121,7 @@ int cli_request(cli_ctx *ctx, const char *service, const char *op, const json_t 
     *result = NULL;
     if (rv == -ECONNREFUSED || rv == -ETIMEDOUT) {
         fprintf(stderr, "herdctl: herdd not reachable in %s: %s\n",
-                ctx->runtime_dir ? ctx->runtime_dir : "the default runtime directory",
+                ctx->runtime_dir != NULL ? ctx->runtime_dir : "the default runtime directory",
                 rv == -ETIMEDOUT ? "no reply within the timeout" : "no herdd listening");
         return CLI_UNREACHABLE;
     }
@@ -138,7 +137,7 @@ int cli_request(cli_ctx *ctx, const char *service, const char *op, const json_t 
     json_t *e = json_object_get(reply, "error");
     if (ctx->json) {
         char *s = base_json_dumps(e, JSON_COMPACT | JSON_ENCODE_ANY);
-        fprintf(stderr, "%s\n", s ? s : "null");
+        fprintf(stderr, "%s\n", s != NULL ? s : "null");
         free(s);
     } else {
         fprintf(stderr, "herdctl: %s: %s\n", json_string_value(json_object_get(e, "code")),
@@ -151,7 +150,7 @@ int cli_request(cli_ctx *ctx, const char *service, const char *op, const json_t 
 static const cli_cmd *find(const char *name)
 {
     for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
-        for (const cli_cmd *c = tables[t]; c->name; c++)
+        for (const cli_cmd *c = tables[t]; c->name != NULL; c++)
             if (strcmp(c->name, name) == 0)
                 return c;
     return NULL;
@@ -178,8 +177,9 @@ int main(int argc, char **argv)
             char *end;
             double s = strtod(argv[++i], &end);
             if (*end != '\0' || !(s > 0) || s > 86400) {
-                fprintf(stderr, "herdctl: --timeout: expected seconds from 0 to 86400, got "
-                                "\"%s\"\n",
+                fprintf(stderr,
+                        "herdctl: --timeout: expected seconds from 0 to 86400, got "
+                        "\"%s\"\n",
                         argv[i]);
                 return CLI_USAGE;
             }

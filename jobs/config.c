@@ -28,14 +28,15 @@ static int get_uint(const json_t *v, const char *path, const char *key, unsigned
                     unsigned *out, char *err, size_t size)
 {
     if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
-        return base_errf(err, size, "%s.%s: expected an integer from %u to %u", path, key, min, max);
+        return base_errf(err, size, "%s.%s: expected an integer from %u to %u", path, key, min,
+                         max);
     *out = (unsigned)json_integer_value(v);
     return 0;
 }
 
 void jobs_config_free(jobs_config *cfg)
 {
-    if (!cfg)
+    if (cfg == NULL)
         return;
     free(cfg->state_dir);
     for (size_t i = 0; i < cfg->n_lanes; i++)
@@ -53,12 +54,12 @@ void jobs_config_free(jobs_config *cfg)
 
 const char *jobs_config_state_dir(const jobs_config *cfg)
 {
-    return cfg ? cfg->state_dir : NULL;
+    return cfg != NULL ? cfg->state_dir : NULL;
 }
 
 const jobs__type *jobs__config_type(const jobs_config *cfg, const char *name)
 {
-    for (size_t i = 0; name && i < cfg->n_types; i++)
+    for (size_t i = 0; name != NULL && i < cfg->n_types; i++)
         if (strcmp(cfg->types[i].name, name) == 0)
             return &cfg->types[i];
     return NULL;
@@ -66,7 +67,7 @@ const jobs__type *jobs__config_type(const jobs_config *cfg, const char *name)
 
 long jobs__config_lane(const jobs_config *cfg, const char *name)
 {
-    for (size_t i = 0; name && i < cfg->n_lanes; i++)
+    for (size_t i = 0; name != NULL && i < cfg->n_lanes; i++)
         if (strcmp(cfg->lanes[i].name, name) == 0)
             return (long)i;
     return -1;
@@ -75,13 +76,13 @@ long jobs__config_lane(const jobs_config *cfg, const char *name)
 static bool builtin_primary(const char *type)
 {
     static const char *const builtin[] = {"compile", "upload", "install", NULL};
-    return type && in_list(builtin, type);
+    return type != NULL && in_list(builtin, type);
 }
 
 bool jobs__config_primary(const jobs_config *cfg, const char *type)
 {
     const jobs__type *t = jobs__config_type(cfg, type);
-    return t ? t->primary : builtin_primary(type);
+    return t != NULL ? t->primary : builtin_primary(type);
 }
 
 static int parse_lanes(jobs_config *cfg, const json_t *v, const char *path, char *err, size_t size)
@@ -89,8 +90,8 @@ static int parse_lanes(jobs_config *cfg, const json_t *v, const char *path, char
     if (!json_is_object(v))
         return base_errf(err, size, "%s.lanes: expected an object of lane capacities", path);
     size_t n = json_object_size(v) + 1;
-    jobs__lane *lanes = realloc(cfg->lanes, n * sizeof *lanes);
-    if (!lanes)
+    jobs__lane *lanes = realloc(cfg->lanes, n * sizeof(*lanes));
+    if (lanes == NULL)
         return -ENOMEM;
     cfg->lanes = lanes;
     const char *key;
@@ -98,10 +99,11 @@ static int parse_lanes(jobs_config *cfg, const json_t *v, const char *path, char
     json_object_foreach((json_t *)v, key, cap)
     {
         if (!base_name_valid(key))
-            return base_errf(err, size, "%s.lanes.%s: lane names are 1-64 of [a-z0-9_-]", path, key);
+            return base_errf(err, size, "%s.lanes.%s: lane names are 1-64 of [a-z0-9_-]", path,
+                             key);
         unsigned c = 0;
         char sub[128];
-        snprintf(sub, sizeof sub, "lanes.%s", key);
+        snprintf(sub, sizeof(sub), "lanes.%s", key);
         if (get_uint(cap, path, sub, 1, 1024, &c, err, size))
             return -EINVAL;
         if (strcmp(key, "default") == 0) {
@@ -109,7 +111,7 @@ static int parse_lanes(jobs_config *cfg, const json_t *v, const char *path, char
             continue;
         }
         char *name = strdup(key);
-        if (!name)
+        if (name == NULL)
             return -ENOMEM;
         cfg->lanes[cfg->n_lanes].name = name;
         cfg->lanes[cfg->n_lanes].capacity = c;
@@ -126,15 +128,15 @@ static int parse_type(jobs_config *cfg, jobs__type *t, const char *name, const j
     if (!json_is_object(v))
         return base_errf(err, size, "%s.types.%s: expected an object with \"argv\"", path, name);
     t->name = strdup(name);
-    if (!t->name)
+    if (t->name == NULL)
         return -ENOMEM;
     t->primary = builtin_primary(name);
     const json_t *argv = json_object_get(v, "argv");
     if (!json_is_array(argv) || json_array_size(argv) == 0 ||
         json_array_size(argv) > JOBS__ARGV_MAX)
         return base_errf(err, size, "%s.types.%s.argv: expected an array of strings", path, name);
-    t->argv = calloc(json_array_size(argv), sizeof *t->argv);
-    if (!t->argv)
+    t->argv = calloc(json_array_size(argv), sizeof(*t->argv));
+    if (t->argv == NULL)
         return -ENOMEM;
     size_t i;
     json_t *a;
@@ -142,20 +144,21 @@ static int parse_type(jobs_config *cfg, jobs__type *t, const char *name, const j
     {
         if (!json_is_string(a) || json_string_length(a) == 0 ||
             strlen(json_string_value(a)) != json_string_length(a))
-            return base_errf(err, size, "%s.types.%s.argv: expected an array of strings", path, name);
+            return base_errf(err, size, "%s.types.%s.argv: expected an array of strings", path,
+                             name);
         const char *s = json_string_value(a);
-        if (strchr(s, '{') && strchr(s, '}') && !in_list(placeholders, s)) {
-            for (const char *const *p = placeholders; *p; p++)
-                if (strstr(s, *p))
+        if (strchr(s, '{') != NULL && strchr(s, '}') != NULL && !in_list(placeholders, s)) {
+            for (const char *const *p = placeholders; *p != NULL; p++)
+                if (strstr(s, *p) != NULL)
                     return base_errf(err, size,
-                                "%s.types.%s.argv[%zu]: a placeholder must be a whole element",
-                                path, name, i);
+                                     "%s.types.%s.argv[%zu]: a placeholder must be a whole element",
+                                     path, name, i);
         }
         if (i == 0 && in_list(placeholders, s))
-            return base_errf(err, size, "%s.types.%s.argv[0]: the program cannot be a placeholder", path,
-                        name);
+            return base_errf(err, size, "%s.types.%s.argv[0]: the program cannot be a placeholder",
+                             path, name);
         t->argv[i] = strdup(s);
-        if (!t->argv[i])
+        if (t->argv[i] == NULL)
             return -ENOMEM;
         t->n_argv++;
     }
@@ -168,11 +171,13 @@ static int parse_type(jobs_config *cfg, jobs__type *t, const char *name, const j
         if (strcmp(key, "lane") == 0) {
             long lane = json_is_string(val) ? jobs__config_lane(cfg, json_string_value(val)) : -1;
             if (lane < 0)
-                return base_errf(err, size, "%s.types.%s.lane: expected the name of a lane", path, name);
+                return base_errf(err, size, "%s.types.%s.lane: expected the name of a lane", path,
+                                 name);
             t->lane = (size_t)lane;
         } else if (strcmp(key, "primary") == 0) {
             if (!json_is_boolean(val))
-                return base_errf(err, size, "%s.types.%s.primary: expected true or false", path, name);
+                return base_errf(err, size, "%s.types.%s.primary: expected true or false", path,
+                                 name);
             t->primary = json_is_true(val);
         } else {
             return base_errf(err, size, "%s.types.%s.%s: unknown key", path, name, key);
@@ -185,8 +190,8 @@ static int parse_types(jobs_config *cfg, const json_t *v, const char *path, char
 {
     if (!json_is_object(v))
         return base_errf(err, size, "%s.types: expected an object of job types", path);
-    cfg->types = calloc(json_object_size(v) ? json_object_size(v) : 1, sizeof *cfg->types);
-    if (!cfg->types)
+    cfg->types = calloc(json_object_size(v) ? json_object_size(v) : 1, sizeof(*cfg->types));
+    if (cfg->types == NULL)
         return -ENOMEM;
     const char *key;
     json_t *t;
@@ -203,16 +208,16 @@ static int parse_types(jobs_config *cfg, const json_t *v, const char *path, char
 int jobs_config_parse(const json_t *obj, const char *path, const char *const *host_keys,
                       jobs_config **out, char *err, size_t err_size)
 {
-    if (!path)
+    if (path == NULL)
         path = "jobs";
     if (!json_is_object(obj))
         return base_errf(err, err_size, "%s: expected an object", path);
-    jobs_config *cfg = calloc(1, sizeof *cfg);
-    if (!cfg)
+    jobs_config *cfg = calloc(1, sizeof(*cfg));
+    if (cfg == NULL)
         return -ENOMEM;
     int rc = -ENOMEM;
-    cfg->lanes = calloc(1, sizeof *cfg->lanes);
-    if (!cfg->lanes || !(cfg->lanes[0].name = strdup("default")))
+    cfg->lanes = calloc(1, sizeof(*cfg->lanes));
+    if (cfg->lanes == NULL || (cfg->lanes[0].name = strdup("default")) == NULL)
         goto fail;
     cfg->lanes[0].capacity = 1;
     cfg->n_lanes = 1;
@@ -226,7 +231,7 @@ int jobs_config_parse(const json_t *obj, const char *path, const char *const *ho
 
     /* Lanes first: types refer to them. */
     const json_t *lanes = json_object_get(obj, "lanes");
-    if (lanes && (rc = parse_lanes(cfg, lanes, path, err, err_size)))
+    if (lanes != NULL && (rc = parse_lanes(cfg, lanes, path, err, err_size)))
         goto fail;
 
     const char *key;
@@ -243,7 +248,7 @@ int jobs_config_parse(const json_t *obj, const char *path, const char *const *ho
                 goto fail;
             }
             free(cfg->state_dir);
-            if (!(cfg->state_dir = strdup(json_string_value(v)))) {
+            if ((cfg->state_dir = strdup(json_string_value(v))) == NULL) {
                 rc = -ENOMEM;
                 goto fail;
             }
@@ -261,7 +266,8 @@ int jobs_config_parse(const json_t *obj, const char *path, const char *const *ho
             cfg->allow_argv = json_is_true(v);
         } else if (strcmp(key, "kill_timeout_s") == 0) {
             if (!json_is_number(v) || json_number_value(v) <= 0 || json_number_value(v) > 3600) {
-                base_errf(err, err_size, "%s.kill_timeout_s: expected seconds from 0 to 3600", path);
+                base_errf(err, err_size, "%s.kill_timeout_s: expected seconds from 0 to 3600",
+                          path);
                 goto fail;
             }
             cfg->kill_timeout_s = json_number_value(v);
@@ -274,9 +280,9 @@ int jobs_config_parse(const json_t *obj, const char *path, const char *const *ho
         } else if (strcmp(key, "log_max_bytes") == 0) {
             if (base_parse_size(v, &cfg->log_max_bytes) < 0 || cfg->log_max_bytes < 4096) {
                 base_errf(err, err_size,
-                     "%s.log_max_bytes: expected a size such as \"64M\" (at "
-                     "least 4096)",
-                     path);
+                          "%s.log_max_bytes: expected a size such as \"64M\" (at "
+                          "least 4096)",
+                          path);
                 goto fail;
             }
         } else if (strcmp(key, "primary_max") == 0) {

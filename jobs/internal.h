@@ -16,10 +16,11 @@
 
 #define JOBS__ID_LEN 32
 #define JOBS__NAME_MAX 64
-#define JOBS__PARAM_MAX 4096            /* bytes of one submit parameter */
-#define JOBS__ARGV_MAX 256              /* elements of one argv */
-#define JOBS__LOG_BUF_BYTES 65536       /* log write buffer of one running job */
-#define JOBS__PUB_BYTES 16384           /* output batch published at once: bounds a remote
+#define JOBS__PARAM_MAX 4096      /* bytes of one submit parameter */
+#define JOBS__ARGV_MAX 256        /* elements of one argv */
+#define JOBS__LOG_BUF_BYTES 65536 /* log write buffer of one running job */
+#define JOBS__PUB_BYTES                                                                            \
+    16384                               /* output batch published at once: bounds a remote         \
                                          * subscriber's nng queue (subscriber_buffer events) */
 #define JOBS__INFLIGHT_BYTES (4u << 20) /* byte cap of the in-memory tail */
 #define JOBS__TICK_MS 50                /* output publish period */
@@ -131,8 +132,8 @@ typedef struct jobs__run {
     int term_signal;
     int log_fd;
     uint64_t log_size; /* sidecar bytes: on disk plus logbuf */
-    base_buf logbuf;  /* not yet written to the sidecar */
-    base_buf pubbuf;  /* not yet published; starts at pub_offset */
+    base_buf logbuf;   /* not yet written to the sidecar */
+    base_buf pubbuf;   /* not yet published; starts at pub_offset */
     uint64_t pub_offset;
     base_buf inflight; /* the last lines, for tail_lines while running */
     size_t inflight_lines;
@@ -216,14 +217,14 @@ typedef struct jobs__bracket {
 static inline jobs__bracket jobs__enter(const jobs *j)
 {
     jobs__bracket b = {j->hooks.leave, NULL, j->hooks.data};
-    if (j->hooks.enter)
+    if (j->hooks.enter != NULL)
         b.token = j->hooks.enter(j->hooks.data);
     return b;
 }
 
 static inline void jobs__leave(const jobs__bracket *b)
 {
-    if (b->leave)
+    if (b->leave != NULL)
         b->leave(b->token, b->data);
 }
 

@@ -33,7 +33,7 @@ static char *join(jobs *j, const char *a, const char *b)
 {
     size_t n = strlen(a) + strlen(b) + 2;
     char *s = jobs__malloc(j, n);
-    if (s)
+    if (s != NULL)
         snprintf(s, n, "%s/%s", a, b);
     return s;
 }
@@ -63,33 +63,33 @@ static void free_all(jobs *j)
 int jobs_new(uv_loop_t *loop, const jobs_config *cfg, const char *worker_name,
              const char *state_dir, const jobs_hooks *hooks, jobs **out, char *err, size_t err_size)
 {
-    if (!loop || !cfg || !out)
+    if (loop == NULL || cfg == NULL || out == NULL)
         return fail(err, err_size, -EINVAL, "jobs_new: missing loop, config or out");
     if (!base_token_valid(worker_name))
         return fail(err, err_size, -EINVAL, "worker name \"%s\" is not a topic token",
-                    worker_name ? worker_name : "");
-    if (!state_dir)
+                    worker_name != NULL ? worker_name : "");
+    if (state_dir == NULL)
         state_dir = cfg->state_dir;
-    if (!state_dir || !*state_dir || strlen(state_dir) > 3000)
+    if (state_dir == NULL || !*state_dir || strlen(state_dir) > 3000)
         return fail(err, err_size, -EINVAL, "%s: no usable state_dir", worker_name);
-    jobs *j = base_calloc(1, sizeof *j);
-    if (!j)
+    jobs *j = base_calloc(1, sizeof(*j));
+    if (j == NULL)
         return fail(err, err_size, -ENOMEM, "out of memory");
-    j->heap_bytes = sizeof *j;
+    j->heap_bytes = sizeof(*j);
     j->loop = loop;
     j->cfg = cfg;
-    if (hooks)
+    if (hooks != NULL)
         j->hooks = *hooks;
     j->worker = jobs__strdup(j, worker_name);
     j->dir = jobs__strdup(j, state_dir);
-    j->lane_running = jobs__calloc(j, cfg->n_lanes * sizeof *j->lane_running);
-    if (j->dir) {
+    j->lane_running = jobs__calloc(j, cfg->n_lanes * sizeof(*j->lane_running));
+    if (j->dir != NULL) {
         j->logs_dir = join(j, j->dir, "logs");
         j->json_path = join(j, j->dir, "jobs.json");
         j->tmp_path = join(j, j->dir, "jobs.json.tmp");
     }
-    if (!j->worker || !j->dir || !j->lane_running || !j->logs_dir || !j->json_path ||
-        !j->tmp_path) {
+    if (j->worker == NULL || j->dir == NULL || j->lane_running == NULL || j->logs_dir == NULL ||
+        j->json_path == NULL || j->tmp_path == NULL) {
         free_all(j);
         return fail(err, err_size, -ENOMEM, "out of memory");
     }
@@ -112,7 +112,7 @@ void jobs_set_hooks(jobs *j, const jobs_hooks *hooks)
 
 int jobs_start(jobs *j)
 {
-    if (!j || j->closing)
+    if (j == NULL || j->closing)
         return -EINVAL;
     if (j->started)
         return 0;
@@ -125,7 +125,7 @@ int jobs_start(jobs *j)
     if (rc) {
         free_jobs(j);
         /* Reports queued by the partial restore refer to nothing durable. */
-        while (j->reports) {
+        while (j->reports != NULL) {
             jobs__report *r = j->reports;
             j->reports = r->next;
             report_free(j, r);
@@ -149,7 +149,7 @@ static void handle_closed(uv_handle_t *h)
     if (--j->n_handles_open > 0)
         return;
     jobs__bracket b = jobs__enter(j);
-    if (j->on_closed)
+    if (j->on_closed != NULL)
         j->on_closed(j, j->close_data);
     free_all(j);
     jobs__leave(&b);
@@ -160,8 +160,8 @@ void jobs__close_step(jobs *j)
     jobs__runs_close(j);
     if (j->n_runs || j->n_work || j->write_in_flight || j->store_timer_armed)
         return;
-    for (jobs_job *job = j->head; job; job = job->next)
-        if (job->run || job->finishing)
+    for (jobs_job *job = j->head; job != NULL; job = job->next)
+        if (job->run != NULL || job->finishing)
             return;
     if (j->started && j->dirty_gen > j->disk_gen && j->close_gen_tried < j->dirty_gen) {
         j->close_gen_tried = j->dirty_gen;
@@ -171,7 +171,7 @@ void jobs__close_step(jobs *j)
     if (j->done_gen < j->dirty_gen)
         j->done_gen = j->dirty_gen;
     jobs__reports_flush(j);
-    if (j->reports) /* a reply callback asked for more: come back */
+    if (j->reports != NULL) /* a reply callback asked for more: come back */
         return;
     j->closed = true;
     uv_close((uv_handle_t *)&j->kick, handle_closed);
@@ -181,7 +181,7 @@ void jobs__close_step(jobs *j)
 
 void jobs_close(jobs *j, jobs_closed_cb on_closed, void *data)
 {
-    if (!j || j->closing)
+    if (j == NULL || j->closing)
         return;
     j->closing = true;
     j->on_closed = on_closed;
@@ -192,7 +192,7 @@ void jobs_close(jobs *j, jobs_closed_cb on_closed, void *data)
 
 int jobs_request(jobs *j, const char *op, const json_t *args, jobs_reply_cb cb, void *data)
 {
-    if (!j || !op || !cb)
+    if (j == NULL || op == NULL || cb == NULL)
         return -EINVAL;
     if (j->closed)
         return -ESHUTDOWN;
@@ -207,14 +207,14 @@ int jobs_request(jobs *j, const char *op, const json_t *args, jobs_reply_cb cb, 
 
 void jobs_health(const jobs *j, json_t *obj)
 {
-    if (!j || !obj)
+    if (j == NULL || obj == NULL)
         return;
     json_t *counts = json_object();
-    for (int s = 0; counts && s < JOBS__N_STATUS; s++)
+    for (int s = 0; counts != NULL && s < JOBS__N_STATUS; s++)
         json_object_set_new(counts, jobs__status_name(s), json_integer((json_int_t)j->counts[s]));
     json_object_set_new(obj, "jobs", counts);
     json_t *lanes = json_object();
-    for (size_t i = 0; lanes && i < j->cfg->n_lanes; i++)
+    for (size_t i = 0; lanes != NULL && i < j->cfg->n_lanes; i++)
         json_object_set_new(lanes, j->cfg->lanes[i].name,
                             json_pack("{s:I,s:I}", "running", (json_int_t)j->lane_running[i],
                                       "capacity", (json_int_t)j->cfg->lanes[i].capacity));
@@ -228,7 +228,7 @@ void jobs_health(const jobs *j, json_t *obj)
 
 size_t jobs_heap_bytes(const jobs *j)
 {
-    return j ? j->heap_bytes : 0;
+    return j != NULL ? j->heap_bytes : 0;
 }
 
 /* ---- list -------------------------------------------------------------- */
@@ -237,7 +237,7 @@ void jobs__job_link(jobs *j, jobs_job *job)
 {
     job->prev = j->tail;
     job->next = NULL;
-    if (j->tail)
+    if (j->tail != NULL)
         j->tail->next = job;
     else
         j->head = job;
@@ -248,11 +248,11 @@ void jobs__job_link(jobs *j, jobs_job *job)
 
 void jobs__job_unlink(jobs *j, jobs_job *job)
 {
-    if (job->prev)
+    if (job->prev != NULL)
         job->prev->next = job->next;
     else
         j->head = job->next;
-    if (job->next)
+    if (job->next != NULL)
         job->next->prev = job->prev;
     else
         j->tail = job->prev;
@@ -263,12 +263,12 @@ void jobs__job_unlink(jobs *j, jobs_job *job)
 
 void jobs__spec_free(jobs *j, jobs__spec *spec)
 {
-    if (!spec)
+    if (spec == NULL)
         return;
-    for (char **a = spec->argv; a && *a; a++)
+    for (char **a = spec->argv; a != NULL && *a != NULL; a++)
         jobs__free(j, *a);
     jobs__free(j, spec->argv);
-    for (char **e = spec->env; e && *e; e++)
+    for (char **e = spec->env; e != NULL && *e != NULL; e++)
         jobs__free(j, *e);
     jobs__free(j, spec->env);
     jobs__free(j, spec->port);
@@ -287,14 +287,14 @@ static void report_free(jobs *j, jobs__report *r)
 
 void jobs__job_free(jobs *j, jobs_job *job)
 {
-    if (!job)
+    if (job == NULL)
         return;
     if (job->own_type)
         jobs__free(j, (char *)job->type);
     jobs__free(j, job->configuration);
     jobs__free(j, job->error);
     jobs__spec_free(j, job->spec);
-    while (job->waiters) {
+    while (job->waiters != NULL) {
         jobs__report *r = job->waiters;
         job->waiters = r->next;
         report_free(j, r);
@@ -305,7 +305,7 @@ void jobs__job_free(jobs *j, jobs_job *job)
 jobs_job *jobs__find(jobs *j, const char *id)
 {
     /* Linear: a few thousand jobs at most (retained + max_queued). */
-    for (jobs_job *job = j->head; id && job; job = job->next)
+    for (jobs_job *job = j->head; id != NULL && job != NULL; job = job->next)
         if (strcmp(job->id, id) == 0)
             return job;
     return NULL;
@@ -323,7 +323,7 @@ void jobs__set_status(jobs *j, jobs_job *job, int status)
 void jobs__report_queue(jobs *j, jobs__report *r)
 {
     r->next = NULL;
-    if (j->reports_tail)
+    if (j->reports_tail != NULL)
         j->reports_tail->next = r;
     else
         j->reports = r;
@@ -335,8 +335,8 @@ void jobs__report_queue(jobs *j, jobs__report *r)
 int jobs__reply(jobs *j, uint64_t gen, jobs_reply_cb cb, void *data, json_t *result,
                 const char *code, const char *fmt, ...)
 {
-    jobs__report *r = jobs__calloc(j, sizeof *r);
-    if (!r) {
+    jobs__report *r = jobs__calloc(j, sizeof(*r));
+    if (r == NULL) {
         json_decref(result);
         return -ENOMEM;
     }
@@ -345,15 +345,15 @@ int jobs__reply(jobs *j, uint64_t gen, jobs_reply_cb cb, void *data, json_t *res
     r->data = data;
     r->result = result;
     r->code = code;
-    if (fmt) {
+    if (fmt != NULL) {
         char msg[512];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof msg, fmt, ap);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
         r->message = jobs__strdup(j, msg);
     }
-    if (!result && !code)
+    if (result == NULL && code == NULL)
         r->code = "internal";
     jobs__report_queue(j, r);
     return 0;
@@ -361,13 +361,13 @@ int jobs__reply(jobs *j, uint64_t gen, jobs_reply_cb cb, void *data, json_t *res
 
 static void report_deliver(jobs *j, jobs__report *r)
 {
-    if (r->topic && j->hooks.publish && !j->closed)
+    if (r->topic != NULL && j->hooks.publish != NULL && !j->closed)
         j->hooks.publish(r->topic, r->payload, r->len, j->hooks.data);
-    if (r->cb) {
-        if (r->result)
+    if (r->cb != NULL) {
+        if (r->result != NULL)
             r->cb(r->result, NULL, NULL, r->data);
         else
-            r->cb(NULL, r->code, r->message ? r->message : "out of memory", r->data);
+            r->cb(NULL, r->code, r->message != NULL ? r->message : "out of memory", r->data);
     }
 }
 
@@ -377,7 +377,7 @@ void jobs__reports_flush(jobs *j)
     jobs__report *ready = NULL, **ready_tail = &ready;
     jobs__report **pp = &j->reports;
     j->reports_tail = NULL;
-    while (*pp) {
+    while (*pp != NULL) {
         jobs__report *r = *pp;
         if (r->gen <= j->done_gen) {
             *pp = r->next;
@@ -389,7 +389,7 @@ void jobs__reports_flush(jobs *j)
             pp = &r->next;
         }
     }
-    while (ready) {
+    while (ready != NULL) {
         jobs__report *r = ready;
         ready = r->next;
         report_deliver(j, r);
@@ -399,28 +399,28 @@ void jobs__reports_flush(jobs *j)
 
 void jobs__publish_state(jobs *j, jobs_job *job, uint64_t gen)
 {
-    if (!j->hooks.publish)
+    if (j->hooks.publish == NULL)
         return;
     json_t *meta = jobs__job_json(j, job, false);
-    char *payload = meta ? base_json_dumps(meta, JSON_COMPACT) : NULL;
+    char *payload = meta != NULL ? base_json_dumps(meta, JSON_COMPACT) : NULL;
     json_decref(meta);
     char topic[256];
-    snprintf(topic, sizeof topic, "job.%s.%s.state", j->worker, job->id);
-    jobs__report *r = payload ? jobs__calloc(j, sizeof *r) : NULL;
-    if (r) {
+    snprintf(topic, sizeof(topic), "job.%s.%s.state", j->worker, job->id);
+    jobs__report *r = payload != NULL ? jobs__calloc(j, sizeof(*r)) : NULL;
+    if (r != NULL) {
         r->gen = gen;
         r->topic = jobs__strdup(j, topic);
         r->len = strlen(payload);
         r->payload = jobs__malloc(j, r->len + 1);
-        if (r->topic && r->payload) {
+        if (r->topic != NULL && r->payload != NULL) {
             memcpy(r->payload, payload, r->len + 1);
             jobs__report_queue(j, r);
             r = NULL;
         }
     }
-    if (r || !payload)
+    if (r != NULL || payload == NULL)
         jobs__log(j, BASE_LOG_ERROR, "job %s: out of memory publishing its state", job->id);
-    if (r)
+    if (r != NULL)
         report_free(j, r);
     free(payload);
 }
@@ -432,7 +432,7 @@ void jobs__terminal(jobs *j, jobs_job *job, int status, const char *error)
     if (!job->started_ms && status != JOBS__CANCELLED)
         job->started_ms = job->completed_ms;
     jobs__free(j, job->error);
-    job->error = error ? jobs__strdup(j, error) : NULL;
+    job->error = error != NULL ? jobs__strdup(j, error) : NULL;
     jobs__spec_free(j, job->spec);
     job->spec = NULL;
     job->pgid = 0;
@@ -440,12 +440,12 @@ void jobs__terminal(jobs *j, jobs_job *job, int status, const char *error)
     jobs__store_dirty(j);
     job->term_gen = j->dirty_gen;
     jobs__publish_state(j, job, j->dirty_gen);
-    while (job->waiters) {
+    while (job->waiters != NULL) {
         jobs__report *r = job->waiters;
         job->waiters = r->next;
         r->gen = j->dirty_gen;
         r->result = jobs__job_json(j, job, false);
-        if (!r->result)
+        if (r->result == NULL)
             r->code = "internal";
         jobs__report_queue(j, r);
     }

@@ -118,7 +118,7 @@ static int file_tail_start(int fd, uint64_t size, size_t n_lines, uint64_t *star
     uint64_t pos = size; /* bytes before pos are unscanned */
     bool first = true;
     while (pos > 0) {
-        size_t blk = pos > sizeof buf ? sizeof buf : (size_t)pos;
+        size_t blk = pos > sizeof(buf) ? sizeof(buf) : (size_t)pos;
         ssize_t n = pread(fd, buf, blk, (off_t)(pos - blk));
         if (n < 0) {
             if (errno == EINTR)
@@ -148,13 +148,12 @@ static int file_tail_start(int fd, uint64_t size, size_t n_lines, uint64_t *star
     return 0;
 }
 
-
 /* Copies [from, size) of fd to the end of out. */
 static int copy_range(int fd, uint64_t from, uint64_t size, int out)
 {
     char buf[65536];
     while (from < size) {
-        size_t want = size - from > sizeof buf ? sizeof buf : (size_t)(size - from);
+        size_t want = size - from > sizeof(buf) ? sizeof(buf) : (size_t)(size - from);
         ssize_t n = pread(fd, buf, want, (off_t)from);
         if (n < 0 && errno == EINTR)
             continue;
@@ -190,7 +189,7 @@ int jobs__log_compact(const char *path, unsigned keep_lines, uint64_t max_keep_b
          * boundary inside the allowed tail, or mid-line if there is none. */
         char buf[65536];
         start = size - max_keep_bytes;
-        ssize_t n = pread(fd, buf, sizeof buf, (off_t)start);
+        ssize_t n = pread(fd, buf, sizeof(buf), (off_t)start);
         for (ssize_t i = 0; i < n - 1; i++) {
             if (is_term(buf[i])) {
                 start += (uint64_t)i + 1;
@@ -199,7 +198,7 @@ int jobs__log_compact(const char *path, unsigned keep_lines, uint64_t max_keep_b
         }
     }
     char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (out < 0) {
         rc = -errno;
@@ -207,7 +206,7 @@ int jobs__log_compact(const char *path, unsigned keep_lines, uint64_t max_keep_b
         return rc;
     }
     char notice[128];
-    int nn = snprintf(notice, sizeof notice, "[herd] output trimmed: %llu earlier bytes removed\n",
+    int nn = snprintf(notice, sizeof(notice), "[herd] output trimmed: %llu earlier bytes removed\n",
                       (unsigned long long)start);
     rc = base_write_all(out, notice, (size_t)nn);
     if (!rc)
@@ -229,7 +228,7 @@ int jobs__log_compact(const char *path, unsigned keep_lines, uint64_t max_keep_b
 int jobs__log_append_notice(jobs *j, const char *id, const char *text)
 {
     char path[4096];
-    int rc = jobs__log_path(j, id, path, sizeof path);
+    int rc = jobs__log_path(j, id, path, sizeof(path));
     if (rc)
         return rc;
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -252,7 +251,7 @@ static void run_log_error(jobs__run *run, int err)
     if (run->log_errno == err)
         return;
     run->log_errno = err;
-    jobs__log_path(run->j, run->job->id, path, sizeof path);
+    jobs__log_path(run->j, run->job->id, path, sizeof(path));
     jobs__write_error(run->j, path, err);
 }
 
@@ -265,7 +264,7 @@ static void run_compact(jobs__run *run)
     jobs *j = run->j;
     char path[4096];
     bool compacted = false;
-    jobs__log_path(j, run->job->id, path, sizeof path);
+    jobs__log_path(j, run->job->id, path, sizeof(path));
     int rc = jobs__log_compact(path, j->cfg->retained_lines, j->cfg->log_max_bytes / 2, &compacted);
     if (rc) {
         run_log_error(run, rc);
@@ -346,10 +345,10 @@ void jobs__run_publish(jobs__run *run, bool all)
             json_decref(data);
             data = jobs__utf8_json(run->pubbuf.data, n, false, &used);
         }
-        if (data && j->hooks.publish) {
+        if (data != NULL && j->hooks.publish != NULL) {
             base_buf payload = {0};
             char topic[256];
-            snprintf(topic, sizeof topic, "job.%s.%s.output", j->worker, run->job->id);
+            snprintf(topic, sizeof(topic), "job.%s.%s.output", j->worker, run->job->id);
             if (output_payload(&payload, run->pub_offset, json_string_value(data),
                                json_string_length(data)) == 0)
                 j->hooks.publish(topic, payload.data, payload.len, j->hooks.data);
@@ -424,7 +423,7 @@ static int get_uint_arg(const json_t *args, const char *key, uint64_t max, uint6
 {
     const json_t *v = json_object_get(args, key);
     *present = v != NULL;
-    if (!v)
+    if (v == NULL)
         return 0;
     if (!json_is_integer(v) || json_integer_value(v) < 0 || (uint64_t)json_integer_value(v) > max) {
         snprintf(msg, msg_size, "%s: expected an integer from 0 to %llu", key,
@@ -438,7 +437,7 @@ static int get_uint_arg(const json_t *args, const char *key, uint64_t max, uint6
 static json_t *output_result(uint64_t offset, uint64_t next, bool eof, json_t *data)
 {
     json_t *o = json_object();
-    if (!o || !data) {
+    if (o == NULL || data == NULL) {
         json_decref(o);
         json_decref(data);
         return NULL;
@@ -475,23 +474,23 @@ int jobs__output(jobs *j, jobs_job *job, const json_t *args, json_t **result, ch
     }
     bool terminal = jobs__is_terminal(job->status);
     jobs__run *run = job->run;
-    if (run)
+    if (run != NULL)
         jobs__run_flush_log(run);
 
     /* A running job's tail is usually all in memory. */
-    if (has_tail && run && run->inflight_lines >= tail) {
+    if (has_tail && run != NULL && run->inflight_lines >= tail) {
         size_t found;
         size_t start = jobs__tail_start(run->inflight.data, run->inflight.len, tail, &found);
         size_t n = run->inflight.len - start;
         if (n <= JOBS__OUTPUT_MAX_BYTES && n <= run->log_size) {
             *result = output_result(run->log_size - n, run->log_size, false,
                                     jobs__utf8_json(run->inflight.data + start, n, false, NULL));
-            return *result ? 0 : -ENOMEM;
+            return *result != NULL ? 0 : -ENOMEM;
         }
     }
 
     char path[4096];
-    jobs__log_path(j, job->id, path, sizeof path);
+    jobs__log_path(j, job->id, path, sizeof(path));
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno != ENOENT) {
@@ -499,7 +498,7 @@ int jobs__output(jobs *j, jobs_job *job, const json_t *args, json_t **result, ch
             return -EIO;
         }
         *result = output_result(0, 0, terminal, json_string(""));
-        return *result ? 0 : -ENOMEM;
+        return *result != NULL ? 0 : -ENOMEM;
     }
     struct stat st;
     int rc = fstat(fd, &st) < 0 ? -errno : 0;
@@ -516,7 +515,7 @@ int jobs__output(jobs *j, jobs_job *job, const json_t *args, json_t **result, ch
         limit = size - offset;
     char *buf = rc ? NULL : malloc(limit ? limit : 1);
     ssize_t got = 0;
-    if (!rc && !buf)
+    if (!rc && buf == NULL)
         rc = -ENOMEM;
     while (!rc && (uint64_t)got < limit) {
         ssize_t n = pread(fd, buf + got, limit - (uint64_t)got, (off_t)(offset + (uint64_t)got));
@@ -537,12 +536,12 @@ int jobs__output(jobs *j, jobs_job *job, const json_t *args, json_t **result, ch
     bool at_end = offset + (uint64_t)got >= size;
     size_t used = (size_t)got;
     json_t *data = jobs__utf8_json(buf, (size_t)got, !at_end, &used);
-    if (data && used == 0 && got > 0) {
+    if (data != NULL && used == 0 && got > 0) {
         json_decref(data);
         data = jobs__utf8_json(buf, (size_t)got, false, &used);
     }
     free(buf);
     uint64_t next = offset + used;
     *result = output_result(offset, next, terminal && next >= size, data);
-    return *result ? 0 : -ENOMEM;
+    return *result != NULL ? 0 : -ENOMEM;
 }

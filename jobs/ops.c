@@ -31,7 +31,7 @@ static bool only_keys(const json_t *args, const char *const *allowed, const char
     json_object_foreach((json_t *)args, key, v)
     {
         bool ok = false;
-        for (const char *const *a = allowed; *a && !ok; a++)
+        for (const char *const *a = allowed; *a != NULL && !ok; a++)
             ok = strcmp(*a, key) == 0;
         if (!ok) {
             *bad = key;
@@ -92,9 +92,9 @@ static const char *get_id(const json_t *args)
 
 static char **strv_copy(jobs *j, const char *const *src, size_t n)
 {
-    char **v = jobs__calloc(j, (n + 1) * sizeof *v);
-    for (size_t i = 0; v && i < n; i++) {
-        if (!(v[i] = jobs__strdup(j, src[i]))) {
+    char **v = jobs__calloc(j, (n + 1) * sizeof(*v));
+    for (size_t i = 0; v != NULL && i < n; i++) {
+        if ((v[i] = jobs__strdup(j, src[i])) == NULL) {
             for (size_t k = 0; k < i; k++)
                 jobs__free(j, v[k]);
             jobs__free(j, v);
@@ -106,11 +106,11 @@ static char **strv_copy(jobs *j, const char *const *src, size_t n)
 
 /* A submit's arguments, checked; borrowed from args and the config. */
 typedef struct submit_args {
-    const jobs__type *t;    /* the configured type, or NULL for a raw argv */
-    const char *type;       /* the type name given (NULL: a raw argv without one) */
-    const json_t *argv;     /* raw argv, or NULL */
-    const json_t *env;      /* or NULL */
-    const char *params[3];  /* configuration, port, new_name (NULL: absent) */
+    const jobs__type *t;   /* the configured type, or NULL for a raw argv */
+    const char *type;      /* the type name given (NULL: a raw argv without one) */
+    const json_t *argv;    /* raw argv, or NULL */
+    const json_t *env;     /* or NULL */
+    const char *params[3]; /* configuration, port, new_name (NULL: absent) */
     size_t lane;
     const char *depends_on; /* or NULL */
 } submit_args;
@@ -133,17 +133,17 @@ static int submit_parse(const jobs_config *cfg, const json_t *args, submit_args 
     const json_t *jtype = json_object_get(args, "type");
     sa->argv = json_object_get(args, "argv");
     sa->env = json_object_get(args, "env");
-    if (jtype && !json_is_string(jtype))
+    if (jtype != NULL && !json_is_string(jtype))
         return REFUSE("type: expected a string");
     sa->type = json_string_value(jtype);
     sa->t = jobs__config_type(cfg, sa->type);
-    if ((sa->argv || sa->env) && !cfg->allow_argv)
+    if ((sa->argv != NULL || sa->env != NULL) && !cfg->allow_argv)
         return REFUSE("%s: not allowed by this worker (allow_argv is false)",
-                      sa->argv ? "argv" : "env");
-    if (sa->argv) {
-        if (sa->t)
+                      sa->argv != NULL ? "argv" : "env");
+    if (sa->argv != NULL) {
+        if (sa->t != NULL)
             return REFUSE("argv: type \"%s\" has a configured argv", sa->type);
-        if (sa->type && !base_name_valid(sa->type))
+        if (sa->type != NULL && !base_name_valid(sa->type))
             return REFUSE("type: expected 1-64 of [a-z0-9_-]");
         if (!json_is_array(sa->argv) || json_array_size(sa->argv) == 0 ||
             json_array_size(sa->argv) > JOBS__ARGV_MAX)
@@ -156,26 +156,26 @@ static int submit_parse(const jobs_config *cfg, const json_t *args, submit_args 
                 (i == 0 && json_string_length(a) == 0))
                 return REFUSE("argv[%zu]: expected a string without NUL bytes", i);
         }
-    } else if (!sa->type) {
+    } else if (sa->type == NULL) {
         return REFUSE("type: required");
-    } else if (!sa->t) {
+    } else if (sa->t == NULL) {
         return REFUSE("type: unknown job type \"%.64s\"", sa->type);
     }
     for (int i = 0; i < 3; i++) {
         const json_t *v = json_object_get(args, param_names[i]);
-        if (!v)
+        if (v == NULL)
             continue;
         const char *why = param_problem(v, i == 0);
-        if (why)
+        if (why != NULL)
             return REFUSE("%s: %s", param_names[i], why);
         sa->params[i] = json_string_value(v);
     }
-    for (size_t k = 0; sa->t && k < sa->t->n_argv; k++) {
+    for (size_t k = 0; sa->t != NULL && k < sa->t->n_argv; k++) {
         int i = placeholder_index(sa->t->argv[k]);
-        if (i >= 0 && !sa->params[i])
+        if (i >= 0 && sa->params[i] == NULL)
             return REFUSE("%s: required by type \"%s\"", param_names[i], sa->t->name);
     }
-    if (sa->env) {
+    if (sa->env != NULL) {
         if (!json_is_object(sa->env) || json_object_size(sa->env) > JOBS__ARGV_MAX)
             return REFUSE("env: expected an object of strings");
         const char *k;
@@ -192,16 +192,16 @@ static int submit_parse(const jobs_config *cfg, const json_t *args, submit_args 
                 return REFUSE("env.%s: expected a string without NUL bytes", k);
         }
     }
-    sa->lane = sa->t ? sa->t->lane : 0;
+    sa->lane = sa->t != NULL ? sa->t->lane : 0;
     const json_t *jlane = json_object_get(args, "lane");
-    if (jlane) {
+    if (jlane != NULL) {
         long l = json_is_string(jlane) ? jobs__config_lane(cfg, json_string_value(jlane)) : -1;
         if (l < 0)
             return REFUSE("lane: expected the name of a configured lane");
         sa->lane = (size_t)l;
     }
     const json_t *jdep = json_object_get(args, "depends_on");
-    if (jdep && !jobs__id_valid(json_string_value(jdep)))
+    if (jdep != NULL && !jobs__id_valid(json_string_value(jdep)))
         return REFUSE("depends_on: expected a job id (32 lowercase hex digits)");
     sa->depends_on = json_string_value(jdep);
     return 0;
@@ -213,34 +213,34 @@ static int submit_parse(const jobs_config *cfg, const json_t *args, submit_args 
 static jobs_job *submit_build(jobs *j, const submit_args *sa, const char **why)
 {
     *why = "out of memory";
-    jobs_job *job = jobs__calloc(j, sizeof *job);
-    if (!job)
+    jobs_job *job = jobs__calloc(j, sizeof(*job));
+    if (job == NULL)
         return NULL;
     if (jobs__new_id(job->id)) {
         *why = "getrandom failed";
         goto fail;
     }
-    if (sa->depends_on)
+    if (sa->depends_on != NULL)
         memcpy(job->depends_on, sa->depends_on, JOBS__ID_LEN + 1);
     job->lane = sa->lane;
     job->created_ms = base_now_ms();
-    if (sa->t) {
+    if (sa->t != NULL) {
         job->type = sa->t->name;
     } else {
         job->own_type = true;
-        if (!(job->type = jobs__strdup(j, sa->type ? sa->type : "argv")))
+        if ((job->type = jobs__strdup(j, sa->type != NULL ? sa->type : "argv")) == NULL)
             goto fail;
     }
-    if (sa->params[0] && !(job->configuration = jobs__strdup(j, sa->params[0])))
+    if (sa->params[0] != NULL && (job->configuration = jobs__strdup(j, sa->params[0])) == NULL)
         goto fail;
-    if (!(job->spec = jobs__calloc(j, sizeof *job->spec)))
+    if ((job->spec = jobs__calloc(j, sizeof(*job->spec))) == NULL)
         goto fail;
-    if ((sa->params[1] && !(job->spec->port = jobs__strdup(j, sa->params[1]))) ||
-        (sa->params[2] && !(job->spec->new_name = jobs__strdup(j, sa->params[2]))))
+    if ((sa->params[1] != NULL && (job->spec->port = jobs__strdup(j, sa->params[1])) == NULL) ||
+        (sa->params[2] != NULL && (job->spec->new_name = jobs__strdup(j, sa->params[2])) == NULL))
         goto fail;
     const char *argv[JOBS__ARGV_MAX];
     size_t n_argv = 0;
-    if (sa->t) {
+    if (sa->t != NULL) {
         for (size_t k = 0; k < sa->t->n_argv; k++) {
             int i = placeholder_index(sa->t->argv[k]);
             argv[n_argv++] = i >= 0 ? sa->params[i] : sa->t->argv[k];
@@ -249,11 +249,11 @@ static jobs_job *submit_build(jobs *j, const submit_args *sa, const char **why)
         for (size_t k = 0; k < json_array_size(sa->argv); k++)
             argv[n_argv++] = json_string_value(json_array_get(sa->argv, k));
     }
-    if (!(job->spec->argv = strv_copy(j, argv, n_argv)))
+    if ((job->spec->argv = strv_copy(j, argv, n_argv)) == NULL)
         goto fail;
-    if (sa->env && json_object_size(sa->env)) {
+    if (sa->env != NULL && json_object_size(sa->env)) {
         size_t n = json_object_size(sa->env), i = 0;
-        if (!(job->spec->env = jobs__calloc(j, (n + 1) * sizeof(char *))))
+        if ((job->spec->env = jobs__calloc(j, (n + 1) * sizeof(char *))) == NULL)
             goto fail;
         const char *k;
         json_t *v;
@@ -261,7 +261,7 @@ static jobs_job *submit_build(jobs *j, const submit_args *sa, const char **why)
         {
             size_t len = strlen(k) + json_string_length(v) + 2;
             char *e = jobs__malloc(j, len);
-            if (!e)
+            if (e == NULL)
                 goto fail;
             snprintf(e, len, "%s=%s", k, json_string_value(v));
             job->spec->env[i++] = e;
@@ -290,7 +290,7 @@ static void op_submit(jobs *j, const json_t *args, jobs_reply_cb cb, void *data)
         return;
     }
     jobs_job *job = submit_build(j, &sa, &why);
-    if (!job) {
+    if (job == NULL) {
         jobs__reply(j, 0, cb, data, NULL, "internal", "%s", why);
         return;
     }
@@ -299,7 +299,8 @@ static void op_submit(jobs *j, const json_t *args, jobs_reply_cb cb, void *data)
     jobs__store_dirty(j);
     jobs__publish_state(j, job, 0);
     json_t *res = json_pack("{s:s}", "job_id", job->id);
-    jobs__reply(j, 0, cb, data, res, res ? NULL : "internal", res ? NULL : "out of memory");
+    jobs__reply(j, 0, cb, data, res, res != NULL ? NULL : "internal",
+                res != NULL ? NULL : "out of memory");
     jobs__kick(j);
 }
 
@@ -313,13 +314,13 @@ static void op_list(jobs *j, const json_t *args, jobs_reply_cb cb, void *data)
     }
     int status = -1;
     const json_t *js = json_object_get(args, "status");
-    if (js && (status = jobs__status_parse(json_string_value(js))) < 0) {
+    if (js != NULL && (status = jobs__status_parse(json_string_value(js))) < 0) {
         BAD("status: expected queued, running, completed, failed or cancelled");
         return;
     }
     json_t *arr = json_array();
     uint64_t gen = 0;
-    for (jobs_job *job = j->head; arr && job; job = job->next) {
+    for (jobs_job *job = j->head; arr != NULL && job != NULL; job = job->next) {
         if (status >= 0 && job->status != status)
             continue;
         if (job->term_gen > gen)
@@ -329,8 +330,9 @@ static void op_list(jobs *j, const json_t *args, jobs_reply_cb cb, void *data)
             arr = NULL;
         }
     }
-    json_t *res = arr ? json_pack("{s:o}", "jobs", arr) : NULL;
-    jobs__reply(j, gen, cb, data, res, res ? NULL : "internal", res ? NULL : "out of memory");
+    json_t *res = arr != NULL ? json_pack("{s:o}", "jobs", arr) : NULL;
+    jobs__reply(j, gen, cb, data, res, res != NULL ? NULL : "internal",
+                res != NULL ? NULL : "out of memory");
 }
 
 static jobs_job *find_arg(jobs *j, const json_t *args, const char *const *allowed, jobs_reply_cb cb,
@@ -342,12 +344,12 @@ static jobs_job *find_arg(jobs *j, const json_t *args, const char *const *allowe
         return NULL;
     }
     const char *id = get_id(args);
-    if (!id) {
+    if (id == NULL) {
         BAD("id: expected a job id (32 lowercase hex digits)");
         return NULL;
     }
     jobs_job *job = jobs__find(j, id);
-    if (!job)
+    if (job == NULL)
         jobs__reply(j, 0, cb, data, NULL, "not_found", "id: no job %s", id);
     return job;
 }
@@ -356,22 +358,22 @@ static void op_get(jobs *j, const json_t *args, jobs_reply_cb cb, void *data)
 {
     static const char *const allowed[] = {"id", NULL};
     jobs_job *job = find_arg(j, args, allowed, cb, data);
-    if (!job)
+    if (job == NULL)
         return;
     json_t *res = jobs__job_json(j, job, false);
-    jobs__reply(j, job->term_gen, cb, data, res, res ? NULL : "internal",
-                res ? NULL : "out of memory");
+    jobs__reply(j, job->term_gen, cb, data, res, res != NULL ? NULL : "internal",
+                res != NULL ? NULL : "out of memory");
 }
 
 static void op_output(jobs *j, const json_t *args, jobs_reply_cb cb, void *data)
 {
     static const char *const allowed[] = {"id", "offset", "limit_bytes", "tail_lines", NULL};
     jobs_job *job = find_arg(j, args, allowed, cb, data);
-    if (!job)
+    if (job == NULL)
         return;
     json_t *res = NULL;
     char msg[256] = "out of memory";
-    int rc = jobs__output(j, job, args, &res, msg, sizeof msg);
+    int rc = jobs__output(j, job, args, &res, msg, sizeof(msg));
     if (rc == -EINVAL)
         BAD("%s", msg);
     else if (rc)
@@ -384,16 +386,16 @@ static void op_cancel(jobs *j, const json_t *args, jobs_reply_cb cb, void *data)
 {
     static const char *const allowed[] = {"id", NULL};
     jobs_job *job = find_arg(j, args, allowed, cb, data);
-    if (!job)
+    if (job == NULL)
         return;
     if (jobs__is_terminal(job->status)) {
         json_t *res = jobs__job_json(j, job, false);
-        jobs__reply(j, job->term_gen, cb, data, res, res ? NULL : "internal",
-                    res ? NULL : "out of memory");
+        jobs__reply(j, job->term_gen, cb, data, res, res != NULL ? NULL : "internal",
+                    res != NULL ? NULL : "out of memory");
         return;
     }
-    jobs__report *r = jobs__calloc(j, sizeof *r);
-    if (!r) {
+    jobs__report *r = jobs__calloc(j, sizeof(*r));
+    if (r == NULL) {
         jobs__reply(j, 0, cb, data, NULL, "internal", "out of memory");
         return;
     }
@@ -413,12 +415,12 @@ static void op_clear(jobs *j, const json_t *args, jobs_reply_cb cb, void *data)
         return;
     }
     size_t removed = 0;
-    for (jobs_job *job = j->head, *next; job; job = next) {
+    for (jobs_job *job = j->head, *next; job != NULL; job = next) {
         next = job->next;
         if (!jobs__is_terminal(job->status) || jobs__is_prerequisite(j, job))
             continue;
         char path[4096];
-        if (!jobs__log_path(j, job->id, path, sizeof path))
+        if (!jobs__log_path(j, job->id, path, sizeof(path)))
             unlink(path);
         jobs__job_unlink(j, job);
         jobs__job_free(j, job);
@@ -427,14 +429,14 @@ static void op_clear(jobs *j, const json_t *args, jobs_reply_cb cb, void *data)
     if (removed)
         jobs__store_dirty(j);
     json_t *res = json_pack("{s:I}", "removed", (json_int_t)removed);
-    jobs__reply(j, removed ? j->dirty_gen : 0, cb, data, res, res ? NULL : "internal",
-                res ? NULL : "out of memory");
+    jobs__reply(j, removed ? j->dirty_gen : 0, cb, data, res, res != NULL ? NULL : "internal",
+                res != NULL ? NULL : "out of memory");
 }
 
 void jobs__op(jobs *j, const char *op, const json_t *args, jobs_reply_cb cb, void *data)
 {
     json_t *empty = NULL;
-    if (!args)
+    if (args == NULL)
         args = empty = json_object();
     if (!json_is_object(args)) {
         BAD("args: expected an object");

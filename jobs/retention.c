@@ -24,7 +24,7 @@
 
 static const char *conf_of(const jobs_job *job)
 {
-    return job->configuration ? job->configuration : "";
+    return job->configuration != NULL ? job->configuration : "";
 }
 
 static int cmp_group(const void *a, const void *b)
@@ -60,7 +60,7 @@ static int cmp_str(const void *a, const void *b)
 
 bool jobs__is_prerequisite(jobs *j, const jobs_job *job)
 {
-    for (jobs_job *o = j->head; o; o = o->next)
+    for (jobs_job *o = j->head; o != NULL; o = o->next)
         if (!jobs__is_terminal(o->status) && strcmp(o->depends_on, job->id) == 0)
             return true;
     return false;
@@ -69,7 +69,7 @@ bool jobs__is_prerequisite(jobs *j, const jobs_job *job)
 static void prune(jobs *j, jobs_job *job)
 {
     char path[4096];
-    if (!jobs__log_path(j, job->id, path, sizeof path) && unlink(path) < 0 && errno != ENOENT)
+    if (!jobs__log_path(j, job->id, path, sizeof(path)) && unlink(path) < 0 && errno != ENOENT)
         jobs__log(j, BASE_LOG_WARN, "%s: %s", path, strerror(errno));
     jobs__job_unlink(j, job);
     jobs__job_free(j, job);
@@ -78,7 +78,7 @@ static void prune(jobs *j, jobs_job *job)
 size_t jobs__retention(jobs *j)
 {
     size_t n_term = 0, n_deps = 0;
-    for (jobs_job *job = j->head; job; job = job->next) {
+    for (jobs_job *job = j->head; job != NULL; job = job->next) {
         if (jobs__is_terminal(job->status))
             n_term++;
         else if (job->depends_on[0])
@@ -86,18 +86,18 @@ size_t jobs__retention(jobs *j)
     }
     if (n_term == 0)
         return 0;
-    jobs_job **prim = malloc(n_term * sizeof *prim);
-    jobs_job **aux = malloc(n_term * sizeof *aux);
-    const char **deps = malloc((n_deps + 1) * sizeof *deps);
+    jobs_job **prim = malloc(n_term * sizeof(*prim));
+    jobs_job **aux = malloc(n_term * sizeof(*aux));
+    const char **deps = malloc((n_deps + 1) * sizeof(*deps));
     unsigned char *keep = calloc(n_term, 1);
-    jobs_job **all = malloc(n_term * sizeof *all);
+    jobs_job **all = malloc(n_term * sizeof(*all));
     size_t n_prim = 0, n_aux = 0, n_all = 0, pruned = 0;
-    if (!prim || !aux || !deps || !keep || !all) {
+    if (prim == NULL || aux == NULL || deps == NULL || keep == NULL || all == NULL) {
         jobs__log(j, BASE_LOG_ERROR, "retention: out of memory; nothing pruned this time");
         goto out;
     }
     n_deps = 0;
-    for (jobs_job *job = j->head; job; job = job->next) {
+    for (jobs_job *job = j->head; job != NULL; job = job->next) {
         if (!jobs__is_terminal(job->status)) {
             if (job->depends_on[0])
                 deps[n_deps++] = job->depends_on;
@@ -111,7 +111,7 @@ size_t jobs__retention(jobs *j)
         else
             aux[n_aux++] = job;
     }
-    qsort(deps, n_deps, sizeof *deps, cmp_str);
+    qsort(deps, n_deps, sizeof(*deps), cmp_str);
 
     /* `all` is in creation order (seq ascending): find a job's slot by
      * binary search on seq. */
@@ -130,7 +130,7 @@ size_t jobs__retention(jobs *j)
 
     /* Primary: newest per (type, configuration), then the newest
      * primary_max of those. */
-    qsort(prim, n_prim, sizeof *prim, cmp_group);
+    qsort(prim, n_prim, sizeof(*prim), cmp_group);
     size_t n_cand = 0;
     for (size_t i = 0; i < n_prim; i++) {
         if (i > 0 && strcmp(prim[i]->type, prim[i - 1]->type) == 0 &&
@@ -138,12 +138,12 @@ size_t jobs__retention(jobs *j)
             continue;
         prim[n_cand++] = prim[i];
     }
-    qsort(prim, n_cand, sizeof *prim, cmp_seq_desc);
+    qsort(prim, n_cand, sizeof(*prim), cmp_seq_desc);
     for (size_t i = 0; i < n_cand && i < j->cfg->primary_max; i++)
         MARK(prim[i]);
 
     /* Other types: the newest aux_max of each. */
-    qsort(aux, n_aux, sizeof *aux, cmp_type);
+    qsort(aux, n_aux, sizeof(*aux), cmp_type);
     size_t run = 0;
     for (size_t i = 0; i < n_aux; i++) {
         run = (i > 0 && strcmp(aux[i]->type, aux[i - 1]->type) == 0) ? run + 1 : 0;
@@ -156,7 +156,7 @@ size_t jobs__retention(jobs *j)
         if (keep[i])
             continue;
         const char *id = all[i]->id;
-        if (n_deps && bsearch(&id, deps, n_deps, sizeof *deps, cmp_str))
+        if (n_deps && bsearch(&id, deps, n_deps, sizeof(*deps), cmp_str) != NULL)
             continue;
         prune(j, all[i]);
         pruned++;
@@ -176,10 +176,10 @@ void jobs__remove_orphans(jobs *j)
 {
     unlink(j->tmp_path);
     DIR *d = opendir(j->logs_dir);
-    if (!d)
+    if (d == NULL)
         return;
     struct dirent *de;
-    while ((de = readdir(d))) {
+    while ((de = readdir(d)) != NULL) {
         const char *name = de->d_name;
         size_t len = strlen(name);
         bool orphan = false;
@@ -189,12 +189,12 @@ void jobs__remove_orphans(jobs *j)
             char id[JOBS__ID_LEN + 1];
             memcpy(id, name, JOBS__ID_LEN);
             id[JOBS__ID_LEN] = '\0';
-            orphan = jobs__id_valid(id) && !jobs__find(j, id);
+            orphan = jobs__id_valid(id) && jobs__find(j, id) == NULL;
         }
         if (!orphan)
             continue;
         char path[4096];
-        snprintf(path, sizeof path, "%s/%s", j->logs_dir, name);
+        snprintf(path, sizeof(path), "%s/%s", j->logs_dir, name);
         if (unlink(path) < 0)
             jobs__log(j, BASE_LOG_WARN, "%s: %s", path, strerror(errno));
     }

@@ -102,9 +102,9 @@ static void run_end_work(uv_work_t *req)
     if (compacted) {
         /* The rename must survive a crash as well as the bytes. */
         char dir[4096];
-        snprintf(dir, sizeof dir, "%s", e->path);
+        snprintf(dir, sizeof(dir), "%s", e->path);
         char *slash = strrchr(dir, '/');
-        if (slash)
+        if (slash != NULL)
             *slash = '\0';
         int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd >= 0) {
@@ -122,7 +122,7 @@ static void run_end_done_body(uv_work_t *req, int status)
     j->n_work--;
     if (e->err) {
         char what[4200];
-        snprintf(what, sizeof what, "%s (%s)", e->path, e->failed_step);
+        snprintf(what, sizeof(what), "%s (%s)", e->path, e->failed_step);
         jobs__write_error(j, what, e->err);
     }
     j->lane_running[job->lane]--;
@@ -156,9 +156,9 @@ static void run_maybe_end(jobs__run *run)
     uv_timer_stop(&run->timer);
 
     char path[4096];
-    jobs__log_path(j, job->id, path, sizeof path);
+    jobs__log_path(j, job->id, path, sizeof(path));
     size_t plen = strlen(path) + 1;
-    run_end *e = jobs__calloc(j, sizeof *e + plen);
+    run_end *e = jobs__calloc(j, sizeof(*e) + plen);
     int fd = run->log_fd;
     run->log_fd = -1;
     if (run->term_signal) {
@@ -173,14 +173,14 @@ static void run_maybe_end(jobs__run *run)
     char error[96] = "";
     if (job->cancel_requested) {
         status = JOBS__CANCELLED;
-        snprintf(error, sizeof error, "cancelled by request");
+        snprintf(error, sizeof(error), "cancelled by request");
     } else if (run->term_signal) {
         status = JOBS__FAILED;
-        snprintf(error, sizeof error, "killed by signal %d (%s)", run->term_signal,
+        snprintf(error, sizeof(error), "killed by signal %d (%s)", run->term_signal,
                  strsignal(run->term_signal));
     } else if (run->exit_status != 0) {
         status = JOBS__FAILED;
-        snprintf(error, sizeof error, "exited with code %lld", (long long)run->exit_status);
+        snprintf(error, sizeof(error), "exited with code %lld", (long long)run->exit_status);
     } else {
         status = JOBS__COMPLETED;
     }
@@ -192,12 +192,12 @@ static void run_maybe_end(jobs__run *run)
     uv_close((uv_handle_t *)&run->timer, run_close_cb);
 
     int rc = -ENOMEM;
-    if (e) {
+    if (e != NULL) {
         e->j = j;
         e->job = job;
         e->fd = fd;
         e->status = status;
-        memcpy(e->error, error, sizeof error);
+        memcpy(e->error, error, sizeof(error));
         memcpy(e->path, path, plen);
         e->req.data = e;
         rc = uv_queue_work(j->loop, &e->req, run_end_work, run_end_done);
@@ -253,8 +253,8 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static void group_signal(jobs__run *run, int sig)
 {
     if (run->job->pgid > 0 && kill(-run->job->pgid, sig) < 0 && errno != ESRCH)
-        jobs__log(run->j, BASE_LOG_WARN, "job %s: kill(-%d, %d): %s", run->job->id,
-                  run->job->pgid, sig, strerror(errno));
+        jobs__log(run->j, BASE_LOG_WARN, "job %s: kill(-%d, %d): %s", run->job->id, run->job->pgid,
+                  sig, strerror(errno));
 }
 
 static void linger_cb_body(uv_timer_t *t)
@@ -312,18 +312,18 @@ static void exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
 static char **build_env(jobs *j, jobs_job *job, char *idvar)
 {
     size_t n_env = 0, n_own = 0;
-    for (char **e = environ; e && *e; e++)
+    for (char **e = environ; e != NULL && *e != NULL; e++)
         n_env++;
-    for (char **e = job->spec->env; e && *e; e++)
+    for (char **e = job->spec->env; e != NULL && *e != NULL; e++)
         n_own++;
-    char **env = jobs__calloc(j, (n_env + n_own + 2) * sizeof *env);
-    if (!env)
+    char **env = jobs__calloc(j, (n_env + n_own + 2) * sizeof(*env));
+    if (env == NULL)
         return NULL;
     size_t k = 0;
-    for (char **e = job->spec->env; e && *e; e++)
+    for (char **e = job->spec->env; e != NULL && *e != NULL; e++)
         env[k++] = *e;
     env[k++] = idvar;
-    for (char **e = environ; e && *e; e++) {
+    for (char **e = environ; e != NULL && *e != NULL; e++) {
         size_t len = strcspn(*e, "=");
         bool dup = false;
         for (size_t i = 0; i < k && !dup; i++)
@@ -337,9 +337,9 @@ static char **build_env(jobs *j, jobs_job *job, char *idvar)
 static void fail_start(jobs *j, jobs_job *job, const char *what, int err)
 {
     char msg[256];
-    snprintf(msg, sizeof msg, "cannot start %s: %s", what, uv_strerror(err));
+    snprintf(msg, sizeof(msg), "cannot start %s: %s", what, uv_strerror(err));
     char line[300];
-    snprintf(line, sizeof line, "[herd] %s\n", msg);
+    snprintf(line, sizeof(line), "[herd] %s\n", msg);
     jobs__log_append_notice(j, job->id, line);
     jobs__log(j, BASE_LOG_WARN, "job %s: %s", job->id, msg);
     jobs__terminal(j, job, JOBS__FAILED, msg);
@@ -359,15 +359,15 @@ static void tick_cb(uv_timer_t *t)
 
 int jobs__run_start(jobs *j, jobs_job *job)
 {
-    if (!j->readbuf && !(j->readbuf = jobs__malloc(j, READ_BUF_BYTES)))
+    if (j->readbuf == NULL && (j->readbuf = jobs__malloc(j, READ_BUF_BYTES)) == NULL)
         return -ENOMEM;
-    jobs__run *run = jobs__calloc(j, sizeof *run);
-    if (!run)
+    jobs__run *run = jobs__calloc(j, sizeof(*run));
+    if (run == NULL)
         return -ENOMEM;
     run->j = j;
     run->job = job;
     char path[4096];
-    jobs__log_path(j, job->id, path, sizeof path);
+    jobs__log_path(j, job->id, path, sizeof(path));
     run->log_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (run->log_fd < 0) {
         run->log_errno = -errno;
@@ -382,9 +382,9 @@ int jobs__run_start(jobs *j, jobs_job *job)
     int fds[2] = {-1, -1};
     int rc = pipe2(fds, O_CLOEXEC) < 0 ? -errno : 0;
     char idvar[16 + JOBS__ID_LEN];
-    snprintf(idvar, sizeof idvar, "HERD_JOB_ID=%s", job->id);
+    snprintf(idvar, sizeof(idvar), "HERD_JOB_ID=%s", job->id);
     char **env = rc ? NULL : build_env(j, job, idvar);
-    if (!rc && !env) {
+    if (!rc && env == NULL) {
         rc = -ENOMEM;
         close(fds[0]);
         close(fds[1]);
@@ -460,8 +460,8 @@ void jobs__runs_tick(jobs *j)
 {
     bool any = false;
     bool flush = ++j->n_ticks % JOBS__FLUSH_TICKS == 0;
-    for (jobs_job *job = j->head; job; job = job->next) {
-        if (!job->run)
+    for (jobs_job *job = j->head; job != NULL; job = job->next) {
+        if (job->run == NULL)
             continue;
         any = true;
         jobs__run_publish(job->run, false);
@@ -493,7 +493,7 @@ int jobs__run_cancel(jobs *j, jobs_job *job)
     if (job->status != JOBS__RUNNING)
         return 0;
     job->cancel_requested = true;
-    if (job->run)
+    if (job->run != NULL)
         run_terminate(job->run);
     return 0;
 }
@@ -502,12 +502,12 @@ void jobs__schedule(jobs *j)
 {
     if (!j->started || j->closing)
         return;
-    for (jobs_job *job = j->head; job; job = job->next) {
+    for (jobs_job *job = j->head; job != NULL; job = job->next) {
         if (job->status != JOBS__QUEUED)
             continue;
         if (job->depends_on[0]) {
             jobs_job *pre = jobs__find(j, job->depends_on);
-            if (!pre || pre->status == JOBS__FAILED || pre->status == JOBS__CANCELLED) {
+            if (pre == NULL || pre->status == JOBS__FAILED || pre->status == JOBS__CANCELLED) {
                 jobs__terminal(j, job, JOBS__CANCELLED, JOBS__PREREQ_ERROR);
                 continue;
             }
@@ -525,8 +525,8 @@ void jobs__schedule(jobs *j)
 
 void jobs__runs_close(jobs *j)
 {
-    for (jobs_job *job = j->head; job; job = job->next)
-        if (job->run)
+    for (jobs_job *job = j->head; job != NULL; job = job->next)
+        if (job->run != NULL)
             run_terminate(job->run);
 }
 
@@ -535,12 +535,12 @@ void jobs__runs_close(jobs *j)
 static bool proc_has_job(pid_t pid, const char *idvar)
 {
     char path[64];
-    snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+    snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
     char buf[65536];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
     close(fd);
     if (n <= 0)
         return false;
@@ -557,11 +557,11 @@ static bool proc_has_job(pid_t pid, const char *idvar)
 static pid_t proc_pgrp(pid_t pid)
 {
     char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
     close(fd);
     if (n <= 0)
         return -1;
@@ -570,7 +570,7 @@ static pid_t proc_pgrp(pid_t pid)
     char *p = strrchr(buf, ')');
     int ppid, pgrp;
     char state;
-    if (!p || sscanf(p + 1, " %c %d %d", &state, &ppid, &pgrp) != 3)
+    if (p == NULL || sscanf(p + 1, " %c %d %d", &state, &ppid, &pgrp) != 3)
         return -1;
     return pgrp;
 }
@@ -581,13 +581,13 @@ void jobs__kill_leftover(jobs *j, jobs_job *job)
     if (pgid <= 1 || kill(-pgid, 0) < 0)
         return;
     char idvar[16 + JOBS__ID_LEN];
-    snprintf(idvar, sizeof idvar, "HERD_JOB_ID=%s", job->id);
+    snprintf(idvar, sizeof(idvar), "HERD_JOB_ID=%s", job->id);
     DIR *d = opendir("/proc");
-    if (!d)
+    if (d == NULL)
         return;
     bool ours = false;
     struct dirent *de;
-    while (!ours && (de = readdir(d))) {
+    while (!ours && (de = readdir(d)) != NULL) {
         char *end;
         long pid = strtol(de->d_name, &end, 10);
         if (*end || pid <= 0)

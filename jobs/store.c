@@ -35,13 +35,13 @@ static json_t *time_json(int64_t ms)
 
 static json_t *str_or_null(const char *s)
 {
-    return s ? json_string(s) : json_null();
+    return s != NULL ? json_string(s) : json_null();
 }
 
 json_t *jobs__job_json(const jobs *j, const jobs_job *job, bool for_disk)
 {
     json_t *o = json_object();
-    if (!o)
+    if (o == NULL)
         return NULL;
     int rc = 0;
     rc |= json_object_set_new(o, "job_id", json_string(job->id));
@@ -63,20 +63,20 @@ json_t *jobs__job_json(const jobs *j, const jobs_job *job, bool for_disk)
     if (for_disk) {
         if (job->pgid)
             rc |= json_object_set_new(o, "pgid", json_integer(job->pgid));
-        if (job->spec) {
+        if (job->spec != NULL) {
             json_t *argv = json_array();
-            for (char **a = job->spec->argv; argv && a && *a; a++)
+            for (char **a = job->spec->argv; argv != NULL && a != NULL && *a != NULL; a++)
                 rc |= json_array_append_new(argv, json_string(*a));
             rc |= json_object_set_new(o, "argv", argv);
-            if (job->spec->env) {
+            if (job->spec->env != NULL) {
                 json_t *env = json_array();
-                for (char **e = job->spec->env; env && *e; e++)
+                for (char **e = job->spec->env; env != NULL && *e != NULL; e++)
                     rc |= json_array_append_new(env, json_string(*e));
                 rc |= json_object_set_new(o, "env", env);
             }
-            if (job->spec->port)
+            if (job->spec->port != NULL)
                 rc |= json_object_set_new(o, "port", json_string(job->spec->port));
-            if (job->spec->new_name)
+            if (job->spec->new_name != NULL)
                 rc |= json_object_set_new(o, "new_name", json_string(job->spec->new_name));
         }
     }
@@ -98,7 +98,6 @@ typedef struct store_write {
     int err;
     const char *failed_step;
 } store_write;
-
 
 /* Runs on a thread-pool thread: touches only the request and j's paths,
  * which are immutable while j lives. */
@@ -137,7 +136,7 @@ static void store_write_done_body(uv_work_t *req, int status)
         w->err = -ECANCELED;
     if (w->err) {
         char what[8300];
-        snprintf(what, sizeof what, "%s (%s of %s)", j->json_path, w->failed_step,
+        snprintf(what, sizeof(what), "%s (%s of %s)", j->json_path, w->failed_step,
                  strcmp(w->failed_step, "fsync of the directory") ? j->tmp_path : j->dir);
         jobs__write_error(j, what, w->err);
         j->last_write_failed = true;
@@ -171,21 +170,21 @@ static int store_write_start(jobs *j)
     json_t *root = json_object();
     json_t *arr = json_array();
     int rc = -ENOMEM;
-    if (!root || !arr || json_object_set_new(root, "format", json_integer(1)) ||
+    if (root == NULL || arr == NULL || json_object_set_new(root, "format", json_integer(1)) ||
         json_object_set(root, "jobs", arr))
         goto out;
-    for (jobs_job *job = j->head; job; job = job->next) {
+    for (jobs_job *job = j->head; job != NULL; job = job->next) {
         json_t *o = jobs__job_json(j, job, true);
-        if (!o || json_array_append_new(arr, o))
+        if (o == NULL || json_array_append_new(arr, o))
             goto out;
     }
-    store_write *w = jobs__calloc(j, sizeof *w);
-    if (!w)
+    store_write *w = jobs__calloc(j, sizeof(*w));
+    if (w == NULL)
         goto out;
     w->j = j;
     w->gen = j->dirty_gen;
     w->data = base_json_dumps(root, JSON_COMPACT);
-    if (!w->data) {
+    if (w->data == NULL) {
         jobs__free(j, w);
         goto out;
     }
@@ -252,14 +251,14 @@ void jobs__store_dirty(jobs *j)
 
 static char **strv_from_json(jobs *j, const json_t *arr, bool *bad)
 {
-    if (!arr)
+    if (arr == NULL)
         return NULL;
     if (!json_is_array(arr) || json_array_size(arr) > JOBS__ARGV_MAX) {
         *bad = true;
         return NULL;
     }
-    char **v = jobs__calloc(j, (json_array_size(arr) + 1) * sizeof *v);
-    if (!v) {
+    char **v = jobs__calloc(j, (json_array_size(arr) + 1) * sizeof(*v));
+    if (v == NULL) {
         *bad = true;
         return NULL;
     }
@@ -267,7 +266,7 @@ static char **strv_from_json(jobs *j, const json_t *arr, bool *bad)
     json_t *a;
     json_array_foreach(arr, i, a)
     {
-        if (!json_is_string(a) || !(v[i] = jobs__strdup(j, json_string_value(a)))) {
+        if (!json_is_string(a) || (v[i] = jobs__strdup(j, json_string_value(a))) == NULL) {
             *bad = true;
             break;
         }
@@ -284,7 +283,7 @@ static int64_t opt_time(const json_t *o, const char *key)
 {
     int64_t ms = 0;
     const char *s = opt_str(o, key);
-    if (s && base_time_parse(s, &ms))
+    if (s != NULL && base_time_parse(s, &ms))
         ms = 0;
     return ms;
 }
@@ -296,19 +295,19 @@ static jobs_job *job_restore(jobs *j, const json_t *o, bool *oom)
     const char *id = opt_str(o, "job_id");
     const char *type = opt_str(o, "type");
     int status = jobs__status_parse(opt_str(o, "status"));
-    if (!jobs__id_valid(id) || !type || status < 0) {
+    if (!jobs__id_valid(id) || type == NULL || status < 0) {
         jobs__log(j, BASE_LOG_WARN,
                   "%s: skipping an entry without a valid job_id, type "
                   "and status",
                   j->json_path);
         return NULL;
     }
-    if (jobs__find(j, id)) {
+    if (jobs__find(j, id) != NULL) {
         jobs__log(j, BASE_LOG_WARN, "%s: skipping a duplicate of job %s", j->json_path, id);
         return NULL;
     }
-    jobs_job *job = jobs__calloc(j, sizeof *job);
-    if (!job)
+    jobs_job *job = jobs__calloc(j, sizeof(*job));
+    if (job == NULL)
         goto oom;
     memcpy(job->id, id, JOBS__ID_LEN + 1);
     const char *dep = opt_str(o, "depends_on");
@@ -316,20 +315,20 @@ static jobs_job *job_restore(jobs *j, const json_t *o, bool *oom)
         memcpy(job->depends_on, dep, JOBS__ID_LEN + 1);
     job->status = (uint8_t)status;
     const jobs__type *t = jobs__config_type(j->cfg, type);
-    if (t) {
+    if (t != NULL) {
         job->type = t->name;
     } else {
         job->own_type = true;
-        if (!(job->type = jobs__strdup(j, type)))
+        if ((job->type = jobs__strdup(j, type)) == NULL)
             goto oom;
     }
     long lane = jobs__config_lane(j->cfg, opt_str(o, "lane"));
-    job->lane = lane < 0 ? (t ? t->lane : 0) : (size_t)lane;
+    job->lane = lane < 0 ? (t != NULL ? t->lane : 0) : (size_t)lane;
     const char *conf = opt_str(o, "configuration");
-    if (conf && !(job->configuration = jobs__strdup(j, conf)))
+    if (conf != NULL && (job->configuration = jobs__strdup(j, conf)) == NULL)
         goto oom;
     const char *err = opt_str(o, "error");
-    if (err && !(job->error = jobs__strdup(j, err)))
+    if (err != NULL && (job->error = jobs__strdup(j, err)) == NULL)
         goto oom;
     job->created_ms = opt_time(o, "created_at");
     job->started_ms = opt_time(o, "started_at");
@@ -347,16 +346,16 @@ static jobs_job *job_restore(jobs *j, const json_t *o, bool *oom)
     job->output_lines = ol > 0 ? (uint64_t)ol : 0;
     if (!jobs__is_terminal(status)) {
         bool bad = false;
-        job->spec = jobs__calloc(j, sizeof *job->spec);
-        if (!job->spec)
+        job->spec = jobs__calloc(j, sizeof(*job->spec));
+        if (job->spec == NULL)
             goto oom;
         job->spec->argv = strv_from_json(j, json_object_get(o, "argv"), &bad);
         job->spec->env = strv_from_json(j, json_object_get(o, "env"), &bad);
         const char *port = opt_str(o, "port"), *nn = opt_str(o, "new_name");
-        if ((port && !(job->spec->port = jobs__strdup(j, port))) ||
-            (nn && !(job->spec->new_name = jobs__strdup(j, nn))))
+        if ((port != NULL && (job->spec->port = jobs__strdup(j, port)) == NULL) ||
+            (nn != NULL && (job->spec->new_name = jobs__strdup(j, nn)) == NULL))
             bad = true;
-        if (bad || !job->spec->argv || !job->spec->argv[0]) {
+        if (bad || job->spec->argv == NULL || job->spec->argv[0] == NULL) {
             /* Marked failed once linked, so counts stay right. */
             jobs__spec_free(j, job->spec);
             job->spec = NULL;
@@ -372,7 +371,7 @@ oom:
 int jobs__store_restore(jobs *j)
 {
     FILE *f = fopen(j->json_path, "re");
-    if (!f) {
+    if (f == NULL) {
         if (errno == ENOENT)
             return 0;
         int rc = -errno;
@@ -383,9 +382,9 @@ int jobs__store_restore(jobs *j)
     json_t *root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
     fclose(f);
     const json_t *arr = json_object_get(root, "jobs");
-    if (!root || !json_is_array(arr)) {
+    if (root == NULL || !json_is_array(arr)) {
         jobs__log(j, BASE_LOG_ERROR, "%s: not a jobs file (%s); left untouched", j->json_path,
-                  root ? "no \"jobs\" array" : jerr.text);
+                  root != NULL ? "no \"jobs\" array" : jerr.text);
         json_decref(root);
         return -EINVAL;
     }
@@ -400,11 +399,11 @@ int jobs__store_restore(jobs *j)
             rc = -ENOMEM;
             break;
         }
-        if (!job)
+        if (job == NULL)
             continue;
         job->seq = j->next_seq++;
         jobs__job_link(j, job);
-        if (!jobs__is_terminal(job->status) && !job->spec) {
+        if (!jobs__is_terminal(job->status) && job->spec == NULL) {
             jobs__terminal(j, job, JOBS__FAILED, "cannot be restored: no argv in jobs.json");
             continue;
         }

@@ -17,7 +17,7 @@ const char *jobs__status_name(int status)
 
 int jobs__status_parse(const char *s)
 {
-    for (int i = 0; s && i < JOBS__N_STATUS; i++)
+    for (int i = 0; s != NULL && i < JOBS__N_STATUS; i++)
         if (strcmp(s, status_names[i]) == 0)
             return i;
     return -1;
@@ -35,7 +35,7 @@ int jobs__new_id(char out[JOBS__ID_LEN + 1])
 
 bool jobs__id_valid(const char *s)
 {
-    if (!s || strlen(s) != JOBS__ID_LEN)
+    if (s == NULL || strlen(s) != JOBS__ID_LEN)
         return false;
     for (const char *p = s; *p; p++)
         if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
@@ -76,14 +76,14 @@ json_t *jobs__utf8_json(const char *data, size_t len, bool partial, size_t *used
         i += (size_t)n;
     }
     if (ok) {
-        if (used)
+        if (used != NULL)
             *used = len;
         return json_stringn_nocheck(data, len); /* checked above */
     }
     /* Slow path: copy, replacing each invalid byte by U+FFFD (EF BF BD). */
     size_t cap = len * 3 + 1;
     char *out = base_malloc(cap);
-    if (!out)
+    if (out == NULL)
         return NULL;
     for (i = 0; i < len;) {
         int n = base_utf8_len(p + i, len - i);
@@ -99,7 +99,7 @@ json_t *jobs__utf8_json(const char *data, size_t len, bool partial, size_t *used
         clean += (size_t)n;
         i += (size_t)n;
     }
-    if (used)
+    if (used != NULL)
         *used = i;
     json_t *s = json_stringn_nocheck(out, clean); /* valid by construction */
     base_free(out);
@@ -108,26 +108,26 @@ json_t *jobs__utf8_json(const char *data, size_t len, bool partial, size_t *used
 
 void jobs__log(jobs *j, enum base_log_level level, const char *fmt, ...)
 {
-    if (!j->hooks.log)
+    if (j->hooks.log == NULL)
         return;
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     j->hooks.log(level, msg, j->hooks.data);
 }
 
 void jobs__write_error(jobs *j, const char *what, int err)
 {
-    char msg[sizeof j->last_write_error];
+    char msg[sizeof(j->last_write_error)];
     const char *why = strerror(err < 0 ? -err : err);
     /* Shorten the place, never the reason. */
-    int room = (int)(sizeof msg - strlen(why) - 3);
-    snprintf(msg, sizeof msg, "%.*s: %s", room > 0 ? room : 0, what, why);
+    int room = (int)(sizeof(msg) - strlen(why) - 3);
+    snprintf(msg, sizeof(msg), "%.*s: %s", room > 0 ? room : 0, what, why);
     /* Log a repeat of the same error once, not on every flush. */
     if (strcmp(msg, j->last_write_error) != 0)
         jobs__log(j, BASE_LOG_ERROR, "%s", msg);
-    memcpy(j->last_write_error, msg, sizeof msg);
+    memcpy(j->last_write_error, msg, sizeof(msg));
     j->write_errors++;
 }

@@ -188,8 +188,8 @@ static void jobs_worker_health(worker *w, void *state, json_t *obj)
 static void on_reply(json_t *result, const char *code, const char *message, void *data)
 {
     bus_request *req = data;
-    if (code)
-        bus_reply_error(req, code, "%s", message ? message : code);
+    if (code != NULL)
+        bus_reply_error(req, code, "%s", message != NULL ? message : code);
     else
         bus_reply_ok(req, json_incref(result));
 }

@@ -18,13 +18,13 @@ static void default_state_dir(char *buf, size_t size)
 {
     const char *v;
 
-    if ((v = getenv("HERD_STATE_DIR")) && *v)
+    if ((v = getenv("HERD_STATE_DIR")) != NULL && *v)
         snprintf(buf, size, "%s", v);
-    else if ((v = getenv("STATE_DIRECTORY")) && *v) /* systemd StateDirectory= */
+    else if ((v = getenv("STATE_DIRECTORY")) != NULL && *v) /* systemd StateDirectory= */
         snprintf(buf, size, "%s", v);
-    else if ((v = getenv("XDG_STATE_HOME")) && *v)
+    else if ((v = getenv("XDG_STATE_HOME")) != NULL && *v)
         snprintf(buf, size, "%s/herd", v);
-    else if ((v = getenv("HOME")) && *v)
+    else if ((v = getenv("HOME")) != NULL && *v)
         snprintf(buf, size, "%s/.local/state/herd", v);
     else
         snprintf(buf, size, "/tmp/herd-state-%u", (unsigned)getuid());
@@ -80,8 +80,7 @@ static int parse_bus(const json_t *o, sup_config *cfg, char *err, size_t err_siz
         snprintf(path, sizeof(path), "bus.%.64s", key);
         int rv = 0;
         if (strcmp(key, "dir") == 0) {
-            rv = get_path(v, path, cfg->runtime_dir, sizeof(cfg->runtime_dir) - 16, err,
-                          err_size);
+            rv = get_path(v, path, cfg->runtime_dir, sizeof(cfg->runtime_dir) - 16, err, err_size);
         } else if (strcmp(key, "max_message_bytes") == 0) {
             if (base_parse_size(v, &cfg->max_message_bytes) < 0 || cfg->max_message_bytes < 1024 ||
                 cfg->max_message_bytes > (256u << 20))
@@ -117,12 +116,12 @@ static int parse_http(const json_t *o, sup_config *cfg, char *err, size_t err_si
         if (strcmp(key, "listen") != 0)
             FAIL("http.%.64s: unknown key (expected listen)", key);
         const char *s = json_string_value(v);
-        const char *colon = s ? strrchr(s, ':') : NULL;
+        const char *colon = s != NULL ? strrchr(s, ':') : NULL;
         char *end;
         if (s == NULL || json_string_length(v) >= sizeof(cfg->http_listen))
             FAIL("http.listen: expected \"HOST:PORT\" or \"\" to disable");
         if (*s != '\0') {
-            long port = colon ? strtol(colon + 1, &end, 10) : -1;
+            long port = colon != NULL ? strtol(colon + 1, &end, 10) : -1;
             if (colon == NULL || colon == s || colon[1] == '\0' || *end != '\0' || port < 1 ||
                 port > 65535)
                 FAIL("http.listen: expected \"HOST:PORT\" with a port from 1 to 65535, got "
@@ -146,12 +145,11 @@ static int parse_object_ints(const json_t *o, const char *path, const char *cons
     json_object_foreach((json_t *)o, key, v)
     {
         size_t i;
-        for (i = 0; keys[i] && strcmp(keys[i], key) != 0; i++)
+        for (i = 0; keys[i] != NULL && strcmp(keys[i], key) != 0; i++)
             ;
         if (keys[i] == NULL)
             FAIL("%s.%.64s: unknown key (expected %s, %s)", path, key, keys[0], keys[1]);
-        if (!json_is_integer(v) || json_integer_value(v) < min[i] ||
-            json_integer_value(v) > max[i])
+        if (!json_is_integer(v) || json_integer_value(v) < min[i] || json_integer_value(v) > max[i])
             FAIL("%s.%s: expected an integer from %ld to %ld", path, key, min[i], max[i]);
         out[i] = (long)json_integer_value(v);
     }
@@ -198,11 +196,11 @@ static int parse_worker(const json_t *o, const char *path, const sup_config *cfg
     }
     if ((v = json_object_get(o, "restart")) != NULL) {
         const char *r = json_string_value(v);
-        if (r && strcmp(r, "permanent") == 0)
+        if (r != NULL && strcmp(r, "permanent") == 0)
             wc->policy.restart = SUP_RESTART_PERMANENT;
-        else if (r && strcmp(r, "transient") == 0)
+        else if (r != NULL && strcmp(r, "transient") == 0)
             wc->policy.restart = SUP_RESTART_TRANSIENT;
-        else if (r && strcmp(r, "temporary") == 0)
+        else if (r != NULL && strcmp(r, "temporary") == 0)
             wc->policy.restart = SUP_RESTART_TEMPORARY;
         else
             FAIL("%s.restart: expected \"permanent\", \"transient\" or \"temporary\"", path);
@@ -253,7 +251,7 @@ static int parse_worker(const json_t *o, const char *path, const sup_config *cfg
             return rv;
     }
     /* The kind checks its own keys and refuses unknown ones. */
-    if (kind->validate && (rv = kind->validate(o, path, err, err_size)) < 0)
+    if (kind->validate != NULL && (rv = kind->validate(o, path, err, err_size)) < 0)
         return rv;
     wc->json = json_incref((json_t *)o);
     return 0;
@@ -306,8 +304,8 @@ int sup_config_parse(const json_t *root, sup_config *cfg, char *err, size_t err_
         FAIL("(top level): expected an object");
     /* health_interval_s first: it is every worker's default. */
     if ((v = json_object_get(root, "health_interval_s")) != NULL &&
-        (rv = get_int(v, "health_interval_s", 1, 86400, &cfg->health_interval_s, err,
-                      err_size)) < 0)
+        (rv = get_int(v, "health_interval_s", 1, 86400, &cfg->health_interval_s, err, err_size)) <
+            0)
         return rv;
     json_object_foreach((json_t *)root, key, v)
     {
@@ -318,9 +316,9 @@ int sup_config_parse(const json_t *root, sup_config *cfg, char *err, size_t err_
         }
         if (strcmp(key, "on_give_up") == 0) {
             const char *g = json_string_value(v);
-            if (g && strcmp(g, "exit") == 0)
+            if (g != NULL && strcmp(g, "exit") == 0)
                 cfg->on_give_up_exit = 1;
-            else if (g && strcmp(g, "stay") == 0)
+            else if (g != NULL && strcmp(g, "stay") == 0)
                 cfg->on_give_up_exit = 0;
             else
                 FAIL("on_give_up: expected \"exit\" or \"stay\"");

@@ -22,9 +22,9 @@ int sup_config_default(sup_config *cfg, char *err, size_t err_size)
         /* catalog */
         "name", "catalog", "kind", "catalog", "path", HERD_DEMO_DIR "/catalog", "lru_entries", 16,
         /* jobs */
-        "name", "jobs", "kind", "jobs", "lanes", "default", 2, "build", 1, "types", "hello",
-        "argv", "echo", "hello from herd, configuration:", "{configuration}", "lane", "default",
-        "build", "argv", "sleep", "{configuration}", "lane", "build");
+        "name", "jobs", "kind", "jobs", "lanes", "default", 2, "build", 1, "types", "hello", "argv",
+        "echo", "hello from herd, configuration:", "{configuration}", "lane", "default", "build",
+        "argv", "sleep", "{configuration}", "lane", "build");
     int rv;
 
     if (root == NULL) {

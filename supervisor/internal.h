@@ -47,8 +47,8 @@ typedef struct sup_worker {
     int ended, ended_code; /* reported by the instance, handled on the timer */
     int stopped;           /* instance finished stopping, handled on the timer */
     int memory_high_warned;
-    uv_timer_t timer;   /* deferred handling and backoff delays */
-    uv_timer_t health;  /* heartbeat */
+    uv_timer_t timer;  /* deferred handling and backoff delays */
+    uv_timer_t health; /* heartbeat */
     bus_sub *control;
     sup_waiter *waiters; /* requests answered when the worker settles */
     int removed;

@@ -15,7 +15,7 @@ static const worker_kind *const kinds[] = {
 
 const worker_kind *sup__kind_find(const char *name)
 {
-    for (size_t i = 0; kinds[i]; i++)
+    for (size_t i = 0; kinds[i] != NULL; i++)
         if (strcmp(kinds[i]->name, name) == 0)
             return kinds[i];
     return NULL;
@@ -25,6 +25,6 @@ void sup__kind_names(char *buf, size_t size)
 {
     size_t n = 0;
     buf[0] = '\0';
-    for (size_t i = 0; kinds[i] && n < size; i++)
+    for (size_t i = 0; kinds[i] != NULL && n < size; i++)
         n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? ", " : "", kinds[i]->name);
 }

@@ -49,7 +49,7 @@ void sup__worker_publish_health(sup_worker *sw)
     json_t *h = sup__worker_health(sw);
 
     snprintf(topic, sizeof(topic), "system.%s.health", sw->cfg.name);
-    if (h) {
+    if (h != NULL) {
         bus_publish_json(sw->sup->bus, topic, h);
         json_decref(h);
     }
@@ -58,40 +58,41 @@ void sup__worker_publish_health(sup_worker *sw)
 json_t *sup__worker_health(sup_worker *sw)
 {
     json_t *o = json_object();
-    const char *err = sw->inst ? worker_last_error(sw->inst) : NULL;
+    const char *err = sw->inst != NULL ? worker_last_error(sw->inst) : NULL;
     uint64_t up = 0;
 
     if (o == NULL)
         return NULL;
     if (err == NULL && sw->last_error[0])
         err = sw->last_error;
-    if (sw->inst && sw->state == SUP_RUNNING)
+    if (sw->inst != NULL && sw->state == SUP_RUNNING)
         up = (now_ms(sw) - sw->started_ms) / 1000;
     json_object_set_new(o, "worker", json_string(sw->cfg.name));
     json_object_set_new(o, "kind", json_string(sw->cfg.kind));
     json_object_set_new(o, "state", json_string(sup__state_name(sw->state)));
-    json_object_set_new(o, "pid", json_integer(sw->inst ? worker_pid(sw->inst) : 0));
+    json_object_set_new(o, "pid", json_integer(sw->inst != NULL ? worker_pid(sw->inst) : 0));
     json_object_set_new(o, "uptime_s", json_integer((json_int_t)up));
     json_object_set_new(o, "restarts", json_integer(sw->restarts));
-    json_object_set_new(o, "heap_bytes",
-                        json_integer(sw->inst ? (json_int_t)worker_heap_bytes(sw->inst) : 0));
+    json_object_set_new(
+        o, "heap_bytes",
+        json_integer(sw->inst != NULL ? (json_int_t)worker_heap_bytes(sw->inst) : 0));
     json_object_set_new(o, "memory_max",
                         sw->cfg.memory_max ? json_integer((json_int_t)sw->cfg.memory_max)
                                            : json_null());
-    json_object_set_new(o, "last_error", err ? json_string(err) : json_null());
+    json_object_set_new(o, "last_error", err != NULL ? json_string(err) : json_null());
     json_object_set_new(o, "ts", sup__iso_now());
-    if (sw->inst && sw->state == SUP_RUNNING)
+    if (sw->inst != NULL && sw->state == SUP_RUNNING)
         worker_health_fields(sw->inst, o);
     return o;
 }
 
 static void answer_waiters(sup_worker *sw)
 {
-    while (sw->waiters) {
+    while (sw->waiters != NULL) {
         sup_waiter *wt = sw->waiters;
         sw->waiters = wt->next;
         json_t *h = sup__worker_health(sw);
-        if (h)
+        if (h != NULL)
             bus_reply_ok(wt->req, h);
         else
             bus_reply_error(wt->req, "internal", "out of memory");
@@ -108,14 +109,14 @@ void sup__worker_set_state(sup_worker *sw, enum sup_state to, const char *reason
     snprintf(topic, sizeof(topic), "system.%s.state", sw->cfg.name);
     json_t *ev = json_pack("{s:s,s:s,s:s,s:s,s:o}", "worker", sw->cfg.name, "from",
                            sup__state_name(from), "to", sup__state_name(to), "reason",
-                           reason ? reason : "", "ts", sup__iso_now());
-    if (ev) {
+                           reason != NULL ? reason : "", "ts", sup__iso_now());
+    if (ev != NULL) {
         bus_publish_json(sw->sup->bus, topic, ev);
         json_decref(ev);
     }
     sup_log(to == SUP_FAILED ? BASE_LOG_ERROR : BASE_LOG_INFO, sw->cfg.name, "%s -> %s%s%s",
-            sup__state_name(from), sup__state_name(to), reason && *reason ? ": " : "",
-            reason ? reason : "");
+            sup__state_name(from), sup__state_name(to), reason != NULL && *reason ? ": " : "",
+            reason != NULL ? reason : "");
     sup__worker_publish_health(sw);
     if (to == SUP_RUNNING || to == SUP_STOPPED || to == SUP_FAILED || to == SUP_BACKOFF)
         answer_waiters(sw);
@@ -136,7 +137,7 @@ static void on_ended(worker *w, int exit_code, const char *error, void *data)
         return; /* an abandoned instance */
     sw->ended = 1;
     sw->ended_code = exit_code;
-    snprintf(sw->last_error, sizeof(sw->last_error), "%s", error ? error : "");
+    snprintf(sw->last_error, sizeof(sw->last_error), "%s", error != NULL ? error : "");
     kick(sw);
 }
 
@@ -199,7 +200,7 @@ static void apply_policy(sup_worker *sw, int clean, uint64_t uptime_ms)
             sup_log(BASE_LOG_ERROR, "supervisor", "%s failed and on_give_up is \"exit\"",
                     sw->cfg.name);
             s->exit_code = 1;
-            if (s->on_exit)
+            if (s->on_exit != NULL)
                 s->on_exit(s->on_exit_data);
         }
         break;
@@ -262,7 +263,7 @@ static void on_timer(uv_timer_t *t)
         sw->stopped = 0;
         sw->ended = 0;
         after_stop(sw, 0);
-    } else if (sw->state == SUP_STOPPING && sw->inst) {
+    } else if (sw->state == SUP_STOPPING && sw->inst != NULL) {
         /* The stop deadline passed. The instance is left as it is, never
          * freed (its kind may still own handles): a bug in the kind costs
          * memory, not the whole supervisor's shutdown. */
@@ -274,7 +275,7 @@ static void on_timer(uv_timer_t *t)
         after_stop(sw, 1);
     } else if (sw->ended) {
         sw->ended = 0;
-        if (sw->inst && (sw->state == SUP_RUNNING || sw->state == SUP_STARTING))
+        if (sw->inst != NULL && (sw->state == SUP_RUNNING || sw->state == SUP_STARTING))
             sup__worker_begin_stop(sw, SUP_STOP_ENDED, sw->last_error);
     } else if (sw->state == SUP_BACKOFF && !sw->sup->shutting_down) {
         sup__worker_start(sw, "backoff over");
@@ -370,7 +371,7 @@ int sup__worker_action(sup_worker *sw, const char *action, bus_request *req)
             answer_waiters(sw);
         else
             sup__worker_begin_stop(sw, is_stop ? SUP_STOP_USER : SUP_STOP_RESTART,
-                       is_stop ? "stop requested" : "restart requested");
+                                   is_stop ? "stop requested" : "restart requested");
         break;
     case SUP_STARTING:
         break; /* settles on its own */
@@ -410,15 +411,15 @@ static void on_control(const bus_event *ev, void *data)
     const char *action = json_string_value(json_object_get(o, "action"));
     const char *by = json_string_value(json_object_get(o, "requested_by"));
 
-    if (action == NULL || (strcmp(action, "start") && strcmp(action, "stop") &&
-                           strcmp(action, "restart"))) {
+    if (action == NULL ||
+        (strcmp(action, "start") && strcmp(action, "stop") && strcmp(action, "restart"))) {
         sw->sup->control_unknown++;
         sup_log(BASE_LOG_WARN, sw->cfg.name,
                 "control: ignored %.200s (expected {\"action\": \"start\"|\"stop\"|\"restart\"})",
                 ev->payload);
     } else {
         sup_log(BASE_LOG_INFO, sw->cfg.name, "control: %s requested by %s", action,
-                by ? by : "(unnamed)");
+                by != NULL ? by : "(unnamed)");
         sup__worker_action(sw, action, NULL);
     }
     json_decref(o);
@@ -460,14 +461,14 @@ void sup__worker_destroy(sup_worker *sw)
 {
     struct sup *s = sw->sup;
 
-    for (sup_worker **pp = &s->workers; *pp; pp = &(*pp)->next) {
+    for (sup_worker **pp = &s->workers; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == sw) {
             *pp = sw->next;
             break;
         }
     }
     sw->removed = 1;
-    while (sw->waiters) {
+    while (sw->waiters != NULL) {
         sup_waiter *wt = sw->waiters;
         sw->waiters = wt->next;
         bus_reply_error(wt->req, "unavailable", "worker %s was removed", sw->cfg.name);
@@ -504,7 +505,7 @@ sup_worker *sup__worker_create(struct sup *s, sup_worker_config *wc)
     sup__worker_set_health_period(sw, (uint64_t)sw->cfg.health_interval_s * 1000);
     /* Append: the list keeps config order. */
     sup_worker **pp = &s->workers;
-    while (*pp)
+    while (*pp != NULL)
         pp = &(*pp)->next;
     *pp = sw;
     return sw;
@@ -512,7 +513,7 @@ sup_worker *sup__worker_create(struct sup *s, sup_worker_config *wc)
 
 sup_worker *sup__worker_find(struct sup *s, const char *name)
 {
-    for (sup_worker *sw = s->workers; sw; sw = sw->next)
+    for (sup_worker *sw = s->workers; sw != NULL; sw = sw->next)
         if (strcmp(sw->cfg.name, name) == 0)
             return sw;
     return NULL;

@@ -96,7 +96,7 @@ static void on_signal(uv_signal_t *s, int signum)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
+        {"config", required_argument, NULL, 'c'},    {"check", no_argument, NULL, 'k'},
         {"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
     };
@@ -126,8 +126,9 @@ int main(int argc, char **argv)
             break;
         case 'l':
             if (base_log_level_parse(optarg, &level) < 0) {
-                fprintf(stderr, "herdd: --log-level: expected error, warn, info or debug, got "
-                                "\"%s\"\n",
+                fprintf(stderr,
+                        "herdd: --log-level: expected error, warn, info or debug, got "
+                        "\"%s\"\n",
                         optarg);
                 return 2;
             }
@@ -149,15 +150,15 @@ int main(int argc, char **argv)
     }
     sup_log_set_level(level);
     sup_config_defaults(&cfg);
-    rv = config_file ? sup_config_load(config_file, &cfg, err, sizeof(err))
-                     : sup_config_default(&cfg, err, sizeof(err));
+    rv = config_file != NULL ? sup_config_load(config_file, &cfg, err, sizeof(err))
+                             : sup_config_default(&cfg, err, sizeof(err));
     if (rv < 0) {
         fprintf(stderr, "herdd: %s\n", err);
         return 1;
     }
     if (check) {
         printf("herdd: %s: configuration is valid (%zu workers)\n",
-               config_file ? config_file : "(built-in)", cfg.n_workers);
+               config_file != NULL ? config_file : "(built-in)", cfg.n_workers);
         sup_config_free(&cfg);
         return 0;
     }

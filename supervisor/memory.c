@@ -20,7 +20,7 @@ int sup_memory_read(int pid, sup_memory *out)
     f = fopen(path, "re");
     if (f == NULL)
         return -errno;
-    while (fgets(line, sizeof(line), f)) {
+    while (fgets(line, sizeof(line), f) != NULL) {
         if (sscanf(line, "Rss: %llu kB", &kb) == 1)
             out->rss_bytes = kb * 1024;
         else if (sscanf(line, "Pss: %llu kB", &kb) == 1)

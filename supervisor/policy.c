@@ -31,8 +31,8 @@ static void prune(const sup_policy *p, sup_history *h, uint64_t now_ms)
     }
 }
 
-enum sup_decision sup_policy_decide(const sup_policy *p, sup_history *h, uint64_t now_ms,
-                                    int clean, uint64_t uptime_ms, uint64_t *delay_ms)
+enum sup_decision sup_policy_decide(const sup_policy *p, sup_history *h, uint64_t now_ms, int clean,
+                                    uint64_t uptime_ms, uint64_t *delay_ms)
 {
     *delay_ms = 0;
     if (p->restart == SUP_RESTART_TEMPORARY)

@@ -42,7 +42,7 @@ static int workers_start(struct sup *s)
     free(s->cfg.workers);
     s->cfg.workers = NULL;
     s->cfg.n_workers = 0;
-    for (sup_worker *sw = s->workers; sw; sw = sw->next) {
+    for (sup_worker *sw = s->workers; sw != NULL; sw = sw->next) {
         if (sw->cfg.enabled)
             sup__worker_start(sw, "herdd started");
         else
@@ -55,7 +55,7 @@ static int workers_start(struct sup *s)
 
 static void memory_check(struct sup *s)
 {
-    for (sup_worker *sw = s->workers; sw; sw = sw->next) {
+    for (sup_worker *sw = s->workers; sw != NULL; sw = sw->next) {
         if (sw->inst == NULL || sw->state != SUP_RUNNING || sw->ended)
             continue;
         uint64_t heap = worker_heap_bytes(sw->inst);
@@ -89,7 +89,7 @@ static void apply_config(struct sup *s, sup_config *next, json_t *summary)
     sup_worker *sw, *nextsw;
 
     /* Removed workers. */
-    for (sw = s->workers; sw; sw = nextsw) {
+    for (sw = s->workers; sw != NULL; sw = nextsw) {
         nextsw = sw->next;
         int keep = 0;
         for (size_t i = 0; i < next->n_workers && !keep; i++)
@@ -97,9 +97,9 @@ static void apply_config(struct sup *s, sup_config *next, json_t *summary)
         if (keep)
             continue;
         add_name(summary, "removed", sw->cfg.name);
-        if (sw->inst && sw->state != SUP_STOPPING) {
+        if (sw->inst != NULL && sw->state != SUP_STOPPING) {
             sup__worker_begin_stop(sw, SUP_STOP_REMOVE, "removed from the config");
-        } else if (sw->inst) {
+        } else if (sw->inst != NULL) {
             sw->stop_reason = SUP_STOP_REMOVE;
         } else {
             uv_timer_stop(&sw->timer);
@@ -115,7 +115,7 @@ static void apply_config(struct sup *s, sup_config *next, json_t *summary)
         if (sw == NULL) {
             add_name(summary, "added", wc->name);
             sw = sup__worker_create(s, wc);
-            if (sw && sw->cfg.enabled)
+            if (sw != NULL && sw->cfg.enabled)
                 sup__worker_start(sw, "added by reload");
             continue;
         }
@@ -126,7 +126,7 @@ static void apply_config(struct sup *s, sup_config *next, json_t *summary)
             continue;
         }
         add_name(summary, "changed", wc->name);
-        if (sw->inst) {
+        if (sw->inst != NULL) {
             json_decref(sw->next_cfg.json);
             sw->next_cfg = *wc;
             memset(wc, 0, sizeof(*wc));
@@ -147,7 +147,7 @@ static void apply_config(struct sup *s, sup_config *next, json_t *summary)
         }
         /* A changed heartbeat period applies at once. */
         uint64_t period = (uint64_t)sw->cfg.health_interval_s * 1000;
-        if (sw->next_cfg.json)
+        if (sw->next_cfg.json != NULL)
             period = (uint64_t)sw->next_cfg.health_interval_s * 1000;
         sup__worker_set_health_period(sw, period);
     }
@@ -162,18 +162,18 @@ void sup__shutdown_next(struct sup *s)
 {
     sup_worker *last = NULL;
 
-    for (sup_worker *sw = s->workers; sw; sw = sw->next) {
-        if (sw->inst && sw->state == SUP_STOPPING)
+    for (sup_worker *sw = s->workers; sw != NULL; sw = sw->next) {
+        if (sw->inst != NULL && sw->state == SUP_STOPPING)
             return; /* one at a time: wait for it */
-        if (sw->inst && (last == NULL || sw->start_seq > last->start_seq))
+        if (sw->inst != NULL && (last == NULL || sw->start_seq > last->start_seq))
             last = sw;
     }
-    if (last) {
+    if (last != NULL) {
         sup__worker_begin_stop(last, SUP_STOP_SHUTDOWN, "herdd stopping");
         return;
     }
     /* Every instance is gone: release the workers, then the supervisor. */
-    while (s->workers)
+    while (s->workers != NULL)
         sup__worker_destroy(s->workers);
     sup__handle_released(s);
 }
@@ -181,7 +181,7 @@ void sup__shutdown_next(struct sup *s)
 static void workers_shutdown(struct sup *s)
 {
     s->shutting_down = 1;
-    for (sup_worker *sw = s->workers; sw; sw = sw->next) {
+    for (sup_worker *sw = s->workers; sw != NULL; sw = sw->next) {
         uv_timer_stop(&sw->health);
         if (sw->state == SUP_BACKOFF) {
             uv_timer_stop(&sw->timer);
@@ -209,7 +209,7 @@ json_t *sup_health(sup *s)
     bus_get_stats(s->bus, &st);
     for (int i = 0; i < SUP_N_STATES; i++) {
         int n = 0;
-        for (sup_worker *sw = s->workers; sw; sw = sw->next)
+        for (sup_worker *sw = s->workers; sw != NULL; sw = sw->next)
             n += sw->state == (enum sup_state)i;
         if (n)
             json_object_set_new(counts, sup__state_name(i), json_integer(n));
@@ -223,8 +223,8 @@ json_t *sup_health(sup *s)
     json_object_set_new(o, "uss_bytes", json_integer((json_int_t)mem.uss_bytes));
     json_object_set_new(o, "runtime_dir", json_string(bus_dir(s->bus)));
     json_object_set_new(o, "state_dir", json_string(s->cfg.state_dir));
-    json_object_set_new(o, "config", s->config_file[0] ? json_string(s->config_file)
-                                                        : json_string("(built-in)"));
+    json_object_set_new(
+        o, "config", s->config_file[0] ? json_string(s->config_file) : json_string("(built-in)"));
     json_object_set_new(o, "workers", counts);
     json_object_set_new(o, "control_refused", json_integer((json_int_t)s->control_unknown));
     json_object_set_new(o, "bus", bus_stats_json(&st));
@@ -236,7 +236,7 @@ static json_t *status(sup *s)
 {
     json_t *r = json_object(), *list = json_array();
 
-    for (sup_worker *sw = s->workers; sw; sw = sw->next)
+    for (sup_worker *sw = s->workers; sw != NULL; sw = sw->next)
         json_array_append_new(list, sup__worker_health(sw));
     json_object_set_new(r, "supervisor", sup_health(s));
     json_object_set_new(r, "workers", list);
@@ -249,16 +249,17 @@ static json_t *mem_report(sup *s)
     struct mallinfo2 mi = mallinfo2();
     json_t *workers = json_object();
 
-    for (sup_worker *sw = s->workers; sw; sw = sw->next)
-        json_object_set_new(workers, sw->cfg.name,
-                            json_integer(sw->inst ? (json_int_t)worker_heap_bytes(sw->inst) : 0));
+    for (sup_worker *sw = s->workers; sw != NULL; sw = sw->next)
+        json_object_set_new(
+            workers, sw->cfg.name,
+            json_integer(sw->inst != NULL ? (json_int_t)worker_heap_bytes(sw->inst) : 0));
     sup_memory_read(0, &mem);
     return json_pack("{s:{s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I},s:o}", "supervisor", "rss_bytes",
-                     (json_int_t)mem.rss_bytes, "pss_bytes", (json_int_t)mem.pss_bytes,
-                     "uss_bytes", (json_int_t)mem.uss_bytes, "unaccounted_heap_bytes",
+                     (json_int_t)mem.rss_bytes, "pss_bytes", (json_int_t)mem.pss_bytes, "uss_bytes",
+                     (json_int_t)mem.uss_bytes, "unaccounted_heap_bytes",
                      (json_int_t)base_mem_slot_bytes(0), "malloc", "arena_bytes",
-                     (json_int_t)mi.arena, "in_use_bytes", (json_int_t)mi.uordblks,
-                     "free_bytes", (json_int_t)mi.fordblks, "workers", workers);
+                     (json_int_t)mi.arena, "in_use_bytes", (json_int_t)mi.uordblks, "free_bytes",
+                     (json_int_t)mi.fordblks, "workers", workers);
 }
 
 static void worker_op(sup *s, bus_request *req, const char *op)
@@ -292,8 +293,7 @@ static void on_request(bus_request *req, void *data)
         bus_reply_ok(req, status(s));
     } else if (strcmp(op, "mem") == 0) {
         bus_reply_ok(req, mem_report(s));
-    } else if (strcmp(op, "start") == 0 || strcmp(op, "stop") == 0 ||
-               strcmp(op, "restart") == 0) {
+    } else if (strcmp(op, "start") == 0 || strcmp(op, "stop") == 0 || strcmp(op, "restart") == 0) {
         worker_op(s, req, op);
     } else if (strcmp(op, "reload") == 0) {
         char err[1024];
@@ -315,7 +315,7 @@ static void heartbeat(uv_timer_t *t)
     sup *s = t->data;
     json_t *h = sup_health(s);
 
-    if (h) {
+    if (h != NULL) {
         bus_publish_json(s->bus, "system.supervisor.health", h);
         json_decref(h);
     }
@@ -336,7 +336,7 @@ int sup_new(uv_loop_t *loop, sup_config *cfg, const char *config_file, bus *b, s
     s->loop = loop;
     s->cfg = *cfg;
     memset(cfg, 0, sizeof(*cfg));
-    if (config_file)
+    if (config_file != NULL)
         snprintf(s->config_file, sizeof(s->config_file), "%s", config_file);
     s->bus = b;
     s->started_ns = uv_hrtime();
@@ -395,7 +395,7 @@ int sup_reload(sup *s, json_t **summary, char *err, size_t err_size)
     sup_config_free(&next);
     char *text = base_json_dumps(*summary, JSON_COMPACT);
     sup_log(BASE_LOG_INFO, "supervisor", "reloaded %s: %s",
-            s->config_file[0] ? s->config_file : "(built-in config)", text ? text : "");
+            s->config_file[0] ? s->config_file : "(built-in config)", text != NULL ? text : "");
     free(text);
     return 0;
 }
@@ -409,7 +409,7 @@ void sup__handle_released(sup *s)
     int code = s->exit_code;
     sup_config_free(&s->cfg);
     free(s);
-    if (cb)
+    if (cb != NULL)
         cb(code, data);
 }
 

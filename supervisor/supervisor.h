@@ -56,8 +56,8 @@ enum sup_decision {
 /* sup_policy_decide applies policy p to one end of a worker: clean says
  * whether it exited cleanly (exit 0, not a failure), uptime_ms how long it
  * ran. A restart is recorded in h. Pure arithmetic: now_ms is given. */
-enum sup_decision sup_policy_decide(const sup_policy *p, sup_history *h, uint64_t now_ms,
-                                    int clean, uint64_t uptime_ms, uint64_t *delay_ms);
+enum sup_decision sup_policy_decide(const sup_policy *p, sup_history *h, uint64_t now_ms, int clean,
+                                    uint64_t uptime_ms, uint64_t *delay_ms);
 void sup_history_free(sup_history *h);
 
 /* ---- configuration ----------------------------------------------------- */
@@ -70,7 +70,7 @@ typedef struct sup_worker_config {
     char name[65];
     char kind[33];
     const struct worker_kind *kind_ops; /* the kind named by `kind` */
-    json_t *json; /* the worker's whole config object (owned reference) */
+    json_t *json;                       /* the worker's whole config object (owned reference) */
     int enabled;
     sup_policy policy;
     uint64_t memory_high, memory_max; /* 0: none */

@@ -73,8 +73,7 @@ static int process_validate(const json_t *cfg, const char *path, char *err, size
     {
         if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v) ||
             (i == 0 && json_string_length(v) == 0)) {
-            snprintf(err, err_size, "%s.argv[%zu]: expected a string without NUL bytes", path,
-                     i);
+            snprintf(err, err_size, "%s.argv[%zu]: expected a string without NUL bytes", path, i);
             return -EINVAL;
         }
     }
@@ -85,10 +84,10 @@ static int process_validate(const json_t *cfg, const char *path, char *err, size
         }
         json_object_foreach(env, key, v)
         {
-            if (!json_is_string(v) || *key == '\0' || strchr(key, '=') ||
+            if (!json_is_string(v) || *key == '\0' || strchr(key, '=') != NULL ||
                 strlen(json_string_value(v)) != json_string_length(v)) {
-                snprintf(err, err_size, "%s.env.%.64s: expected a string (names without '=')",
-                         path, key);
+                snprintf(err, err_size, "%s.env.%.64s: expected a string (names without '=')", path,
+                         key);
                 return -EINVAL;
             }
         }
@@ -236,14 +235,14 @@ static int stop_timeout_s(const worker *w)
 {
     json_t *v = json_object_get(worker_config(w), "stop_timeout_s");
     return json_is_integer(v) && json_integer_value(v) > 0 ? (int)json_integer_value(v)
-                                                            : DEFAULT_STOP_TIMEOUT_S;
+                                                           : DEFAULT_STOP_TIMEOUT_S;
 }
 
 static char *env_entry(const char *key, const char *value)
 {
     size_t len = strlen(key) + strlen(value) + 2;
     char *e = malloc(len);
-    if (e)
+    if (e != NULL)
         snprintf(e, len, "%s=%s", key, value);
     return e;
 }
@@ -261,10 +260,10 @@ static int build_args(process *p, char ***out_args, char ***out_env, size_t *n_o
     const char *key;
 
     snprintf(ppid, ppid_size, "%d", (int)getpid());
-    while (environ[n_env])
+    while (environ[n_env] != NULL)
         n_env++;
     char **args = calloc(n + 5, sizeof(*args));
-    char **envp = calloc(n_env + (env ? json_object_size(env) : 0) + 3, sizeof(*envp));
+    char **envp = calloc(n_env + (env != NULL ? json_object_size(env) : 0) + 3, sizeof(*envp));
     if (args == NULL || envp == NULL) {
         free(args);
         free(envp);
@@ -346,7 +345,7 @@ static int process_start(worker *w, void *state)
     p->proc.data = p;
     rv = uv_spawn(worker_loop(w), &p->proc, &opts);
 
-    for (size_t i = n_owned; envp[i]; i++)
+    for (size_t i = n_owned; envp[i] != NULL; i++)
         free(envp[i]);
     free(envp);
     free(args);

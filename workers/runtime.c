@@ -21,9 +21,8 @@
 #include <sys/stat.h>
 
 const char *const worker_common_keys[] = {
-    "name",        "kind",      "enabled",           "restart",        "backoff",
-    "intensity",   "memory_high", "memory_max",      "health_interval_s", "stop_timeout_s",
-    "queue_max",   NULL,
+    "name",        "kind",       "enabled",           "restart",        "backoff",   "intensity",
+    "memory_high", "memory_max", "health_interval_s", "stop_timeout_s", "queue_max", NULL,
 };
 
 typedef struct worker_subscription {
@@ -40,7 +39,7 @@ struct worker {
     json_t *config;
     uv_loop_t *loop;
     bus *bus;
-    char *state_dir;   /* exact-size strings: a worker's idle cost matters */
+    char *state_dir; /* exact-size strings: a worker's idle cost matters */
     char *runtime_dir;
     worker_host host;
     void *state;
@@ -55,14 +54,14 @@ struct worker {
 
 static int is_common_key(const char *key)
 {
-    for (const char *const *k = worker_common_keys; *k; k++)
+    for (const char *const *k = worker_common_keys; *k != NULL; k++)
         if (strcmp(*k, key) == 0)
             return 1;
     return 0;
 }
 
-int worker_check_keys(const json_t *cfg, const char *path, const char *const *kind_keys,
-                      char *err, size_t err_size)
+int worker_check_keys(const json_t *cfg, const char *path, const char *const *kind_keys, char *err,
+                      size_t err_size)
 {
     const char *key;
     json_t *v;
@@ -74,14 +73,15 @@ int worker_check_keys(const json_t *cfg, const char *path, const char *const *ki
     json_object_foreach((json_t *)cfg, key, v)
     {
         int known = is_common_key(key);
-        for (const char *const *k = kind_keys; !known && k && *k; k++)
+        for (const char *const *k = kind_keys; !known && k != NULL && *k != NULL; k++)
             known = strcmp(*k, key) == 0;
         if (!known) {
             char expected[512] = "";
             size_t n = 0;
-            for (const char *const *k = kind_keys; k && *k && n < sizeof(expected); k++)
-                n += (size_t)snprintf(expected + n, sizeof(expected) - n, "%s%s",
-                                      n ? ", " : "", *k);
+            for (const char *const *k = kind_keys; k != NULL && *k != NULL && n < sizeof(expected);
+                 k++)
+                n +=
+                    (size_t)snprintf(expected + n, sizeof(expected) - n, "%s%s", n ? ", " : "", *k);
             snprintf(err, err_size, "%s.%.64s: unknown key (expected %s or a common key)", path,
                      key, n ? expected : "only common keys");
             return -EINVAL;
@@ -97,7 +97,7 @@ worker *worker_enter(worker *w)
     static _Thread_local worker *current;
     worker *prev = current;
     current = w;
-    base_mem_switch(w ? w->slot : 0);
+    base_mem_switch(w != NULL ? w->slot : 0);
     /* The previous worker is returned so calls can nest. */
     return prev;
 }
@@ -179,7 +179,7 @@ static void vlog(worker *w, enum base_log_level level, const char *fmt, va_list 
 {
     char msg[1024];
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    if (w->host.log)
+    if (w->host.log != NULL)
         w->host.log(w, level, msg, w->host.data);
 }
 
@@ -209,7 +209,7 @@ static void vend(worker *w, int exit_code, const char *fmt, va_list ap)
         return;
     vsnprintf(w->last_error, sizeof(w->last_error), fmt, ap);
     w->ended = 1;
-    if (w->host.ended)
+    if (w->host.ended != NULL)
         w->host.ended(w, exit_code, w->last_error, w->host.data);
 }
 
@@ -243,8 +243,8 @@ static void deliver(const bus_event *ev, void *data)
     worker_leave(prev);
 }
 
-int worker_subscribe(worker *w, const char *pattern, size_t queue_max, bus_event_cb cb,
-                     void *data, bus_sub **out)
+int worker_subscribe(worker *w, const char *pattern, size_t queue_max, bus_event_cb cb, void *data,
+                     bus_sub **out)
 {
     worker_subscription *s;
     int rv;
@@ -269,7 +269,7 @@ int worker_subscribe(worker *w, const char *pattern, size_t queue_max, bus_event
     }
     s->next = w->subs;
     w->subs = s;
-    if (out)
+    if (out != NULL)
         *out = s->sub;
     return 0;
 }
@@ -323,7 +323,7 @@ int worker_new(const worker_params *p, worker **out)
     w->config = json_incref((json_t *)p->config);
     w->loop = p->loop;
     w->bus = p->bus;
-    if (p->host)
+    if (p->host != NULL)
         w->host = *p->host;
     *out = w;
     return 0;
@@ -368,7 +368,7 @@ void worker_stop(worker *w)
     if (w == NULL || w->stopping)
         return;
     w->stopping = 1;
-    while (w->subs) {
+    while (w->subs != NULL) {
         worker_subscription *s = w->subs;
         w->subs = s->next;
         bus_unsubscribe(s->sub);
@@ -391,7 +391,7 @@ void worker_stopped(worker *w)
     if (w->stopped)
         return;
     w->stopped = 1;
-    if (w->host.stopped)
+    if (w->host.stopped != NULL)
         w->host.stopped(w, w->host.data);
 }
 
@@ -404,7 +404,7 @@ void worker_free(worker *w)
 {
     if (w == NULL)
         return;
-    while (w->subs) {
+    while (w->subs != NULL) {
         worker_subscription *s = w->subs;
         w->subs = s->next;
         bus_unsubscribe(s->sub);
@@ -420,7 +420,7 @@ void worker_free(worker *w)
 
 void worker_health_fields(worker *w, json_t *obj)
 {
-    if (w->kind->health && w->started && !w->stopped) {
+    if (w->kind->health != NULL && w->started && !w->stopped) {
         worker *prev = worker_enter(w);
         w->kind->health(w, w->state, obj);
         worker_leave(prev);

@@ -73,8 +73,8 @@ extern const char *const worker_common_keys[];
 
 /* worker_check_keys refuses any key of cfg that is neither common nor in
  * kind_keys (NULL terminated): `<path>.<key>: unknown key (expected ...)`. */
-int worker_check_keys(const json_t *cfg, const char *path, const char *const *kind_keys,
-                      char *err, size_t err_size);
+int worker_check_keys(const json_t *cfg, const char *path, const char *const *kind_keys, char *err,
+                      size_t err_size);
 
 /* ---- what a kind may call ---------------------------------------------- */
 
@@ -92,8 +92,8 @@ const char *worker_runtime_dir(const worker *w);
 /* worker_subscribe subscribes on behalf of w; deliveries are charged to w
  * and every subscription is removed when w stops. queue_max 0: the
  * worker's `queue_max` config key, else the bus default. */
-int worker_subscribe(worker *w, const char *pattern, size_t queue_max, bus_event_cb cb,
-                     void *data, bus_sub **out);
+int worker_subscribe(worker *w, const char *pattern, size_t queue_max, bus_event_cb cb, void *data,
+                     bus_sub **out);
 int worker_publish(worker *w, const char *topic, const char *payload, size_t len);
 int worker_publish_json(worker *w, const char *topic, const json_t *payload);
 

@@ -345,7 +345,7 @@ static int nats_connect(int port, const char *extra)
     len = 0;
     in[0] = '\0';
     if (write_all(fd, out, strlen(out)) < 0 ||
-        read_until(fd, in, sizeof(in), &len, have_pong, 5000) < 0 || strstr(in, "-ERR"))
+        read_until(fd, in, sizeof(in), &len, have_pong, 5000) < 0 || strstr(in, "-ERR") != NULL)
         goto fail;
     return fd;
 fail:
@@ -501,7 +501,7 @@ static int tp_drain(struct transport *t, msg_cb cb)
             const char *body = nng_msg_body(m);
             size_t len = nng_msg_len(m);
             const char *nul = memchr(body, '\0', len);
-            if (nul) {
+            if (nul != NULL) {
                 cb(nul + 1, len - (size_t)(nul + 1 - body));
                 n_msgs++;
             }

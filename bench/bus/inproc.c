@@ -160,7 +160,7 @@ int main(int argc, char **argv)
     if (b.batch == 0 || b.target == 0)
         return 2;
     if (label == NULL)
-        label = dir ? "inproc_sockets" : "inproc";
+        label = dir != NULL ? "inproc_sockets" : "inproc";
 
     b.payload = make_payload(size, &b.seq_off);
     if (b.payload == NULL)

@@ -25,10 +25,10 @@ static long rss_kib(void)
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
     long kib = -1;
-    while (f && fgets(line, sizeof line, f))
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL)
         if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
             break;
-    if (f)
+    if (f != NULL)
         fclose(f);
     return kib;
 }
@@ -50,8 +50,8 @@ static catalog_index *load(const char *outdir)
 {
     char path[4096], err[1024];
     catalog_index *idx = NULL;
-    snprintf(path, sizeof path, "%s/current", outdir);
-    if (catalog_index_load(path, &idx, err, sizeof err) < 0) {
+    snprintf(path, sizeof(path), "%s/current", outdir);
+    if (catalog_index_load(path, &idx, err, sizeof(err)) < 0) {
         fprintf(stderr, "catalog-bench: %s\n", err);
         exit(1);
     }
@@ -92,7 +92,7 @@ static int mode_jansson(int n, char **files)
     for (int i = 0; i < n; i++) {
         json_error_t je;
         v[i] = json_load_file(files[i], 0, &je);
-        if (!v[i]) {
+        if (v[i] == NULL) {
             fprintf(stderr, "catalog-bench: %s: %s\n", files[i], je.text);
             return 1;
         }
@@ -144,7 +144,7 @@ static int cmp_double(const void *a, const void *b)
 
 static double pct(double *v, size_t n, double p)
 {
-    qsort(v, n, sizeof *v, cmp_double);
+    qsort(v, n, sizeof(*v), cmp_double);
     size_t i = (size_t)(p * (double)(n - 1) + 0.5);
     return v[i];
 }
@@ -155,7 +155,7 @@ static size_t section_ids(catalog_index *idx, const char *section, char ***out)
     catalog_query q = {.section = section, .limit = 100000};
     base_buf b = {0};
     char err[256];
-    if (catalog_index_list(idx, &q, &b, err, sizeof err) < 0) {
+    if (catalog_index_list(idx, &q, &b, err, sizeof(err)) < 0) {
         fprintf(stderr, "catalog-bench: %s\n", err);
         exit(1);
     }
@@ -163,7 +163,7 @@ static size_t section_ids(catalog_index *idx, const char *section, char ***out)
     base_buf_free(&b);
     json_t *entries = json_object_get(r, "entries");
     size_t n = json_array_size(entries);
-    char **ids = calloc(n, sizeof *ids);
+    char **ids = calloc(n, sizeof(*ids));
     for (size_t i = 0; i < n; i++)
         ids[i] = strdup(json_string_value(json_object_get(json_array_get(entries, i), "id")));
     json_decref(r);

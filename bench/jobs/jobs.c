@@ -41,7 +41,7 @@ static size_t json_live, json_peak;
 static void *count_malloc(size_t n)
 {
     size_t *p = malloc(n + 16);
-    if (!p)
+    if (p == NULL)
         return NULL;
     p[0] = n;
     json_live += n;
@@ -52,7 +52,7 @@ static void *count_malloc(size_t n)
 
 static void count_free(void *q)
 {
-    if (!q)
+    if (q == NULL)
         return;
     size_t *p = (size_t *)((char *)q - 16);
     json_live -= p[0];
@@ -72,7 +72,7 @@ static size_t rss_bytes(void)
 {
     unsigned long size = 0, res = 0;
     FILE *f = fopen("/proc/self/statm", "r");
-    if (f) {
+    if (f != NULL) {
         if (fscanf(f, "%lu %lu", &size, &res) != 2)
             res = 0;
         fclose(f);
@@ -152,7 +152,7 @@ static void make_restore_data(const char *dir, size_t *log_bytes)
         json_t *lines = json_array();
         snprintf(path, sizeof(path), "%s/state/logs/%s.log", dir, id);
         FILE *f = fopen(path, "w");
-        if (!f)
+        if (f == NULL)
             die(path);
         size_t bytes = 0;
         for (unsigned k = 0; k < N_LINES; k++) {
@@ -240,7 +240,7 @@ static void legacy_once(const char *dir, double *ms, double *heap)
         size_t base = json_live;
         double t0 = now_s();
         json_t *root = json_load_file(path, 0, &jerr);
-        if (!root) {
+        if (root == NULL) {
             fprintf(stderr, "bench_jobs: %s: %s\n", path, jerr.text);
             _exit(1);
         }
@@ -347,7 +347,8 @@ static void ingest_publish(const char *topic, const char *payload, size_t len, v
     if (tl > 6 && strcmp(topic + tl - 6, ".state") == 0) {
         json_t *m = json_loadb(payload, len, 0, NULL);
         const char *s = json_string_value(json_object_get(m, "status"));
-        if (s && (!strcmp(s, "completed") || !strcmp(s, "failed") || !strcmp(s, "cancelled"))) {
+        if (s != NULL &&
+            (!strcmp(s, "completed") || !strcmp(s, "failed") || !strcmp(s, "cancelled"))) {
             snprintf(in->status, sizeof(in->status), "%s", s);
             in->done = 1;
         }
@@ -378,7 +379,7 @@ static void ingest_reply(json_t *result, const char *code, const char *message, 
 {
     ingest *in = data;
     (void)result;
-    if (code) {
+    if (code != NULL) {
         fprintf(stderr, "bench_jobs: submit: %s: %s\n", code, message);
         exit(1);
     }

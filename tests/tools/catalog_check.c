@@ -28,8 +28,8 @@ static int verify(const char *outdir)
 {
     char path[4096], err[1024];
     catalog_index *idx = NULL;
-    snprintf(path, sizeof path, "%s/current", outdir);
-    int rc = catalog_index_load(path, &idx, err, sizeof err);
+    snprintf(path, sizeof(path), "%s/current", outdir);
+    int rc = catalog_index_load(path, &idx, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "verify %s: %s\n", outdir, err);
         return 1;
@@ -44,7 +44,7 @@ static json_t *load_input(const char *path)
     json_error_t je;
     json_t *in = json_load_file(path, 0, &je);
     if (!json_is_object(in)) {
-        fprintf(stderr, "%s: %s\n", path, in ? "not an object" : je.text);
+        fprintf(stderr, "%s: %s\n", path, in != NULL ? "not an object" : je.text);
         json_decref(in);
         return NULL;
     }
@@ -64,7 +64,7 @@ static json_t *get(bus_client *c, const char *worker, const char *section, const
     }
     if (!json_is_true(json_object_get(reply, "ok"))) {
         char *s = base_json_dumps(reply, JSON_COMPACT);
-        snprintf(why, why_size, "error reply: %s", s ? s : "?");
+        snprintf(why, why_size, "error reply: %s", s != NULL ? s : "?");
         free(s);
         json_decref(reply);
         return NULL;
@@ -82,7 +82,7 @@ static int bodies(const char *dir, const char *worker, const char *input)
     int status = 1;
     char why[2048];
 
-    if (!in || bus_client_new(dir, &c) < 0)
+    if (in == NULL || bus_client_new(dir, &c) < 0)
         goto out;
     const char *section;
     json_t *arr;
@@ -95,8 +95,8 @@ static int bodies(const char *dir, const char *worker, const char *input)
         json_array_foreach(arr, i, e)
         {
             const char *id = json_string_value(json_object_get(e, "id"));
-            json_t *r = get(c, worker, section, id, why, sizeof why);
-            if (!r) {
+            json_t *r = get(c, worker, section, id, why, sizeof(why));
+            if (r == NULL) {
                 fprintf(stderr, "%s/%s: %s\n", section, id, why);
                 goto out;
             }
@@ -129,21 +129,21 @@ static int hammer(const char *dir, const char *worker, const char *section, cons
     bus_client *c = NULL;
     int status = 1;
 
-    if (!f) {
+    if (f == NULL) {
         fprintf(stderr, "%s: %s\n", ids_path, strerror(errno));
         return 1;
     }
-    while (fgets(line, sizeof line, f)) {
+    while (fgets(line, sizeof(line), f) != NULL) {
         line[strcspn(line, "\n")] = '\0';
         if (!line[0])
             continue;
         if (n == cap) {
-            char **nids = realloc(ids, (cap = cap ? 2 * cap : 256) * sizeof *ids);
-            if (!nids)
+            char **nids = realloc(ids, (cap = cap ? 2 * cap : 256) * sizeof(*ids));
+            if (nids == NULL)
                 goto out;
             ids = nids;
         }
-        if (!(ids[n] = strdup(line)))
+        if ((ids[n] = strdup(line)) == NULL)
             goto out;
         n++;
     }
@@ -154,20 +154,20 @@ static int hammer(const char *dir, const char *worker, const char *section, cons
         rng ^= rng >> 7;
         rng ^= rng << 17;
         const char *id = ids[rng % n];
-        json_t *r = get(c, worker, section, id, why, sizeof why);
+        json_t *r = get(c, worker, section, id, why, sizeof(why));
         const char *got = json_string_value(json_object_get(r, "id"));
-        if (r && got && strcmp(got, id) == 0) {
+        if (r != NULL && got != NULL && strcmp(got, id) == 0) {
             ok++;
         } else {
             failed++;
-            fprintf(stderr, "hammer %s/%s: %s\n", section, id, r ? "wrong body" : why);
+            fprintf(stderr, "hammer %s/%s: %s\n", section, id, r != NULL ? "wrong body" : why);
         }
         json_decref(r);
     }
     printf("%lu %lu\n", ok, failed);
     status = failed || ok == 0 ? 1 : 0;
 out:
-    if (f)
+    if (f != NULL)
         fclose(f);
     for (size_t i = 0; i < n; i++)
         free(ids[i]);

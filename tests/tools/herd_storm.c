@@ -104,7 +104,7 @@ int main(int argc, char **argv)
     for (long i = 0; i < n_requests; i++) {
         size_t k = (size_t)i % n_kinds, len;
         const char *body = kinds[k].body;
-        if (body) {
+        if (body != NULL) {
             len = strlen(body);
         } else if (strcmp(kinds[k].code, "too_large") == 0) {
             len = max + 1 + rnd() % (max / 2);
@@ -127,8 +127,7 @@ int main(int argc, char **argv)
         const char *code = json_string_value(json_object_get(json_object_get(r, "error"), "code"));
         if (!json_is_false(json_object_get(r, "ok")) || code == NULL ||
             strcmp(code, kinds[k].code) != 0) {
-            fprintf(stderr, "herd-storm: request %ld kind %zu: unexpected reply %s\n", i, k,
-                    reply);
+            fprintf(stderr, "herd-storm: request %ld kind %zu: unexpected reply %s\n", i, k, reply);
             return 1;
         }
         json_decref(r);

@@ -39,14 +39,15 @@ static inline void ts_publish(const char *topic, const char *payload, size_t len
     ts *t = data;
     if (t->n_events == t->cap_events) {
         t->cap_events = t->cap_events ? 2 * t->cap_events : 64;
-        t->events = realloc(t->events, t->cap_events * sizeof *t->events);
+        t->events = realloc(t->events, t->cap_events * sizeof(*t->events));
     }
-    if (t->check_durable && strstr(topic, ".state")) {
+    if (t->check_durable && strstr(topic, ".state") != NULL) {
         json_t *m = json_loadb(payload, len, 0, NULL);
         const char *st = json_string_value(json_object_get(m, "status"));
-        if (st && (!strcmp(st, "completed") || !strcmp(st, "failed") || !strcmp(st, "cancelled"))) {
+        if (st != NULL &&
+            (!strcmp(st, "completed") || !strcmp(st, "failed") || !strcmp(st, "cancelled"))) {
             char path[4200];
-            snprintf(path, sizeof path, "%s/jobs.json", t->dir);
+            snprintf(path, sizeof(path), "%s/jobs.json", t->dir);
             json_t *root = json_load_file(path, 0, NULL);
             bool found = false;
             size_t i;
@@ -72,21 +73,21 @@ static inline void ts_log(enum base_log_level level, const char *msg, void *data
     ts *t = data;
     if (level <= BASE_LOG_ERROR)
         t->n_log_errors++;
-    snprintf(t->last_log, sizeof t->last_log, "%s", msg);
-    if (getenv("JOBS_TEST_VERBOSE"))
+    snprintf(t->last_log, sizeof(t->last_log), "%s", msg);
+    if (getenv("JOBS_TEST_VERBOSE") != NULL)
         fprintf(stderr, "[log %d] %s\n", level, msg);
 }
 
 static inline void ts_rm_rf(const char *path)
 {
     DIR *d = opendir(path);
-    if (d) {
+    if (d != NULL) {
         struct dirent *de;
-        while ((de = readdir(d))) {
+        while ((de = readdir(d)) != NULL) {
             if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
                 continue;
             char sub[4096];
-            if (snprintf(sub, sizeof sub, "%s/%s", path, de->d_name) < (int)sizeof sub)
+            if (snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name) < (int)sizeof(sub))
                 ts_rm_rf(sub);
         }
         closedir(d);
@@ -99,11 +100,11 @@ static inline void ts_rm_rf(const char *path)
 /* A fresh temp state dir under $HERD_TEST_TMP (or /tmp). */
 static inline void ts_init(ts *t)
 {
-    memset(t, 0, sizeof *t);
+    memset(t, 0, sizeof(*t));
     assert_int_equal(uv_loop_init(&t->loop), 0);
     const char *base = getenv("HERD_TEST_TMP");
-    snprintf(t->dir, sizeof t->dir, "%s/jobs-XXXXXX", base ? base : "/tmp");
-    mkdir(base ? base : "/tmp", 0755);
+    snprintf(t->dir, sizeof(t->dir), "%s/jobs-XXXXXX", base != NULL ? base : "/tmp");
+    mkdir(base != NULL ? base : "/tmp", 0755);
     assert_non_null(mkdtemp(t->dir));
 }
 
@@ -111,10 +112,10 @@ static inline void ts_config(ts *t, const char *json)
 {
     json_error_t jerr;
     json_t *o = json_loads(json, 0, &jerr);
-    if (!o)
+    if (o == NULL)
         fail_msg("bad test config: %s", jerr.text);
     char err[256] = "";
-    int rc = jobs_config_parse(o, "workers[0]", NULL, &t->cfg, err, sizeof err);
+    int rc = jobs_config_parse(o, "workers[0]", NULL, &t->cfg, err, sizeof(err));
     if (rc)
         fail_msg("config: %s", err);
     json_decref(o);
@@ -124,7 +125,7 @@ static inline void ts_new(ts *t)
 {
     jobs_hooks hooks = {.publish = ts_publish, .log = ts_log, .data = t};
     char err[256] = "";
-    int rc = jobs_new(&t->loop, t->cfg, "jw", t->dir, &hooks, &t->j, err, sizeof err);
+    int rc = jobs_new(&t->loop, t->cfg, "jw", t->dir, &hooks, &t->j, err, sizeof(err));
     if (rc)
         fail_msg("jobs_new: %s", err);
 }
@@ -152,7 +153,7 @@ static inline void ts_close_jobs(ts *t)
 
 static inline void ts_fini(ts *t)
 {
-    if (t->j)
+    if (t->j != NULL)
         ts_close_jobs(t);
     assert_int_equal(uv_loop_close(&t->loop), 0);
     jobs_config_free(t->cfg);
@@ -161,7 +162,7 @@ static inline void ts_fini(ts *t)
         free(t->events[i].payload);
     }
     free(t->events);
-    if (!getenv("JOBS_TEST_KEEP"))
+    if (getenv("JOBS_TEST_KEEP") == NULL)
         ts_rm_rf(t->dir);
 }
 
@@ -177,10 +178,10 @@ static inline void ts_reply_cb(json_t *result, const char *code, const char *mes
     ts_reply *r = data;
     r->done = true;
     r->result = json_incref(result);
-    if (code)
-        snprintf(r->code, sizeof r->code, "%s", code);
-    if (message)
-        snprintf(r->message, sizeof r->message, "%s", message);
+    if (code != NULL)
+        snprintf(r->code, sizeof(r->code), "%s", code);
+    if (message != NULL)
+        snprintf(r->message, sizeof(r->message), "%s", message);
 }
 
 static inline void ts_noop_timer(uv_timer_t *h) {}
@@ -203,12 +204,12 @@ static inline void ts_run_until(ts *t, bool *flag)
 static inline ts_reply ts_req(ts *t, const char *op, const char *args_json)
 {
     ts_reply r;
-    memset(&r, 0, sizeof r);
+    memset(&r, 0, sizeof(r));
     json_t *args = NULL;
-    if (args_json) {
+    if (args_json != NULL) {
         json_error_t jerr;
         args = json_loads(args_json, JSON_ALLOW_NUL, &jerr);
-        if (!args)
+        if (args == NULL)
             fail_msg("bad test args %s: %s", args_json, jerr.text);
     }
     assert_int_equal(jobs_request(t->j, op, args, ts_reply_cb, &r), 0);
@@ -221,7 +222,7 @@ static inline ts_reply ts_req(ts *t, const char *op, const char *args_json)
 static inline ts_reply ts_reqj(ts *t, const char *op, json_t *args /* stolen */)
 {
     ts_reply r;
-    memset(&r, 0, sizeof r);
+    memset(&r, 0, sizeof(r));
     assert_int_equal(jobs_request(t->j, op, args, ts_reply_cb, &r), 0);
     json_decref(args);
     ts_run_until(t, &r.done);
@@ -234,7 +235,7 @@ static inline const char *ts_submit(ts *t, const char *args_json)
     static char ids[8][JOBS__ID_LEN + 1];
     static int slot;
     ts_reply r = ts_req(t, "submit", args_json);
-    if (!r.result)
+    if (r.result == NULL)
         fail_msg("submit %s: %s %s", args_json, r.code, r.message);
     char *id = ids[slot++ % 8];
     snprintf(id, JOBS__ID_LEN + 1, "%s", json_string_value(json_object_get(r.result, "job_id")));
@@ -246,9 +247,9 @@ static inline const char *ts_submit(ts *t, const char *args_json)
 static inline json_t *ts_get(ts *t, const char *id)
 {
     char args[128];
-    snprintf(args, sizeof args, "{\"id\": \"%s\"}", id);
+    snprintf(args, sizeof(args), "{\"id\": \"%s\"}", id);
     ts_reply r = ts_req(t, "get", args);
-    if (!r.result)
+    if (r.result == NULL)
         fail_msg("get %s: %s %s", id, r.code, r.message);
     return r.result;
 }
@@ -257,7 +258,7 @@ static inline const char *ts_status(ts *t, const char *id)
 {
     static char status[32];
     json_t *m = ts_get(t, id);
-    snprintf(status, sizeof status, "%s", json_string_value(json_object_get(m, "status")));
+    snprintf(status, sizeof(status), "%s", json_string_value(json_object_get(m, "status")));
     json_decref(m);
     return status;
 }
@@ -290,7 +291,7 @@ static inline void ts_wait_status(ts *t, const char *id, const char *status)
 static inline char *ts_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
-    if (!f)
+    if (f == NULL)
         return NULL;
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
@@ -328,10 +329,10 @@ static inline char *ts_output_all(ts *t, const char *id, size_t limit, size_t *l
     uint64_t off = 0;
     for (;;) {
         char args[160];
-        snprintf(args, sizeof args, "{\"id\": \"%s\", \"offset\": %llu, \"limit_bytes\": %zu}", id,
+        snprintf(args, sizeof(args), "{\"id\": \"%s\", \"offset\": %llu, \"limit_bytes\": %zu}", id,
                  (unsigned long long)off, limit);
         ts_reply r = ts_req(t, "output", args);
-        if (!r.result)
+        if (r.result == NULL)
             fail_msg("output: %s %s", r.code, r.message);
         const json_t *d = json_object_get(r.result, "data");
         size_t dl = json_string_length(d);

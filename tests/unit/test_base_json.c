@@ -56,7 +56,7 @@ static const struct {
 static void test_scan_values(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
         base_json_scan s;
         size_t a, z;
         const char *t = values[i].text;
@@ -66,7 +66,7 @@ static void test_scan_values(void **state)
             rc = base_json_scan_end(&s);
         if ((rc == 0) != values[i].valid)
             fail_msg("case %zu <%s>: expected %s, got rc=%d (%s)", i, t,
-                     values[i].valid ? "valid" : "invalid", rc, s.err ? s.err : "");
+                     values[i].valid ? "valid" : "invalid", rc, s.err != NULL ? s.err : "");
         /* jansson must agree on what is valid JSON */
         json_error_t je;
         json_t *j = json_loadb(t, strlen(t), JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
@@ -136,7 +136,7 @@ static void test_scan_decode(void **state)
     char out[64];
     size_t n = base_json_decode(raw, strlen(raw), out);
     const char want[] = "a\"b\\c/\n\xc3\xa9\xf0\x9f\x98\x80\0z";
-    assert_int_equal(n, sizeof want - 1);
+    assert_int_equal(n, sizeof(want) - 1);
     assert_memory_equal(out, want, n);
 }
 
@@ -145,12 +145,12 @@ static void test_buf_json_string(void **state)
     (void)state;
     base_buf b = {0};
     const char s[] = "q\"b\\n\n\x01\xc3\xa9";
-    assert_int_equal(base_buf_json_string(&b, s, sizeof s - 1), 0);
+    assert_int_equal(base_buf_json_string(&b, s, sizeof(s) - 1), 0);
     assert_string_equal(b.data, "\"q\\\"b\\\\n\\n\\u0001\xc3\xa9\"");
     json_t *j = json_loadb(b.data, b.len, JSON_DECODE_ANY, NULL);
     assert_non_null(j);
-    assert_int_equal(json_string_length(j), sizeof s - 1);
-    assert_memory_equal(json_string_value(j), s, sizeof s - 1);
+    assert_int_equal(json_string_length(j), sizeof(s) - 1);
+    assert_memory_equal(json_string_value(j), s, sizeof(s) - 1);
     json_decref(j);
     base_buf_free(&b);
     base_buf_free(NULL);
@@ -159,10 +159,8 @@ static void test_buf_json_string(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_scan_values),
-        cmocka_unit_test(test_scan_ranges_and_position),
-        cmocka_unit_test(test_scan_depth_limit),
-        cmocka_unit_test(test_scan_decode),
+        cmocka_unit_test(test_scan_values),      cmocka_unit_test(test_scan_ranges_and_position),
+        cmocka_unit_test(test_scan_depth_limit), cmocka_unit_test(test_scan_decode),
         cmocka_unit_test(test_buf_json_string),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -212,10 +212,8 @@ static void test_local_requests(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dispatch_later_and_match),
-        cmocka_unit_test(test_drop_oldest),
-        cmocka_unit_test(test_unsubscribe_in_callback),
-        cmocka_unit_test(test_pause_resume),
+        cmocka_unit_test(test_dispatch_later_and_match), cmocka_unit_test(test_drop_oldest),
+        cmocka_unit_test(test_unsubscribe_in_callback),  cmocka_unit_test(test_pause_resume),
         cmocka_unit_test(test_local_requests),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

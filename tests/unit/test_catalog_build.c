@@ -30,7 +30,7 @@ static void make_tmp(const char *name, char *out, size_t size)
 {
     snprintf(out, size, "%s/%s", tmp_root, name);
     char cmd[PATH_MAX + 32];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", out, out);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", out, out);
     assert_int_equal(system(cmd), 0);
 }
 
@@ -47,7 +47,7 @@ static void gunzip(const char *name, const char *dest)
     const char *shared = getenv("HERD_TEST_DATA");
     assert_non_null(shared);
     char cmd[3 * PATH_MAX];
-    snprintf(cmd, sizeof cmd, "gzip -dc '%s/esphome/%s.gz' > '%s'", shared, name, dest);
+    snprintf(cmd, sizeof(cmd), "gzip -dc '%s/esphome/%s.gz' > '%s'", shared, name, dest);
     assert_int_equal(system(cmd), 0);
 }
 
@@ -55,7 +55,7 @@ static void gunzip(const char *name, const char *dest)
 static void snapshot(const char *dir, char *out, size_t size)
 {
     char cmd[PATH_MAX + 128];
-    snprintf(cmd, sizeof cmd, "cd '%s' 2>/dev/null && find . -printf '%%p %%s %%l %%T@\\n' | sort",
+    snprintf(cmd, sizeof(cmd), "cd '%s' 2>/dev/null && find . -printf '%%p %%s %%l %%T@\\n' | sort",
              dir);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
@@ -136,28 +136,28 @@ static void test_bad_inputs(void **state)
 {
     (void)state;
     char dir[PATH_MAX], out[PATH_MAX], in[PATH_MAX], spec[PATH_MAX], err[512];
-    make_tmp("build-bad", dir, sizeof dir);
-    snprintf(out, sizeof out, "%s/out", dir);
-    snprintf(in, sizeof in, "%s/in.json", dir);
-    snprintf(spec, sizeof spec, "%s/spec.json", dir);
+    make_tmp("build-bad", dir, sizeof(dir));
+    snprintf(out, sizeof(out), "%s/out", dir);
+    snprintf(in, sizeof(in), "%s/in.json", dir);
+    snprintf(spec, sizeof(spec), "%s/spec.json", dir);
     /* an existing good version, which every refusal must leave alone */
     write_text(in, "{\"components\":[{\"id\":\"good\"}]}");
     catalog_build_result res;
-    assert_int_equal(catalog_build(in, NULL, out, &res, err, sizeof err), 0);
+    assert_int_equal(catalog_build(in, NULL, out, &res, err, sizeof(err)), 0);
     static char before[65536], after[65536];
-    snapshot(out, before, sizeof before);
+    snapshot(out, before, sizeof(before));
     assert_non_null(strstr(before, "./current 18 v-"));
 
-    for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
+    for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
         const struct bad_case *c = &bad_cases[i];
         write_text(in, c->input);
-        if (c->spec)
+        if (c->spec != NULL)
             write_text(spec, c->spec);
         err[0] = '\0';
-        int rc = catalog_build(in, c->spec ? spec : NULL, out, &res, err, sizeof err);
+        int rc = catalog_build(in, c->spec != NULL ? spec : NULL, out, &res, err, sizeof(err));
         if (rc != -EINVAL || strcmp(err, c->message) != 0)
             fail_msg("case %zu: rc %d, message\n  got:  %s\n  want: %s", i, rc, err, c->message);
-        snapshot(out, after, sizeof after);
+        snapshot(out, after, sizeof(after));
         if (strcmp(before, after) != 0)
             fail_msg("case %zu: OUTDIR changed", i);
     }
@@ -168,27 +168,27 @@ static void test_bad_inputs(void **state)
     memset(big + n, 'x', 201);
     strcpy(big + n + 201, "\"}]}");
     write_text(in, big);
-    assert_int_equal(catalog_build(in, NULL, out, &res, err, sizeof err), -EINVAL);
+    assert_int_equal(catalog_build(in, NULL, out, &res, err, sizeof(err)), -EINVAL);
     char want[256], xs[69];
     memset(xs, 'x', 68);
     xs[68] = '\0';
-    snprintf(want, sizeof want, "components[0]: id \"%s...\" is 201 bytes, over 200", xs);
+    snprintf(want, sizeof(want), "components[0]: id \"%s...\" is 201 bytes, over 200", xs);
     assert_string_equal(err, want);
     /* exactly 200 bytes is fine */
     memset(big + n, 'x', 200);
     strcpy(big + n + 200, "\"}]}");
     write_text(in, big);
-    assert_int_equal(catalog_build(in, NULL, out, &res, err, sizeof err), 0);
+    assert_int_equal(catalog_build(in, NULL, out, &res, err, sizeof(err)), 0);
 
     /* a refused build never creates a missing OUTDIR */
     char fresh[PATH_MAX];
-    snprintf(fresh, sizeof fresh, "%s/never", dir);
+    snprintf(fresh, sizeof(fresh), "%s/never", dir);
     write_text(in, bad_cases[0].input);
-    assert_int_equal(catalog_build(in, NULL, fresh, &res, err, sizeof err), -EINVAL);
+    assert_int_equal(catalog_build(in, NULL, fresh, &res, err, sizeof(err)), -EINVAL);
     assert_int_equal(access(fresh, F_OK), -1);
     /* a missing input is a system error, with the path */
-    snprintf(in, sizeof in, "%s/missing.json", dir);
-    assert_int_equal(catalog_build(in, NULL, fresh, &res, err, sizeof err), -ENOENT);
+    snprintf(in, sizeof(in), "%s/missing.json", dir);
+    assert_int_equal(catalog_build(in, NULL, fresh, &res, err, sizeof(err)), -ENOENT);
     assert_non_null(strstr(err, "missing.json: open: "));
 }
 
@@ -208,55 +208,55 @@ static void test_rebuild(void **state)
 {
     (void)state;
     char dir[PATH_MAX], out[PATH_MAX], in[PATH_MAX], spec[PATH_MAX], err[512], p[PATH_MAX + 64];
-    make_tmp("build-rebuild", dir, sizeof dir);
-    snprintf(out, sizeof out, "%s/out", dir);
-    snprintf(in, sizeof in, "%s/in.json", dir);
-    snprintf(spec, sizeof spec, "%s/spec.json", dir);
+    make_tmp("build-rebuild", dir, sizeof(dir));
+    snprintf(out, sizeof(out), "%s/out", dir);
+    snprintf(in, sizeof(in), "%s/in.json", dir);
+    snprintf(spec, sizeof(spec), "%s/spec.json", dir);
     catalog_build_result a, b, c, d;
     char cur[64];
 
     write_text(in, "{\"s\":[{\"id\":\"x\",\"v\":1},{\"id\":\"y\",\"v\":2}]}");
-    assert_int_equal(catalog_build(in, NULL, out, &a, err, sizeof err), 0);
+    assert_int_equal(catalog_build(in, NULL, out, &a, err, sizeof(err)), 0);
     assert_int_equal(a.unchanged, 0);
     assert_int_equal(a.n_entries, 2);
     assert_int_equal(a.n_sections, 1);
     assert_int_equal(strlen(a.version), 18);
     assert_memory_equal(a.version + 2, a.manifest_sha256, 16);
-    read_link(out, cur, sizeof cur);
+    read_link(out, cur, sizeof(cur));
     assert_string_equal(cur, a.version);
 
     /* a stale temp directory of a killed build is swept by the next build */
-    snprintf(p, sizeof p, "%s/.tmp-deadbeef", out);
+    snprintf(p, sizeof(p), "%s/.tmp-deadbeef", out);
     assert_int_equal(mkdir(p, 0755), 0);
 
     write_text(in, "{\"s\":[{\"id\":\"x\",\"v\":1},{\"id\":\"y\",\"v\":3}]}");
-    assert_int_equal(catalog_build(in, NULL, out, &b, err, sizeof err), 0);
+    assert_int_equal(catalog_build(in, NULL, out, &b, err, sizeof(err)), 0);
     assert_string_not_equal(a.version, b.version);
-    read_link(out, cur, sizeof cur);
+    read_link(out, cur, sizeof(cur));
     assert_string_equal(cur, b.version);
-    snprintf(p, sizeof p, "%s/%s", out, a.version);
+    snprintf(p, sizeof(p), "%s/%s", out, a.version);
     assert_int_equal(access(p, F_OK), 0); /* the previous version is kept */
     assert_int_equal(count_entries(out, "v-"), 2);
     assert_int_equal(count_entries(out, ".tmp-"), 0);
 
     /* the same input again: nothing changes */
     static char before[65536], after[65536];
-    snapshot(out, before, sizeof before);
-    assert_int_equal(catalog_build(in, NULL, out, &c, err, sizeof err), 0);
+    snapshot(out, before, sizeof(before));
+    assert_int_equal(catalog_build(in, NULL, out, &c, err, sizeof(err)), 0);
     assert_int_equal(c.unchanged, 1);
     assert_string_equal(c.version, b.version);
-    snapshot(out, after, sizeof after);
+    snapshot(out, after, sizeof(after));
     assert_string_equal(before, after);
 
     /* the same input with another spec is another version (its index differs) */
     write_text(spec, "{\"index_fields\":[]}");
-    assert_int_equal(catalog_build(in, spec, out, &d, err, sizeof err), 0);
+    assert_int_equal(catalog_build(in, spec, out, &d, err, sizeof(err)), 0);
     assert_string_not_equal(d.version, b.version);
-    read_link(out, cur, sizeof cur);
+    read_link(out, cur, sizeof(cur));
     assert_string_equal(cur, d.version);
     /* b is now the previous version, a (two builds back) is gone */
     assert_int_equal(access(p, F_OK), -1);
-    snprintf(p, sizeof p, "%s/%s", out, b.version);
+    snprintf(p, sizeof(p), "%s/%s", out, b.version);
     assert_int_equal(access(p, F_OK), 0);
     assert_int_equal(count_entries(out, "v-"), 2);
 
@@ -265,19 +265,19 @@ static void test_rebuild(void **state)
      * exchange: the path never disappears, the open file stays readable,
      * and the version becomes current */
     write_text(in, "{\"s\":[{\"id\":\"x\",\"v\":1},{\"id\":\"y\",\"v\":3}]}");
-    snprintf(p, sizeof p, "%s/%s/bodies/s/y.json", out, b.version);
+    snprintf(p, sizeof(p), "%s/%s/bodies/s/y.json", out, b.version);
     int held = open(p, O_RDONLY);
     assert_true(held >= 0);
-    snprintf(p, sizeof p, "%s/%s/bodies/s/x.json", out, b.version);
+    snprintf(p, sizeof(p), "%s/%s/bodies/s/x.json", out, b.version);
     assert_int_equal(unlink(p), 0); /* damage the old copy: the rebuild repairs it */
-    assert_int_equal(catalog_build(in, NULL, out, &c, err, sizeof err), 0);
+    assert_int_equal(catalog_build(in, NULL, out, &c, err, sizeof(err)), 0);
     assert_int_equal(c.unchanged, 0);
     assert_string_equal(c.version, b.version);
-    read_link(out, cur, sizeof cur);
+    read_link(out, cur, sizeof(cur));
     assert_string_equal(cur, b.version);
     assert_int_equal(access(p, R_OK), 0);
     char held_buf[64];
-    ssize_t n_held = pread(held, held_buf, sizeof held_buf, 0);
+    ssize_t n_held = pread(held, held_buf, sizeof(held_buf), 0);
     assert_int_equal(n_held, (ssize_t)strlen("{\"id\":\"y\",\"v\":3}"));
     close(held);
     assert_int_equal(count_entries(out, "v-"), 2); /* b current, d previous */
@@ -285,11 +285,11 @@ static void test_rebuild(void **state)
 
     /* the version directory holds what the layout promises */
     catalog_index *idx = NULL;
-    snprintf(p, sizeof p, "%s/current", out);
-    assert_int_equal(catalog_index_load(p, &idx, err, sizeof err), 0);
+    snprintf(p, sizeof(p), "%s/current", out);
+    assert_int_equal(catalog_index_load(p, &idx, err, sizeof(err)), 0);
     assert_int_equal(catalog_index_entries(idx), 2);
     catalog_index_free(idx);
-    snprintf(p, sizeof p, "%s/%s/bodies/s/y.json", out, b.version);
+    snprintf(p, sizeof(p), "%s/%s/bodies/s/y.json", out, b.version);
     char *body;
     size_t len;
     assert_int_equal(base_read_file(AT_FDCWD, p, &body, &len), 0);
@@ -313,7 +313,7 @@ static json_t *read_json(const char *path)
 {
     json_error_t je;
     json_t *j = json_load_file(path, 0, &je);
-    if (!j)
+    if (j == NULL)
         fail_msg("%s: %s", path, je.text);
     return j;
 }
@@ -327,7 +327,7 @@ static char *reply_ids(const base_buf *b, const char *section, size_t *total)
 {
     json_error_t je;
     json_t *r = json_loadb(b->data, b->len, 0, &je);
-    if (!r)
+    if (r == NULL)
         fail_msg("reply is not JSON: %s", je.text);
     *total = json_integer_value(json_object_get(r, "total"));
     base_buf ids = {0};
@@ -336,7 +336,7 @@ static char *reply_ids(const base_buf *b, const char *section, size_t *total)
     json_array_foreach(json_object_get(r, "entries"), i, e)
     {
         const char *s = json_string_value(json_object_get(e, "section"));
-        if (section) {
+        if (section != NULL) {
             assert_null(s);
             s = section;
         }
@@ -350,7 +350,7 @@ static char *reply_ids(const base_buf *b, const char *section, size_t *total)
 
 static int icontains(const char *h, const char *n)
 {
-    if (!h)
+    if (h == NULL)
         return 0;
     size_t hl = strlen(h), nl = strlen(n);
     for (size_t i = 0; i + nl <= hl; i++)
@@ -368,18 +368,18 @@ static char *expect_ids(json_t *input, const char *section, const char *member, 
     json_t *arr;
     json_object_foreach(input, name, arr)
     {
-        if (section && strcmp(section, name) != 0)
+        if (section != NULL && strcmp(section, name) != 0)
             continue;
         size_t i;
         json_t *e;
         json_array_foreach(arr, i, e)
         {
-            if (member) {
+            if (member != NULL) {
                 const char *v = json_string_value(json_object_get(e, member));
-                if (!v || strcmp(v, value) != 0)
+                if (v == NULL || strcmp(v, value) != 0)
                     continue;
             }
-            if (q && !icontains(json_string_value(json_object_get(e, "id")), q) &&
+            if (q != NULL && !icontains(json_string_value(json_object_get(e, "id")), q) &&
                 !icontains(json_string_value(json_object_get(e, "name")), q) &&
                 !icontains(json_string_value(json_object_get(e, "description")), q))
                 continue;
@@ -405,17 +405,17 @@ static void check_query(catalog_index *idx, json_t *input, int search, const cha
         .section = section, .category = category, .domain = domain, .q = q, .limit = SIZE_MAX};
     base_buf b = {0};
     char err[256];
-    int rc = search ? catalog_index_search(idx, &qq, &b, err, sizeof err)
-                    : catalog_index_list(idx, &qq, &b, err, sizeof err);
+    int rc = search ? catalog_index_search(idx, &qq, &b, err, sizeof(err))
+                    : catalog_index_list(idx, &qq, &b, err, sizeof(err));
     assert_int_equal(rc, 0);
     size_t total;
     const char *only = catalog_index_sections(idx) == 1 ? catalog_index_section_name(idx, 0) : NULL;
-    char *got = reply_ids(&b, section ? section : only, &total);
+    char *got = reply_ids(&b, section != NULL ? section : only, &total);
     char *want = expect_ids(input, section,
-                            category ? "category"
-                            : domain ? "domain"
-                                     : NULL,
-                            category ? category : domain, q);
+                            category != NULL ? "category"
+                            : domain != NULL ? "domain"
+                                             : NULL,
+                            category != NULL ? category : domain, q);
     if (strcmp(got, want) != 0)
         fail_msg("query section=%s category=%s domain=%s q=%s: got\n%.400s\nwant\n%.400s", section,
                  category, domain, q, got, want);
@@ -441,26 +441,26 @@ static void check_bodies(const char *outdir, catalog_index *idx, json_t *input,
         json_array_foreach(arr, i, e)
         {
             const char *id = json_string_value(json_object_get(e, "id"));
-            snprintf(path, sizeof path, "%s/current/bodies/%s/%s.json", outdir, name, id);
+            snprintf(path, sizeof(path), "%s/current/bodies/%s/%s.json", outdir, name, id);
             json_t *body = read_json(path);
             if (!json_equal(body, e))
                 fail_msg("%s[%zu] (%s): body differs from the input", name, i, id);
             json_decref(body);
 
             size_t entry, len;
-            assert_int_equal(catalog_index_find(idx, name, id, &entry, err, sizeof err), 0);
+            assert_int_equal(catalog_index_find(idx, name, id, &entry, err, sizeof(err)), 0);
             const char *slim = catalog_index_entry_slim(idx, entry, &len);
             json_t *sj = json_loadb(slim, len, 0, NULL);
             assert_non_null(sj);
             json_t *want = json_object();
-            if (fields) {
+            if (fields != NULL) {
                 json_object_set(want, "id", json_object_get(e, "id"));
                 size_t k;
                 json_t *f;
                 json_array_foreach(fields, k, f)
                 {
                     json_t *v = json_object_get(e, json_string_value(f));
-                    if (v)
+                    if (v != NULL)
                         json_object_set(want, json_string_value(f), v);
                 }
             } else {
@@ -469,7 +469,7 @@ static void check_bodies(const char *outdir, catalog_index *idx, json_t *input,
                 json_object_foreach(e, key, v) if (!is_array_of_objects(v))
                     json_object_set(want, key, v);
             }
-            if (json_object_get(e, "domain"))
+            if (json_object_get(e, "domain") != NULL)
                 json_object_set(want, "domain", json_object_get(e, "domain"));
             if (!json_equal(sj, want))
                 fail_msg("%s[%zu] (%s): slim entry %.200s", name, i, id, slim);
@@ -485,20 +485,20 @@ static void test_components(void **state)
 {
     (void)state;
     char dir[PATH_MAX], in[PATH_MAX], out[PATH_MAX], vdir[PATH_MAX + 64], err[512];
-    make_tmp("build-components", dir, sizeof dir);
-    snprintf(in, sizeof in, "%s/components.json", dir);
-    snprintf(out, sizeof out, "%s/out", dir);
+    make_tmp("build-components", dir, sizeof(dir));
+    snprintf(in, sizeof(in), "%s/components.json", dir);
+    snprintf(out, sizeof(out), "%s/out", dir);
     gunzip("components.json", in);
 
     catalog_build_result res;
-    int rc = catalog_build(in, NULL, out, &res, err, sizeof err);
+    int rc = catalog_build(in, NULL, out, &res, err, sizeof(err));
     if (rc)
         fail_msg("%s", err);
     assert_int_equal(res.n_entries, 961);
     assert_int_equal(res.n_sections, 1);
-    snprintf(vdir, sizeof vdir, "%s/%s", out, res.version);
+    snprintf(vdir, sizeof(vdir), "%s/%s", out, res.version);
     catalog_index *idx;
-    rc = catalog_index_load(vdir, &idx, err, sizeof err);
+    rc = catalog_index_load(vdir, &idx, err, sizeof(err));
     if (rc)
         fail_msg("%s", err);
     assert_string_equal(catalog_index_version(idx), res.version);
@@ -511,7 +511,7 @@ static void test_components(void **state)
 
     /* every category, plus one that does not exist */
     base_buf b = {0};
-    assert_int_equal(catalog_index_categories(idx, NULL, &b, err, sizeof err), 0);
+    assert_int_equal(catalog_index_categories(idx, NULL, &b, err, sizeof(err)), 0);
     json_t *cats = json_loadb(b.data, b.len, 0, NULL);
     assert_non_null(cats);
     assert_int_equal(json_integer_value(json_object_get(cats, "sensor")), 287);
@@ -534,29 +534,29 @@ static void test_components(void **state)
     check_query(idx, input, 0, NULL, NULL, NULL, NULL);
     /* no partition field: a domain filter matches nothing, domains is empty */
     check_query(idx, input, 0, NULL, NULL, "sensor", NULL);
-    assert_int_equal(catalog_index_domains(idx, NULL, &b, err, sizeof err), 0);
+    assert_int_equal(catalog_index_domains(idx, NULL, &b, err, sizeof(err)), 0);
     assert_string_equal(b.data, "{}");
     base_buf_free(&b);
 
     /* search: id, name and description, any case */
     static const char *const queries[] = {"SENSOR.A01NYUB", "ultrasonic", "TEMPERATURE",  "i2C",
                                           "Waterproof",     "dfrobot",    "zzzz-nothing", "é"};
-    for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++)
+    for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++)
         check_query(idx, input, 1, NULL, NULL, NULL, queries[i]);
     check_query(idx, input, 1, NULL, "sensor", NULL, "temp");
 
     /* single section: slim entries come back byte for byte */
     catalog_query q = {.category = "sensor", .offset = 5, .limit = 2};
-    assert_int_equal(catalog_index_list(idx, &q, &b, err, sizeof err), 0);
+    assert_int_equal(catalog_index_list(idx, &q, &b, err, sizeof(err)), 0);
     size_t e5, len;
     q.offset = 0;
     q.limit = SIZE_MAX;
     base_buf all = {0};
-    assert_int_equal(catalog_index_list(idx, &q, &all, err, sizeof err), 0);
+    assert_int_equal(catalog_index_list(idx, &q, &all, err, sizeof(err)), 0);
     json_t *jall = json_loadb(all.data, all.len, 0, NULL);
     const char *id5 = json_string_value(
         json_object_get(json_array_get(json_object_get(jall, "entries"), 5), "id"));
-    assert_int_equal(catalog_index_find(idx, NULL, id5, &e5, err, sizeof err), 0);
+    assert_int_equal(catalog_index_find(idx, NULL, id5, &e5, err, sizeof(err)), 0);
     const char *slim = catalog_index_entry_slim(idx, e5, &len);
     assert_memory_equal(b.data, "{\"total\":287,\"entries\":[", 24);
     assert_memory_equal(b.data + 24, slim, len);
@@ -567,11 +567,12 @@ static void test_components(void **state)
 
     /* errors */
     assert_int_equal(
-        catalog_index_list(idx, &(catalog_query){.section = "nope"}, &b, err, sizeof err), -ENOENT);
+        catalog_index_list(idx, &(catalog_query){.section = "nope"}, &b, err, sizeof(err)),
+        -ENOENT);
     assert_string_equal(err, "no section \"nope\"");
-    assert_int_equal(catalog_index_search(idx, &(catalog_query){.q = ""}, &b, err, sizeof err),
+    assert_int_equal(catalog_index_search(idx, &(catalog_query){.q = ""}, &b, err, sizeof(err)),
                      -EINVAL);
-    assert_int_equal(catalog_index_find(idx, NULL, "nope", &e5, err, sizeof err), -ENOENT);
+    assert_int_equal(catalog_index_find(idx, NULL, "nope", &e5, err, sizeof(err)), -ENOENT);
     assert_string_equal(err, "no entry with id \"nope\"");
     base_buf_free(&b);
 
@@ -593,24 +594,24 @@ static void test_automations(void **state)
 {
     (void)state;
     char dir[PATH_MAX], in[PATH_MAX], out[PATH_MAX], spec[PATH_MAX], err[512];
-    make_tmp("build-automations", dir, sizeof dir);
-    snprintf(in, sizeof in, "%s/automations.json", dir);
-    snprintf(out, sizeof out, "%s/out", dir);
-    snprintf(spec, sizeof spec, "%s/spec.json", dir);
+    make_tmp("build-automations", dir, sizeof(dir));
+    snprintf(in, sizeof(in), "%s/automations.json", dir);
+    snprintf(out, sizeof(out), "%s/out", dir);
+    snprintf(spec, sizeof(spec), "%s/spec.json", dir);
     gunzip("automations.json", in);
     write_text(spec, "{\"partition_field\":\"domain\",\"sections\":{\"light_effects\":"
                      "{\"index_fields\":[\"name\",\"applies_to\"]}}}");
 
     catalog_build_result res;
-    int rc = catalog_build(in, spec, out, &res, err, sizeof err);
+    int rc = catalog_build(in, spec, out, &res, err, sizeof(err));
     if (rc)
         fail_msg("%s", err);
     assert_int_equal(res.n_entries, 1127);
     assert_int_equal(res.n_sections, 5);
     char vdir[PATH_MAX + 8];
-    snprintf(vdir, sizeof vdir, "%s/current", out);
+    snprintf(vdir, sizeof(vdir), "%s/current", out);
     catalog_index *idx;
-    rc = catalog_index_load(vdir, &idx, err, sizeof err);
+    rc = catalog_index_load(vdir, &idx, err, sizeof(err));
     if (rc)
         fail_msg("%s", err);
 
@@ -622,7 +623,7 @@ static void test_automations(void **state)
 
     /* the effective spec is recorded in index.json */
     char ipath[PATH_MAX + 32];
-    snprintf(ipath, sizeof ipath, "%s/index.json", vdir);
+    snprintf(ipath, sizeof(ipath), "%s/index.json", vdir);
     json_t *ij = read_json(ipath);
     json_t *want_spec = json_pack(
         "{s:s,s:{s:{s:s},s:{s:s},s:{s:s},s:{s:[s,s],s:s},s:{s:s}}}", "id_field", "id", "sections",
@@ -638,9 +639,9 @@ static void test_automations(void **state)
     static const char *const sections[] = {NULL,         "triggers",      "actions",
                                            "conditions", "light_effects", "filters"};
     size_t total_domains = 0;
-    for (size_t s = 0; s < sizeof sections / sizeof sections[0]; s++) {
+    for (size_t s = 0; s < sizeof(sections) / sizeof(sections[0]); s++) {
         base_buf b = {0};
-        assert_int_equal(catalog_index_domains(idx, sections[s], &b, err, sizeof err), 0);
+        assert_int_equal(catalog_index_domains(idx, sections[s], &b, err, sizeof(err)), 0);
         json_t *doms = json_loadb(b.data, b.len, 0, NULL);
         assert_non_null(doms);
         const char *d;
@@ -654,7 +655,7 @@ static void test_automations(void **state)
             sum += (size_t)json_integer_value(cnt);
             check_query(idx, input, 0, sections[s], NULL, d, NULL);
         }
-        if (!sections[s]) {
+        if (sections[s] == NULL) {
             total_domains = sum;
             assert_int_equal(json_integer_value(json_object_get(doms, "lvgl")), 67);
         }
@@ -664,19 +665,19 @@ static void test_automations(void **state)
     }
     assert_int_equal(total_domains, 575 + 69); /* only actions and conditions have a domain */
     base_buf b = {0};
-    assert_int_equal(catalog_index_categories(idx, NULL, &b, err, sizeof err), 0);
+    assert_int_equal(catalog_index_categories(idx, NULL, &b, err, sizeof(err)), 0);
     assert_string_equal(b.data, "{}");
     base_buf_free(&b);
 
     static const char *const queries[] = {"LVGL", "on_press", "Turn ON", "uart", "Append"};
-    for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
+    for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
         check_query(idx, input, 1, NULL, NULL, NULL, queries[i]);
         check_query(idx, input, 1, "actions", NULL, NULL, queries[i]);
     }
 
     /* several sections, none named: "section" is spliced in first */
     catalog_query q = {.q = "adalight", .limit = 1};
-    assert_int_equal(catalog_index_search(idx, &q, &b, err, sizeof err), 0);
+    assert_int_equal(catalog_index_search(idx, &q, &b, err, sizeof(err)), 0);
     assert_string_equal(b.data,
                         "{\"total\":1,\"entries\":[{\"section\":\"light_effects\","
                         "\"id\":\"adalight\",\"name\":\"Light \xe2\x86\x92 Adalight\","
@@ -688,7 +689,7 @@ static void test_automations(void **state)
     base_buf_free(&b);
     /* paging */
     q = (catalog_query){.section = "actions", .offset = 570, .limit = 10};
-    assert_int_equal(catalog_index_list(idx, &q, &b, err, sizeof err), 0);
+    assert_int_equal(catalog_index_list(idx, &q, &b, err, sizeof(err)), 0);
     size_t total;
     char *ids = reply_ids(&b, "actions", &total);
     assert_int_equal(total, 575);
@@ -697,7 +698,7 @@ static void test_automations(void **state)
     base_buf_free(&b);
     q.limit = 0;
     q.offset = 0;
-    assert_int_equal(catalog_index_list(idx, &q, &b, err, sizeof err), 0);
+    assert_int_equal(catalog_index_list(idx, &q, &b, err, sizeof(err)), 0);
     assert_string_equal(b.data, "{\"total\":575,\"entries\":[]}");
     base_buf_free(&b);
 
@@ -710,35 +711,35 @@ static void test_ambiguous_id(void **state)
 {
     (void)state;
     char dir[PATH_MAX], in[PATH_MAX], out[PATH_MAX], err[512], vdir[PATH_MAX + 8], p[PATH_MAX + 64];
-    make_tmp("build-ambiguous", dir, sizeof dir);
-    snprintf(in, sizeof in, "%s/in.json", dir);
-    snprintf(out, sizeof out, "%s/out", dir);
+    make_tmp("build-ambiguous", dir, sizeof(dir));
+    snprintf(in, sizeof(in), "%s/in.json", dir);
+    snprintf(out, sizeof(out), "%s/out", dir);
     write_text(in, "{\"a\":[{\"id\":\"x\",\"section\":\"own\"},{\"id\":\"q\\\"uote\"}],"
                    "\"b\":[{\"id\":\"x\"},{}]}");
     catalog_build_result res;
-    assert_int_equal(catalog_build(in, NULL, out, &res, err, sizeof err), -EINVAL);
+    assert_int_equal(catalog_build(in, NULL, out, &res, err, sizeof(err)), -EINVAL);
     assert_string_equal(err, "b[1]: missing id member \"id\"");
     write_text(in, "{\"a\":[{\"id\":\"x\",\"section\":\"own\"},{\"id\":\"q\\\"uote\"}],"
                    "\"b\":[{\"id\":\"x\"}]}");
-    assert_int_equal(catalog_build(in, NULL, out, &res, err, sizeof err), 0);
-    snprintf(vdir, sizeof vdir, "%s/current", out);
+    assert_int_equal(catalog_build(in, NULL, out, &res, err, sizeof(err)), 0);
+    snprintf(vdir, sizeof(vdir), "%s/current", out);
     catalog_index *idx;
-    assert_int_equal(catalog_index_load(vdir, &idx, err, sizeof err), 0);
+    assert_int_equal(catalog_index_load(vdir, &idx, err, sizeof(err)), 0);
     size_t e;
-    assert_int_equal(catalog_index_find(idx, NULL, "x", &e, err, sizeof err), -ENOTUNIQ);
+    assert_int_equal(catalog_index_find(idx, NULL, "x", &e, err, sizeof(err)), -ENOTUNIQ);
     assert_string_equal(err, "id \"x\" is in several sections (a, b): give a section");
-    assert_int_equal(catalog_index_find(idx, "b", "x", &e, err, sizeof err), 0);
-    assert_int_equal(catalog_index_body_path(idx, e, p, sizeof p), 0);
+    assert_int_equal(catalog_index_find(idx, "b", "x", &e, err, sizeof(err)), 0);
+    assert_int_equal(catalog_index_body_path(idx, e, p, sizeof(p)), 0);
     char want[PATH_MAX + 64], real[PATH_MAX];
     assert_non_null(realpath(vdir, real));
-    snprintf(want, sizeof want, "%s/bodies/b/x.json", real);
+    snprintf(want, sizeof(want), "%s/bodies/b/x.json", real);
     assert_string_equal(catalog_index_dir(idx), real);
     assert_string_equal(catalog_index_version(idx), res.version);
     assert_string_equal(p, want);
-    assert_int_equal(catalog_index_find(idx, NULL, "q\"uote", &e, err, sizeof err), 0);
+    assert_int_equal(catalog_index_find(idx, NULL, "q\"uote", &e, err, sizeof(err)), 0);
     base_buf b = {0};
     catalog_query q = {.limit = 10};
-    assert_int_equal(catalog_index_list(idx, &q, &b, err, sizeof err), 0);
+    assert_int_equal(catalog_index_list(idx, &q, &b, err, sizeof(err)), 0);
     /* an entry with its own "section" member is not given a second one */
     assert_string_equal(b.data, "{\"total\":3,\"entries\":[{\"id\":\"x\",\"section\":\"own\"},"
                                 "{\"section\":\"a\",\"id\":\"q\\\"uote\"},"
@@ -750,7 +751,7 @@ static void test_ambiguous_id(void **state)
 int main(void)
 {
     const char *t = getenv("HERD_TEST_TMP");
-    snprintf(tmp_root, sizeof tmp_root, "%s/catalog-build", t ? t : "/tmp");
+    snprintf(tmp_root, sizeof(tmp_root), "%s/catalog-build", t != NULL ? t : "/tmp");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_inputs),   cmocka_unit_test(test_rebuild),
         cmocka_unit_test(test_ambiguous_id), cmocka_unit_test(test_components),

@@ -36,7 +36,7 @@ static void gunzip(const char *name, const char *dest)
     const char *shared = getenv("HERD_TEST_DATA");
     assert_non_null(shared);
     char cmd[3 * PATH_MAX];
-    snprintf(cmd, sizeof cmd, "gzip -dc '%s/esphome/%s.gz' > '%s'", shared, name, dest);
+    snprintf(cmd, sizeof(cmd), "gzip -dc '%s/esphome/%s.gz' > '%s'", shared, name, dest);
     assert_int_equal(system(cmd), 0);
 }
 
@@ -52,13 +52,13 @@ static void test_memory(void **state)
     (void)state;
     char cmd[PATH_MAX + 64], comp[PATH_MAX], autom[PATH_MAX], spec[PATH_MAX];
     char out_c[PATH_MAX], out_a[PATH_MAX], err[512], v[PATH_MAX + 32];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", tmp_root, tmp_root);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", tmp_root, tmp_root);
     assert_int_equal(system(cmd), 0);
-    snprintf(comp, sizeof comp, "%s/components.json", tmp_root);
-    snprintf(autom, sizeof autom, "%s/automations.json", tmp_root);
-    snprintf(spec, sizeof spec, "%s/spec.json", tmp_root);
-    snprintf(out_c, sizeof out_c, "%s/out-components", tmp_root);
-    snprintf(out_a, sizeof out_a, "%s/out-automations", tmp_root);
+    snprintf(comp, sizeof(comp), "%s/components.json", tmp_root);
+    snprintf(autom, sizeof(autom), "%s/automations.json", tmp_root);
+    snprintf(spec, sizeof(spec), "%s/spec.json", tmp_root);
+    snprintf(out_c, sizeof(out_c), "%s/out-components", tmp_root);
+    snprintf(out_a, sizeof(out_a), "%s/out-automations", tmp_root);
     gunzip("components.json", comp);
     gunzip("automations.json", autom);
     FILE *f = fopen(spec, "w");
@@ -70,7 +70,7 @@ static void test_memory(void **state)
     assert_int_equal(stat(comp, &st), 0);
     long before = maxrss_bytes();
     catalog_build_result res;
-    int rc = catalog_build(comp, NULL, out_c, &res, err, sizeof err);
+    int rc = catalog_build(comp, NULL, out_c, &res, err, sizeof(err));
     if (rc)
         fail_msg("%s", err);
     long peak = maxrss_bytes();
@@ -85,15 +85,15 @@ static void test_memory(void **state)
     assert_true(peak < 3 * (long)st.st_size);
 #endif
 
-    rc = catalog_build(autom, spec, out_a, &res, err, sizeof err);
+    rc = catalog_build(autom, spec, out_a, &res, err, sizeof(err));
     if (rc)
         fail_msg("%s", err);
 
     catalog_index *ic, *ia;
-    snprintf(v, sizeof v, "%s/current", out_c);
-    assert_int_equal(catalog_index_load(v, &ic, err, sizeof err), 0);
-    snprintf(v, sizeof v, "%s/current", out_a);
-    assert_int_equal(catalog_index_load(v, &ia, err, sizeof err), 0);
+    snprintf(v, sizeof(v), "%s/current", out_c);
+    assert_int_equal(catalog_index_load(v, &ic, err, sizeof(err)), 0);
+    snprintf(v, sizeof(v), "%s/current", out_a);
+    assert_int_equal(catalog_index_load(v, &ia, err, sizeof(err)), 0);
     size_t bc = catalog_index_bytes(ic), ba = catalog_index_bytes(ia);
     printf("index bytes: components %zu (%zu entries), automations %zu (%zu entries), "
            "total %zu (ceiling %u)\n",
@@ -103,7 +103,7 @@ static void test_memory(void **state)
     assert_true(bc + ba < 2u * 1024 * 1024);
     /* deterministic: a second load reports the same figure */
     catalog_index *again;
-    assert_int_equal(catalog_index_load(v, &again, err, sizeof err), 0);
+    assert_int_equal(catalog_index_load(v, &again, err, sizeof(err)), 0);
     assert_int_equal(catalog_index_bytes(again), ba);
     catalog_index_free(again);
     catalog_index_free(ic);
@@ -113,7 +113,7 @@ static void test_memory(void **state)
 int main(void)
 {
     const char *t = getenv("HERD_TEST_TMP");
-    snprintf(tmp_root, sizeof tmp_root, "%s/catalog-memory", t ? t : "/tmp");
+    snprintf(tmp_root, sizeof(tmp_root), "%s/catalog-memory", t != NULL ? t : "/tmp");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_memory),
     };

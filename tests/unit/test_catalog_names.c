@@ -31,7 +31,7 @@ static void test_sha256_vectors(void **state)
          "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1"},
     };
     char hex[65];
-    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
         hex_of(v[i].msg, strlen(v[i].msg), hex);
         assert_string_equal(hex, v[i].hex);
     }
@@ -64,8 +64,8 @@ static void test_sha256_vectors(void **state)
         {64, "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb"},
     };
     char buf[64];
-    memset(buf, 'a', sizeof buf);
-    for (size_t i = 0; i < sizeof pad / sizeof pad[0]; i++) {
+    memset(buf, 'a', sizeof(buf));
+    for (size_t i = 0; i < sizeof(pad) / sizeof(pad[0]); i++) {
         hex_of(buf, pad[i].n, hex);
         assert_string_equal(hex, pad[i].hex);
     }
@@ -93,9 +93,9 @@ static void test_names(void **state)
         {"a\x7f", 2, "contains a control byte"},
     };
     char why[64];
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int rc = catalog__check_name(cases[i].s, cases[i].len, why, sizeof why);
-        if (!cases[i].why) {
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc = catalog__check_name(cases[i].s, cases[i].len, why, sizeof(why));
+        if (cases[i].why == NULL) {
             assert_int_equal(rc, 0);
         } else {
             assert_int_equal(rc, -EINVAL);
@@ -103,9 +103,9 @@ static void test_names(void **state)
         }
     }
     char big[CATALOG_NAME_MAX + 1];
-    memset(big, 'x', sizeof big);
-    assert_int_equal(catalog__check_name(big, CATALOG_NAME_MAX, why, sizeof why), 0);
-    assert_int_equal(catalog__check_name(big, CATALOG_NAME_MAX + 1, why, sizeof why), -EINVAL);
+    memset(big, 'x', sizeof(big));
+    assert_int_equal(catalog__check_name(big, CATALOG_NAME_MAX, why, sizeof(why)), 0);
+    assert_int_equal(catalog__check_name(big, CATALOG_NAME_MAX + 1, why, sizeof(why)), -EINVAL);
     assert_string_equal(why, "is 201 bytes, over 200");
 }
 

@@ -28,13 +28,13 @@ static int setup(void **state)
 {
     (void)state;
     char cmd[PATH_MAX + 64], in[PATH_MAX], out[PATH_MAX], err[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", tmp_root, tmp_root);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", tmp_root, tmp_root);
     if (system(cmd) != 0)
         return -1;
-    snprintf(in, sizeof in, "%s/in.json", tmp_root);
-    snprintf(out, sizeof out, "%s/out", tmp_root);
+    snprintf(in, sizeof(in), "%s/in.json", tmp_root);
+    snprintf(out, sizeof(out), "%s/out", tmp_root);
     FILE *f = fopen(in, "w");
-    if (!f)
+    if (f == NULL)
         return -1;
     fputs("{\"s\":[", f);
     for (int i = 0; i < 10; i++)
@@ -42,11 +42,11 @@ static int setup(void **state)
     fprintf(f, ",{\"id\":\"big\",\"pad\":\"%0*d\"}]}", BIG_PAD, 7);
     fclose(f);
     catalog_build_result res;
-    if (catalog_build(in, NULL, out, &res, err, sizeof err) != 0) {
+    if (catalog_build(in, NULL, out, &res, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s\n", err);
         return -1;
     }
-    snprintf(vdir, sizeof vdir, "%s/current", out);
+    snprintf(vdir, sizeof(vdir), "%s/current", out);
     return 0;
 }
 
@@ -65,7 +65,7 @@ static void on_body(int status, const char *body, size_t len, void *data)
     free(r->body);
     r->body = NULL;
     r->len = len;
-    if (body) {
+    if (body != NULL) {
         r->body = malloc(len + 1);
         memcpy(r->body, body, len);
         r->body[len] = '\0';
@@ -75,7 +75,7 @@ static void on_body(int status, const char *body, size_t len, void *data)
 static size_t body_size(const char *id)
 {
     char p[PATH_MAX + 64];
-    snprintf(p, sizeof p, "%s/bodies/s/%s.json", vdir, id);
+    snprintf(p, sizeof(p), "%s/bodies/s/%s.json", vdir, id);
     struct stat st;
     assert_int_equal(stat(p, &st), 0);
     return (size_t)st.st_size;
@@ -92,7 +92,7 @@ static void get_one(uv_loop_t *loop, catalog_reader *r, catalog_index *idx, cons
     assert_int_equal(res.status, 0);
     assert_int_equal(res.len, body_size(id));
     char want[64];
-    snprintf(want, sizeof want, "{\"id\":\"%s\",\"pad\":\"", id);
+    snprintf(want, sizeof(want), "{\"id\":\"%s\",\"pad\":\"", id);
     assert_memory_equal(res.body, want, strlen(want));
     free(res.body);
 }
@@ -117,7 +117,7 @@ static void test_lru_entries_bound(void **state)
     assert_int_equal(uv_loop_init(&loop), 0);
     catalog_index *idx;
     char err[512];
-    assert_int_equal(catalog_index_load(vdir, &idx, err, sizeof err), 0);
+    assert_int_equal(catalog_index_load(vdir, &idx, err, sizeof(err)), 0);
     catalog_reader *r;
     assert_int_equal(catalog_reader_new(&loop, 3, 1 << 20, &r), 0);
     catalog_lru_stats st;
@@ -172,7 +172,7 @@ static void test_lru_bytes_bound_and_oversize(void **state)
     assert_int_equal(uv_loop_init(&loop), 0);
     catalog_index *idx;
     char err[512];
-    assert_int_equal(catalog_index_load(vdir, &idx, err, sizeof err), 0);
+    assert_int_equal(catalog_index_load(vdir, &idx, err, sizeof(err)), 0);
     size_t one = body_size("b0");
     catalog_reader *r;
     assert_int_equal(catalog_reader_new(&loop, 64, 2 * one + one / 2, &r), 0);
@@ -213,7 +213,7 @@ static void test_errors_concurrency_and_swap(void **state)
     assert_int_equal(uv_loop_init(&loop), 0);
     catalog_index *idx;
     char err[512];
-    assert_int_equal(catalog_index_load(vdir, &idx, err, sizeof err), 0);
+    assert_int_equal(catalog_index_load(vdir, &idx, err, sizeof(err)), 0);
     catalog_reader *r;
     assert_int_equal(catalog_reader_new(&loop, 0, 0, &r), 0); /* no caching */
 
@@ -242,10 +242,10 @@ static void test_errors_concurrency_and_swap(void **state)
     assert_int_equal(st.misses, 4);
 
     /* a body file gone from disk: -ENOENT through the callback */
-    assert_int_equal(catalog_index_load(vdir, &idx, err, sizeof err), 0);
+    assert_int_equal(catalog_index_load(vdir, &idx, err, sizeof(err)), 0);
     char p[PATH_MAX + 64], saved[PATH_MAX + 64];
-    snprintf(p, sizeof p, "%s/bodies/s/b9.json", vdir);
-    snprintf(saved, sizeof saved, "%s/b9.saved", tmp_root);
+    snprintf(p, sizeof(p), "%s/bodies/s/b9.json", vdir);
+    snprintf(saved, sizeof(saved), "%s/b9.saved", tmp_root);
     assert_int_equal(rename(p, saved), 0);
     struct result gone = {0};
     assert_int_equal(catalog_get(r, idx, "s", "b9", on_body, &gone), 0);
@@ -300,7 +300,7 @@ static void test_reentry(void **state)
     assert_int_equal(uv_loop_init(&loop), 0);
     catalog_index *idx;
     char err[512];
-    assert_int_equal(catalog_index_load(vdir, &idx, err, sizeof err), 0);
+    assert_int_equal(catalog_index_load(vdir, &idx, err, sizeof(err)), 0);
     catalog_reader *r;
     assert_int_equal(
         catalog_reader_new(&loop, CATALOG_LRU_ENTRIES_DEFAULT, CATALOG_LRU_BYTES_DEFAULT, &r), 0);
@@ -321,7 +321,7 @@ static void test_reentry(void **state)
 int main(void)
 {
     const char *t = getenv("HERD_TEST_TMP");
-    snprintf(tmp_root, sizeof tmp_root, "%s/catalog-reader", t ? t : "/tmp");
+    snprintf(tmp_root, sizeof(tmp_root), "%s/catalog-reader", t != NULL ? t : "/tmp");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lru_entries_bound),
         cmocka_unit_test(test_lru_bytes_bound_and_oversize),

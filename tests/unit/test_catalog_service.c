@@ -35,14 +35,14 @@ static void on_started(catalog_service *svc, int status, const char *error, void
     struct events *ev = data;
     ev->started++;
     ev->start_status = status;
-    snprintf(ev->start_error, sizeof ev->start_error, "%s", error ? error : "");
+    snprintf(ev->start_error, sizeof(ev->start_error), "%s", error != NULL ? error : "");
 }
 
 static void on_reloaded(catalog_service *svc, const char *version, size_t entries, void *data)
 {
     struct events *ev = data;
     ev->reloaded++;
-    snprintf(ev->version, sizeof ev->version, "%s", version);
+    snprintf(ev->version, sizeof(ev->version), "%s", version);
     ev->entries = entries;
 }
 
@@ -50,7 +50,7 @@ static void on_refused(catalog_service *svc, const char *version, const char *er
 {
     struct events *ev = data;
     ev->refused++;
-    snprintf(ev->refused_version, sizeof ev->refused_version, "%s", version);
+    snprintf(ev->refused_version, sizeof(ev->refused_version), "%s", version);
 }
 
 static void on_closed(void *data)
@@ -82,7 +82,7 @@ static void sh(const char *fmt, ...)
     char cmd[4 * PATH_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
     va_end(ap);
     assert_int_equal(system(cmd), 0);
 }
@@ -90,9 +90,9 @@ static void sh(const char *fmt, ...)
 static void build(const char *dir, const char *outdir, const char *text, catalog_build_result *res)
 {
     char in[PATH_MAX], err[512];
-    snprintf(in, sizeof in, "%s/in.json", dir);
+    snprintf(in, sizeof(in), "%s/in.json", dir);
     write_text(in, text);
-    int rc = catalog_build(in, NULL, outdir, res, err, sizeof err);
+    int rc = catalog_build(in, NULL, outdir, res, err, sizeof(err));
     if (rc)
         fail_msg("%s", err);
 }
@@ -130,15 +130,15 @@ static void test_start_errors(void **state)
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
     char dir[PATH_MAX], out[PATH_MAX], want[PATH_MAX + 128];
-    snprintf(dir, sizeof dir, "%s/start-errors", tmp_root);
+    snprintf(dir, sizeof(dir), "%s/start-errors", tmp_root);
     sh("rm -rf '%s' && mkdir -p '%s'", dir, dir);
 
     /* missing OUTDIR */
     struct events ev = {0};
-    snprintf(out, sizeof out, "%s/missing", dir);
+    snprintf(out, sizeof(out), "%s/missing", dir);
     catalog_service *svc = start(&loop, out, &ev);
     assert_int_equal(ev.start_status, -ENOENT);
-    snprintf(want, sizeof want, "%s: No such file or directory", out);
+    snprintf(want, sizeof(want), "%s: No such file or directory", out);
     assert_string_equal(ev.start_error, want);
     assert_string_equal(catalog_service_last_error(svc), want);
     assert_null(catalog_service_index(svc));
@@ -146,12 +146,12 @@ static void test_start_errors(void **state)
     close_service(&loop, svc, &ev);
 
     /* empty OUTDIR */
-    memset(&ev, 0, sizeof ev);
-    snprintf(out, sizeof out, "%s/empty", dir);
+    memset(&ev, 0, sizeof(ev));
+    snprintf(out, sizeof(out), "%s/empty", dir);
     sh("mkdir -p '%s'", out);
     svc = start(&loop, out, &ev);
     assert_int_equal(ev.start_status, -ENOENT);
-    snprintf(want, sizeof want, "%s/current: No such file or directory (no catalog built here?)",
+    snprintf(want, sizeof(want), "%s/current: No such file or directory (no catalog built here?)",
              out);
     assert_string_equal(ev.start_error, want);
     json_t *h = json_object();
@@ -162,31 +162,31 @@ static void test_start_errors(void **state)
     close_service(&loop, svc, &ev);
 
     /* corrupt: a body missing from the current version */
-    memset(&ev, 0, sizeof ev);
-    snprintf(out, sizeof out, "%s/corrupt", dir);
+    memset(&ev, 0, sizeof(ev));
+    snprintf(out, sizeof(out), "%s/corrupt", dir);
     catalog_build_result res;
     build(dir, out, "{\"s\":[{\"id\":\"a\"},{\"id\":\"b\"}]}", &res);
     sh("rm '%s/%s/bodies/s/b.json'", out, res.version);
     svc = start(&loop, out, &ev);
     assert_int_equal(ev.start_status, -EINVAL);
-    snprintf(want, sizeof want, "%s/%s: bodies/s/b.json: No such file or directory", out,
+    snprintf(want, sizeof(want), "%s/%s: bodies/s/b.json: No such file or directory", out,
              res.version);
     assert_string_equal(ev.start_error, want);
     close_service(&loop, svc, &ev);
 
     /* corrupt: index.json damaged */
-    memset(&ev, 0, sizeof ev);
+    memset(&ev, 0, sizeof(ev));
     build(dir, out, "{\"s\":[{\"id\":\"a\"}]}", &res);
     sh("printf '{\"format\":1,' > '%s/%s/index.json'", out, res.version);
     svc = start(&loop, out, &ev);
     assert_int_equal(ev.start_status, -EINVAL);
-    if (!strstr(ev.start_error,
-                "index.json: invalid JSON at line 1 column 13: unexpected end of input"))
+    if (strstr(ev.start_error,
+               "index.json: invalid JSON at line 1 column 13: unexpected end of input") == NULL)
         fail_msg("%s", ev.start_error);
     close_service(&loop, svc, &ev);
 
     /* a tampered body: the manifest no longer matches */
-    memset(&ev, 0, sizeof ev);
+    memset(&ev, 0, sizeof(ev));
     build(dir, out, "{\"s\":[{\"id\":\"a\",\"v\":1}]}", &res);
     sh("printf '{\"id\":\"a\",\"v\":2}' > '%s/%s/bodies/s/a.json'", out, res.version);
     svc = start(&loop, out, &ev);
@@ -207,7 +207,7 @@ static void on_body(int status, const char *body, size_t len, void *data)
     struct got *g = data;
     g->done++;
     g->status = status;
-    snprintf(g->body, sizeof g->body, "%.*s", (int)len, body ? body : "");
+    snprintf(g->body, sizeof(g->body), "%.*s", (int)len, body != NULL ? body : "");
 }
 
 static void test_swap_and_refuse(void **state)
@@ -216,9 +216,9 @@ static void test_swap_and_refuse(void **state)
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
     char dir[PATH_MAX], out[PATH_MAX], other[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s/swap", tmp_root);
-    snprintf(out, sizeof out, "%s/out", dir);
-    snprintf(other, sizeof other, "%s/other", dir);
+    snprintf(dir, sizeof(dir), "%s/swap", tmp_root);
+    snprintf(out, sizeof(out), "%s/out", dir);
+    snprintf(other, sizeof(other), "%s/other", dir);
     sh("rm -rf '%s' && mkdir -p '%s'", dir, dir);
     catalog_build_result a, b, c, d;
     build(dir, out, "{\"s\":[{\"id\":\"a\",\"v\":1}]}", &a);
@@ -239,7 +239,7 @@ static void test_swap_and_refuse(void **state)
     assert_string_equal(ev.version, b.version);
     assert_int_equal(ev.entries, 2);
     assert_string_equal(catalog_index_version(catalog_service_index(svc)), b.version);
-    memset(&g, 0, sizeof g);
+    memset(&g, 0, sizeof(g));
     assert_int_equal(catalog_service_get(svc, NULL, "a", on_body, &g), 0);
     run_until(&loop, &g.done, 1, 5000);
     assert_string_equal(g.body, "{\"id\":\"a\",\"v\":2}");
@@ -255,7 +255,7 @@ static void test_swap_and_refuse(void **state)
     assert_non_null(strstr(catalog_service_last_error(svc), "bodies/s/c.json: No such file"));
     assert_string_equal(catalog_index_version(catalog_service_index(svc)), b.version);
     /* the old version keeps serving */
-    memset(&g, 0, sizeof g);
+    memset(&g, 0, sizeof(g));
     assert_int_equal(catalog_service_get(svc, "s", "b", on_body, &g), 0);
     run_until(&loop, &g.done, 1, 5000);
     assert_int_equal(g.status, 0);
@@ -297,8 +297,8 @@ static void test_get_retried_after_removal(void **state)
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
     char dir[PATH_MAX], out[PATH_MAX], p[2 * PATH_MAX];
-    snprintf(dir, sizeof dir, "%s/retry", tmp_root);
-    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(dir, sizeof(dir), "%s/retry", tmp_root);
+    snprintf(out, sizeof(out), "%s/out", dir);
     sh("rm -rf '%s' && mkdir -p '%s'", dir, dir);
     catalog_build_result a, b, c;
     build(dir, out, "{\"s\":[{\"id\":\"x\",\"v\":1}]}", &a);
@@ -308,7 +308,7 @@ static void test_get_retried_after_removal(void **state)
 
     /* one build: the served version stays on disk, reads need no retry */
     build(dir, out, "{\"s\":[{\"id\":\"x\",\"v\":2}]}", &b);
-    snprintf(p, sizeof p, "%s/%s/bodies/s/x.json", out, a.version);
+    snprintf(p, sizeof(p), "%s/%s/bodies/s/x.json", out, a.version);
     assert_int_equal(access(p, R_OK), 0);
     /* a second one before the service looked: a's files are gone */
     build(dir, out, "{\"s\":[{\"id\":\"x\",\"v\":3}]}", &c);
@@ -322,10 +322,10 @@ static void test_get_retried_after_removal(void **state)
     assert_string_equal(catalog_index_version(catalog_service_index(svc)), c.version);
 
     /* a body deleted from the version being served: one retry, then -ENOENT */
-    snprintf(p, sizeof p, "%s/%s/bodies/s/x.json", out, c.version);
+    snprintf(p, sizeof(p), "%s/%s/bodies/s/x.json", out, c.version);
     assert_int_equal(unlink(p), 0);
     catalog_reader_clear(catalog_service_reader(svc)); /* not from the cache */
-    memset(&g, 0, sizeof g);
+    memset(&g, 0, sizeof(g));
     assert_int_equal(catalog_service_get(svc, "s", "x", on_body, &g), 0);
     run_until(&loop, &g.done, 1, 10000);
     assert_int_equal(g.done, 1);
@@ -342,8 +342,8 @@ static void test_close_during_load(void **state)
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
     char dir[PATH_MAX], out[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s/close-early", tmp_root);
-    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(dir, sizeof(dir), "%s/close-early", tmp_root);
+    snprintf(out, sizeof(out), "%s/out", dir);
     sh("rm -rf '%s' && mkdir -p '%s'", dir, dir);
     catalog_build_result a;
     build(dir, out, "{\"s\":[{\"id\":\"a\"}]}", &a);
@@ -357,7 +357,7 @@ static void test_close_during_load(void **state)
     assert_int_equal(ev.closed, 1);
     assert_int_equal(ev.started, 0); /* no callback after close */
     /* never started: close only */
-    memset(&ev, 0, sizeof ev);
+    memset(&ev, 0, sizeof(ev));
     assert_int_equal(catalog_service_new(&loop, &o, &svc), 0);
     catalog_service_close(svc, on_closed, &ev);
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -369,7 +369,7 @@ static void test_close_during_load(void **state)
 int main(void)
 {
     const char *t = getenv("HERD_TEST_TMP");
-    snprintf(tmp_root, sizeof tmp_root, "%s/catalog-service", t ? t : "/tmp");
+    snprintf(tmp_root, sizeof(tmp_root), "%s/catalog-service", t != NULL ? t : "/tmp");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_start_errors),
         cmocka_unit_test(test_swap_and_refuse),

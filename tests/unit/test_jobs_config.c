@@ -23,7 +23,7 @@ static jobs_config *parse_ok(const char *text)
     assert_non_null(o);
     jobs_config *cfg = NULL;
     char err[256] = "";
-    int rc = jobs_config_parse(o, "workers[3]", host_keys, &cfg, err, sizeof err);
+    int rc = jobs_config_parse(o, "workers[3]", host_keys, &cfg, err, sizeof(err));
     json_decref(o);
     if (rc)
         fail_msg("%s: %s", text, err);
@@ -112,7 +112,7 @@ static void test_sizes(void **state)
         {"\"0M\"", 0},
         {"\"64 M\"", 0},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         json_t *v = json_loads(cases[i].json, JSON_DECODE_ANY, NULL);
         assert_non_null(v);
         uint64_t got = 0;
@@ -179,14 +179,14 @@ static const struct {
 
 static void test_errors(void **state)
 {
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         json_error_t jerr;
         json_t *o = json_loads(bad[i].json, JSON_DECODE_ANY, &jerr);
-        if (!o)
+        if (o == NULL)
             fail_msg("case %zu does not parse: %s", i, jerr.text);
         jobs_config *cfg = (jobs_config *)1;
         char err[256] = "";
-        int rc = jobs_config_parse(o, "workers[3]", host_keys, &cfg, err, sizeof err);
+        int rc = jobs_config_parse(o, "workers[3]", host_keys, &cfg, err, sizeof(err));
         json_decref(o);
         if (rc != -EINVAL)
             fail_msg("case %zu (%s) accepted", i, bad[i].json);

@@ -51,7 +51,7 @@ static void test_count_and_tail(void **state)
         size_t off = (size_t)round % 8, len = (size_t)(round / 8) % 71;
         for (size_t i = 0; i < len; i++) {
             seed = seed * 1103515245u + 12345u;
-            buf[off + i] = (char)alphabet[(seed >> 16) % sizeof alphabet];
+            buf[off + i] = (char)alphabet[(seed >> 16) % sizeof(alphabet)];
         }
         const char *d = buf + off;
         assert_int_equal(jobs__count_lines(d, len), naive_count(d, len));
@@ -76,14 +76,14 @@ static void test_escapes_published(void **state)
     ts_start(&t);
     char script[2048], want[1024];
     size_t n = 0, k = 0;
-    k += (size_t)snprintf(script, sizeof script, "printf '");
+    k += (size_t)snprintf(script, sizeof(script), "printf '");
     for (int round = 0; round < 3; round++) {
         for (int c = 1; c < 0x80; c++) {
-            k += (size_t)snprintf(script + k, sizeof script - k, "\\%03o", c);
+            k += (size_t)snprintf(script + k, sizeof(script) - k, "\\%03o", c);
             want[n++] = (char)c;
         }
     }
-    k += (size_t)snprintf(script + k, sizeof script - k, "\\303\\251\\342\\202\\254\\377end'");
+    k += (size_t)snprintf(script + k, sizeof(script) - k, "\\303\\251\\342\\202\\254\\377end'");
     memcpy(want + n,
            "\303\251\342\202\254\xef\xbf\xbd"
            "end",
@@ -93,7 +93,7 @@ static void test_escapes_published(void **state)
     ts_reply r = ts_reqj(&t, "submit", args);
     assert_non_null(r.result);
     char id[JOBS__ID_LEN + 1];
-    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(r.result, "job_id")));
+    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(r.result, "job_id")));
     json_decref(r.result);
     json_t *m = ts_wait(&t, id);
     assert_int_equal(json_integer_value(json_object_get(m, "exit_code")), 0);
@@ -101,17 +101,17 @@ static void test_escapes_published(void **state)
 
     char topic[128], got[1024];
     size_t len = 0;
-    snprintf(topic, sizeof topic, "job.jw.%s.output", id);
+    snprintf(topic, sizeof(topic), "job.jw.%s.output", id);
     for (size_t i = 0; i < t.n_events; i++) {
         if (strcmp(t.events[i].topic, topic) != 0)
             continue;
         json_error_t jerr;
         json_t *p = json_loads(t.events[i].payload, JSON_ALLOW_NUL, &jerr);
-        if (!p)
+        if (p == NULL)
             fail_msg("payload is not JSON: %s: %s", jerr.text, t.events[i].payload);
         assert_int_equal(json_object_size(p), 2);
         const json_t *d = json_object_get(p, "data");
-        assert_true(len + json_string_length(d) <= sizeof got);
+        assert_true(len + json_string_length(d) <= sizeof(got));
         memcpy(got + len, json_string_value(d), json_string_length(d));
         len += json_string_length(d);
         json_decref(p);
@@ -162,14 +162,14 @@ static void test_hooks(void **state)
     ts t;
     ts_init(&t);
     ts_config(&t, CONFIG);
-    memset(&counts, 0, sizeof counts);
+    memset(&counts, 0, sizeof(counts));
     counts.slot = base_mem_slot_acquire();
     assert_int_not_equal(counts.slot, 0);
     jobs_hooks hooks = {.enter = h_enter, .leave = h_leave, .data = &counts};
     char err[256];
     /* The instance is charged to whoever creates it: the host, here. */
     uint32_t prev = base_mem_switch(counts.slot);
-    assert_int_equal(jobs_new(&t.loop, t.cfg, "jw", t.dir, &hooks, &t.j, err, sizeof err), 0);
+    assert_int_equal(jobs_new(&t.loop, t.cfg, "jw", t.dir, &hooks, &t.j, err, sizeof(err)), 0);
     assert_int_equal(jobs_start(t.j), 0);
     base_mem_switch(prev);
     assert_true(base_mem_slot_bytes(counts.slot) >= jobs_heap_bytes(t.j));

@@ -32,11 +32,11 @@ static void test_retention_600(void **state)
         type_of[n] = (int)((seed >> 16) % 4);
         conf_of[n] = (int)((seed >> 8) % 60);
         char args[128];
-        snprintf(args, sizeof args, "{\"type\": \"%s\", \"configuration\": \"dev%02d.yaml\"}",
+        snprintf(args, sizeof(args), "{\"type\": \"%s\", \"configuration\": \"dev%02d.yaml\"}",
                  types[type_of[n]], conf_of[n]);
         strcpy(ids[n], ts_submit(&t, args));
     }
-    while (t.j->counts[JOBS__QUEUED] || t.j->counts[JOBS__RUNNING] || t.j->reports ||
+    while (t.j->counts[JOBS__QUEUED] || t.j->counts[JOBS__RUNNING] || t.j->reports != NULL ||
            t.j->write_in_flight || t.j->dirty_gen > t.j->disk_gen)
         uv_run(&t.loop, UV_RUN_ONCE);
     clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -69,11 +69,11 @@ static void test_retention_600(void **state)
         if ((job != NULL) != keep[n])
             fail_msg("job %d (%s dev%02d): kept %d, want %d", n, types[type_of[n]], conf_of[n],
                      job != NULL, keep[n]);
-        if (job)
+        if (job != NULL)
             assert_string_equal(jobs__status_name(job->status),
                                 type_of[n] % 2 ? "failed" : "completed");
         char path[4200];
-        ts_log_path(&t, ids[n], path, sizeof path);
+        ts_log_path(&t, ids[n], path, sizeof(path));
         if ((access(path, F_OK) == 0) != keep[n])
             fail_msg("job %d: sidecar present %d, want %d", n, access(path, F_OK) == 0, keep[n]);
     }
@@ -82,7 +82,7 @@ static void test_retention_600(void **state)
 
     /* jobs.json holds exactly the same set. */
     char path[4200];
-    snprintf(path, sizeof path, "%s/jobs.json", t.dir);
+    snprintf(path, sizeof(path), "%s/jobs.json", t.dir);
     json_t *root = json_load_file(path, 0, NULL);
     assert_non_null(root);
     assert_int_equal(json_array_size(json_object_get(root, "jobs")), want);

@@ -50,7 +50,7 @@ static void test_output_exact(void **state)
     json_decref(m);
 
     char path[4200];
-    ts_log_path(&t, idc, path, sizeof path);
+    ts_log_path(&t, idc, path, sizeof(path));
     size_t len;
     char *log = ts_read_file(path, &len);
     assert_int_equal(len, want_len);
@@ -65,7 +65,7 @@ static void test_output_exact(void **state)
 
     /* The published batches join up to the same bytes at the right offsets. */
     char topic[128];
-    snprintf(topic, sizeof topic, "job.jw.%s.output", idc);
+    snprintf(topic, sizeof(topic), "job.jw.%s.output", idc);
     size_t n = 0;
     char *pub = malloc(want_len + 1);
     int states = 0;
@@ -79,7 +79,8 @@ static void test_output_exact(void **state)
             assert_true(n + json_string_length(d) <= want_len);
             memcpy(pub + n, json_string_value(d), json_string_length(d));
             n += json_string_length(d);
-        } else if (strstr(t.events[i].topic, idc) && strstr(t.events[i].topic, ".state")) {
+        } else if (strstr(t.events[i].topic, idc) != NULL &&
+                   strstr(t.events[i].topic, ".state") != NULL) {
             states++;
             last_state = json_string_value(json_object_get(p, "status"));
             assert_string_equal(t.events[i].topic + strlen(t.events[i].topic) - 6, ".state");
@@ -117,13 +118,13 @@ static void test_trim_10000_lines(void **state)
     for (int i = 8001; i <= 10000; i++)
         wn += (size_t)sprintf(want + wn, "%d\n", i);
     char path[4200];
-    ts_log_path(&t, id, path, sizeof path);
+    ts_log_path(&t, id, path, sizeof(path));
     size_t len = 0;
     char *log = ts_read_file(path, &len);
     const char *nl = strchr(log, '\n');
     assert_non_null(nl);
     static const char notice[] = "[herd] output trimmed: ";
-    assert_memory_equal(log, notice, sizeof notice - 1);
+    assert_memory_equal(log, notice, sizeof(notice) - 1);
     size_t head = (size_t)(nl + 1 - log);
     assert_int_equal(len - head, wn);
     assert_memory_equal(log + head, want, wn);
@@ -132,7 +133,7 @@ static void test_trim_10000_lines(void **state)
     free(want);
 
     char args[128];
-    snprintf(args, sizeof args, "{\"id\": \"%s\", \"tail_lines\": 3}", id);
+    snprintf(args, sizeof(args), "{\"id\": \"%s\", \"tail_lines\": 3}", id);
     ts_reply r = ts_req(&t, "output", args);
     assert_non_null(r.result);
     assert_string_equal(json_string_value(json_object_get(r.result, "data")),
@@ -155,10 +156,10 @@ static void test_invalid_utf8(void **state)
     json_decref(ts_wait(&t, id));
     static const char raw[] = "\377abc\n\303\251\n\303";
     char path[4200];
-    ts_log_path(&t, id, path, sizeof path);
+    ts_log_path(&t, id, path, sizeof(path));
     size_t len;
     char *log = ts_read_file(path, &len);
-    assert_int_equal(len, sizeof raw - 1);
+    assert_int_equal(len, sizeof(raw) - 1);
     assert_memory_equal(log, raw, len);
     free(log);
     char *out = ts_output_all(&t, id, 65536, &len);
@@ -167,7 +168,7 @@ static void test_invalid_utf8(void **state)
     free(out);
     /* A page boundary inside the two-byte character does not split it. */
     char args[128];
-    snprintf(args, sizeof args, "{\"id\": \"%s\", \"offset\": 4, \"limit_bytes\": 2}", id);
+    snprintf(args, sizeof(args), "{\"id\": \"%s\", \"offset\": 4, \"limit_bytes\": 2}", id);
     ts_reply r = ts_req(&t, "output", args);
     assert_string_equal(json_string_value(json_object_get(r.result, "data")), "\n");
     assert_int_equal(json_integer_value(json_object_get(r.result, "next_offset")), 5);
@@ -190,7 +191,7 @@ static void test_types_and_exit_codes(void **state)
     assert_string_equal(json_string_value(json_object_get(m, "lane")), "solo");
     json_decref(m);
     char args[128];
-    snprintf(args, sizeof args, "{\"id\": \"%s\"}", id);
+    snprintf(args, sizeof(args), "{\"id\": \"%s\"}", id);
     ts_reply r = ts_req(&t, "output", args);
     assert_string_equal(json_string_value(json_object_get(r.result, "data")), "a b;'$(x)'.yaml\n");
     json_decref(r.result);
@@ -213,10 +214,10 @@ static void test_types_and_exit_codes(void **state)
     strcpy(id, ts_submit(&t, "{\"argv\": [\"sh\", \"-c\", \"printf '%s %s' \\\"$GREETING\\\" "
                              "\\\"$HERD_JOB_ID\\\"\"], \"env\": {\"GREETING\": \"hi\"}}"));
     json_decref(ts_wait(&t, id));
-    snprintf(args, sizeof args, "{\"id\": \"%s\"}", id);
+    snprintf(args, sizeof(args), "{\"id\": \"%s\"}", id);
     r = ts_req(&t, "output", args);
     char want[64];
-    snprintf(want, sizeof want, "hi %s", id);
+    snprintf(want, sizeof(want), "hi %s", id);
     assert_string_equal(json_string_value(json_object_get(r.result, "data")), want);
     json_decref(r.result);
 
@@ -235,9 +236,9 @@ static void test_depends_on(void **state)
     char a[33], b[33], c[33], args[256];
     /* Success chain: each starts after its prerequisite completed. */
     strcpy(a, ts_submit(&t, "{\"argv\": [\"sh\", \"-c\", \"sleep 0.2\"]}"));
-    snprintf(args, sizeof args, "{\"argv\": [\"true\"], \"depends_on\": \"%s\"}", a);
+    snprintf(args, sizeof(args), "{\"argv\": [\"true\"], \"depends_on\": \"%s\"}", a);
     strcpy(b, ts_submit(&t, args));
-    snprintf(args, sizeof args, "{\"argv\": [\"true\"], \"depends_on\": \"%s\"}", b);
+    snprintf(args, sizeof(args), "{\"argv\": [\"true\"], \"depends_on\": \"%s\"}", b);
     strcpy(c, ts_submit(&t, args));
     assert_string_equal(ts_status(&t, b), "queued");
     json_t *ma = ts_wait(&t, a), *mb = ts_wait(&t, b), *mc = ts_wait(&t, c);
@@ -253,9 +254,9 @@ static void test_depends_on(void **state)
 
     /* Failure: the dependent and its own dependent are cancelled. */
     strcpy(a, ts_submit(&t, "{\"argv\": [\"false\"]}"));
-    snprintf(args, sizeof args, "{\"argv\": [\"true\"], \"depends_on\": \"%s\"}", a);
+    snprintf(args, sizeof(args), "{\"argv\": [\"true\"], \"depends_on\": \"%s\"}", a);
     strcpy(b, ts_submit(&t, args));
-    snprintf(args, sizeof args, "{\"argv\": [\"true\"], \"depends_on\": \"%s\"}", b);
+    snprintf(args, sizeof(args), "{\"argv\": [\"true\"], \"depends_on\": \"%s\"}", b);
     strcpy(c, ts_submit(&t, args));
     const char *ids[] = {b, c};
     for (int i = 0; i < 2; i++) {
@@ -290,7 +291,7 @@ static void test_cancel(void **state)
     ts_wait_status(&t, run, "running");
     assert_string_equal(ts_status(&t, queued), "queued");
 
-    snprintf(args, sizeof args, "{\"id\": \"%s\"}", queued);
+    snprintf(args, sizeof(args), "{\"id\": \"%s\"}", queued);
     ts_reply r = ts_req(&t, "cancel", args);
     assert_non_null(r.result);
     assert_string_equal(json_string_value(json_object_get(r.result, "status")), "cancelled");
@@ -299,7 +300,7 @@ static void test_cancel(void **state)
     json_decref(r.result);
 
     /* Running: SIGTERM to the group; the reply waits for the end. */
-    snprintf(args, sizeof args, "{\"id\": \"%s\"}", run);
+    snprintf(args, sizeof(args), "{\"id\": \"%s\"}", run);
     r = ts_req(&t, "cancel", args);
     assert_non_null(r.result);
     assert_string_equal(json_string_value(json_object_get(r.result, "status")), "cancelled");
@@ -315,9 +316,9 @@ static void test_cancel(void **state)
     strcpy(stubborn, ts_submit(&t, "{\"argv\": [\"sh\", \"-c\", \"trap '' TERM; echo ready;"
                                    " sleep 30; echo never\"]}"));
     for (;;) {
-        snprintf(args, sizeof args, "{\"id\": \"%s\"}", stubborn);
+        snprintf(args, sizeof(args), "{\"id\": \"%s\"}", stubborn);
         r = ts_req(&t, "output", args);
-        bool ready = strstr(json_string_value(json_object_get(r.result, "data")), "ready");
+        bool ready = strstr(json_string_value(json_object_get(r.result, "data")), "ready") != NULL;
         json_decref(r.result);
         if (ready)
             break;
@@ -351,7 +352,7 @@ static void test_queue_full(void **state)
     /* Closing kills the running job but keeps it `running` on disk. */
     ts_close_jobs(&t);
     char path[4200];
-    snprintf(path, sizeof path, "%s/jobs.json", t.dir);
+    snprintf(path, sizeof(path), "%s/jobs.json", t.dir);
     json_t *root = json_load_file(path, 0, NULL);
     size_t i;
     json_t *o;
@@ -422,9 +423,9 @@ static void test_refused(void **state)
     ts_config(&t, "{\"types\": {\"compile\": {\"argv\": [\"true\", \"{configuration}\"]},"
                   " \"upload\": {\"argv\": [\"true\", \"{port}\"]}}}");
     ts_start(&t);
-    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         ts_reply r = ts_req(&t, refused[i].op, refused[i].args);
-        if (r.result)
+        if (r.result != NULL)
             fail_msg("case %zu (%s %s) accepted", i, refused[i].op, refused[i].args);
         if (strcmp(r.code, refused[i].code) || strcmp(r.message, refused[i].message))
             fail_msg("case %zu (%s %s):\n  got  %s %s\n  want %s %s", i, refused[i].op,
@@ -436,10 +437,10 @@ static void test_refused(void **state)
     strcpy(id, ts_submit(&t, "{\"type\": \"compile\", \"configuration\": \"dir/a..b/./x.yaml\"}"));
     {
         char args[160];
-        snprintf(args, sizeof args, "{\"id\": \"%s\", \"offset\": 0, \"tail_lines\": 2}", id);
+        snprintf(args, sizeof(args), "{\"id\": \"%s\", \"offset\": 0, \"tail_lines\": 2}", id);
         ts_reply r = ts_req(&t, "output", args);
         assert_string_equal(r.message, "tail_lines: cannot be combined with offset");
-        snprintf(args, sizeof args, "{\"id\": \"%s\", \"limit_bytes\": 0}", id);
+        snprintf(args, sizeof(args), "{\"id\": \"%s\", \"limit_bytes\": 0}", id);
         r = ts_req(&t, "output", args);
         assert_string_equal(r.code, "bad_request");
     }

@@ -33,7 +33,7 @@ static json_t *entry(unsigned n, const char *type, const char *conf, const char 
         json_pack("{s:s, s:s, s:s, s:s, s:s, s:n, s:n, s:I, s:I}", "job_id", id, "type", type,
                   "lane", "default", "status", status, "created_at", when, "exit_code", "error",
                   "output_bytes", (json_int_t)0, "output_lines", (json_int_t)0);
-    if (conf)
+    if (conf != NULL)
         json_object_set_new(o, "configuration", json_string(conf));
     if (ts_terminal(status)) {
         json_object_set_new(o, "started_at", json_string(when));
@@ -47,20 +47,20 @@ static void write_jobs_json(ts *t, json_t *arr /* stolen */)
 {
     json_t *root = json_pack("{s:i, s:o}", "format", 1, "jobs", arr);
     char path[4200];
-    snprintf(path, sizeof path, "%s/jobs.json", t->dir);
+    snprintf(path, sizeof(path), "%s/jobs.json", t->dir);
     assert_int_equal(json_dump_file(root, path, JSON_COMPACT), 0);
     json_decref(root);
-    snprintf(path, sizeof path, "%s/logs", t->dir);
+    snprintf(path, sizeof(path), "%s/logs", t->dir);
     mkdir(path, 0750);
 }
 
 static void write_log(ts *t, unsigned n, const char *text)
 {
     char id[JOBS__ID_LEN + 1], path[4200];
-    snprintf(path, sizeof path, "%s/logs", t->dir);
+    snprintf(path, sizeof(path), "%s/logs", t->dir);
     mkdir(path, 0750);
     make_id(n, id);
-    ts_log_path(t, id, path, sizeof path);
+    ts_log_path(t, id, path, sizeof(path));
     ts_write_file(path, text, strlen(text));
 }
 
@@ -68,17 +68,17 @@ static bool log_exists(ts *t, unsigned n)
 {
     char id[JOBS__ID_LEN + 1], path[4200];
     make_id(n, id);
-    ts_log_path(t, id, path, sizeof path);
+    ts_log_path(t, id, path, sizeof(path));
     return access(path, F_OK) == 0;
 }
 
 static json_t *load_jobs_json(ts *t)
 {
     char path[4200];
-    snprintf(path, sizeof path, "%s/jobs.json", t->dir);
+    snprintf(path, sizeof(path), "%s/jobs.json", t->dir);
     json_error_t jerr;
     json_t *root = json_load_file(path, 0, &jerr);
-    if (!root)
+    if (root == NULL)
         fail_msg("jobs.json does not parse: %s", jerr.text);
     return root;
 }
@@ -113,7 +113,7 @@ static void test_restart_recovery(void **state)
         jobs_job *job = jobs__find(t.j, id);
         assert_non_null(job);
         assert_int_equal(job->started_ms, 0);
-        ts_log_path(&t, id, path, sizeof path);
+        ts_log_path(&t, id, path, sizeof(path));
         size_t len;
         char *log = ts_read_file(path, &len);
         assert_non_null(log);
@@ -129,7 +129,7 @@ static void test_restart_recovery(void **state)
         assert_string_equal(json_string_value(json_object_get(m, "status")), "completed");
         assert_int_equal(json_integer_value(json_object_get(m, "output_bytes")), 4);
         json_decref(m);
-        ts_log_path(&t, id, path, sizeof path);
+        ts_log_path(&t, id, path, sizeof(path));
         size_t len;
         char *log = ts_read_file(path, &len);
         assert_string_equal(log,
@@ -161,7 +161,7 @@ static pid_t spawn_group(const char *job_id)
     if (pid == 0) {
         setsid();
         char var[64];
-        snprintf(var, sizeof var, "HERD_JOB_ID=%s", job_id);
+        snprintf(var, sizeof(var), "HERD_JOB_ID=%s", job_id);
         char *envp[] = {var, NULL};
         char *argv[] = {"sleep", "60", NULL};
         execve("/bin/sleep", argv, envp);
@@ -170,10 +170,10 @@ static pid_t spawn_group(const char *job_id)
     /* Wait until the exec happened (environ shows the variable). */
     for (int i = 0; i < 2000; i++) {
         char path[64], buf[256] = "";
-        snprintf(path, sizeof path, "/proc/%d/environ", (int)pid);
+        snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
         FILE *f = fopen(path, "r");
-        size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-        if (f)
+        size_t n = f != NULL ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+        if (f != NULL)
             fclose(f);
         if (n > 12 && memcmp(buf, "HERD_JOB_ID=", 12) == 0)
             break;
@@ -272,7 +272,7 @@ static void test_retention_on_restore(void **state)
         made[n].type = ty;
         made[n].conf = conf;
         char cname[32];
-        snprintf(cname, sizeof cname, "dev%02d.yaml", conf);
+        snprintf(cname, sizeof(cname), "dev%02d.yaml", conf);
         json_array_append_new(arr, entry(n, types[ty], cname, statuses[n % 3]));
         write_log(&t, n, "x\n");
     }
@@ -290,11 +290,11 @@ static void test_retention_on_restore(void **state)
     /* Orphans and temp files of a crash. */
     write_log(&t, 7777, "orphan\n");
     char path[4200];
-    snprintf(path, sizeof path, "%s/logs/%032x.log.tmp", t.dir, 5u);
+    snprintf(path, sizeof(path), "%s/logs/%032x.log.tmp", t.dir, 5u);
     ts_write_file(path, "tmp", 3);
-    snprintf(path, sizeof path, "%s/jobs.json.tmp", t.dir);
+    snprintf(path, sizeof(path), "%s/jobs.json.tmp", t.dir);
     ts_write_file(path, "{", 1);
-    snprintf(path, sizeof path, "%s/logs/README", t.dir);
+    snprintf(path, sizeof(path), "%s/logs/README", t.dir);
     ts_write_file(path, "not ours", 8);
 
     /* The expected retained set, computed the simple way: newest first. */
@@ -335,11 +335,11 @@ static void test_retention_on_restore(void **state)
     assert_int_equal(t.j->n_jobs, want_n);
     assert_int_equal(n_primary, 100); /* the cap was exercised */
     assert_false(log_exists(&t, 7777));
-    snprintf(path, sizeof path, "%s/logs/%032x.log.tmp", t.dir, 5u);
+    snprintf(path, sizeof(path), "%s/logs/%032x.log.tmp", t.dir, 5u);
     assert_int_equal(access(path, F_OK), -1);
-    snprintf(path, sizeof path, "%s/jobs.json.tmp", t.dir);
+    snprintf(path, sizeof(path), "%s/jobs.json.tmp", t.dir);
     assert_int_equal(access(path, F_OK), -1);
-    snprintf(path, sizeof path, "%s/logs/README", t.dir);
+    snprintf(path, sizeof(path), "%s/logs/README", t.dir);
     assert_int_equal(access(path, F_OK), 0);
 
     char id601[JOBS__ID_LEN + 1], id602[JOBS__ID_LEN + 1];
@@ -390,16 +390,16 @@ static void test_corrupt_jobs_json_untouched(void **state)
     ts_init(&t);
     ts_config(&t, CONFIG);
     char path[4200];
-    snprintf(path, sizeof path, "%s/jobs.json", t.dir);
+    snprintf(path, sizeof(path), "%s/jobs.json", t.dir);
     static const char bad[] = "{\"format\": 1, \"jobs\": [ {\"job_id\": ";
-    ts_write_file(path, bad, sizeof bad - 1);
+    ts_write_file(path, bad, sizeof(bad) - 1);
     ts_new(&t);
     assert_int_equal(jobs_start(t.j), -EINVAL);
     assert_int_equal(t.j->n_jobs, 0);
     ts_close_jobs(&t);
     size_t len;
     char *after = ts_read_file(path, &len);
-    assert_int_equal(len, sizeof bad - 1);
+    assert_int_equal(len, sizeof(bad) - 1);
     assert_memory_equal(after, bad, len);
     free(after);
     ts_fini(&t);
@@ -414,7 +414,7 @@ static void test_memory_gate(void **state)
     json_t *arr = json_array();
     for (unsigned n = 1; n <= 500; n++) {
         char conf[64];
-        snprintf(conf, sizeof conf, "devices/living-room-sensor-%03u.yaml", n);
+        snprintf(conf, sizeof(conf), "devices/living-room-sensor-%03u.yaml", n);
         json_t *o = entry(n, "compile", conf, n % 7 ? "completed" : "failed");
         if (n % 7 == 0)
             json_object_set_new(o, "error", json_string("exited with code 1"));
@@ -425,13 +425,13 @@ static void test_memory_gate(void **state)
     json_object_set_new(cfgj, "primary_max", json_integer(500));
     jobs_config_free(t.cfg);
     char err[256];
-    assert_int_equal(jobs_config_parse(cfgj, "w", NULL, &t.cfg, err, sizeof err), 0);
+    assert_int_equal(jobs_config_parse(cfgj, "w", NULL, &t.cfg, err, sizeof(err)), 0);
     json_decref(cfgj);
     ts_start(&t);
     assert_int_equal(t.j->n_jobs, 500);
     /* Let the start-up kick and write settle: transient buffers go away. */
     uv_run(&t.loop, UV_RUN_NOWAIT);
-    while (t.j->write_in_flight || t.j->reports)
+    while (t.j->write_in_flight || t.j->reports != NULL)
         uv_run(&t.loop, UV_RUN_ONCE);
     size_t heap = jobs_heap_bytes(t.j);
     printf("jobs_heap_bytes after restoring 500 jobs: %zu (%.1f KiB, %.0f B/job)\n", heap,

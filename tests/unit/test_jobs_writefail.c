@@ -33,8 +33,8 @@ static void test_jobs_json_unwritable(void **state)
     while (t.j->write_in_flight || t.j->dirty_gen > t.j->disk_gen)
         uv_run(&t.loop, UV_RUN_ONCE);
     char path[4200], tmp[4200];
-    snprintf(path, sizeof path, "%s/jobs.json", t.dir);
-    snprintf(tmp, sizeof tmp, "%s/jobs.json.tmp", t.dir);
+    snprintf(path, sizeof(path), "%s/jobs.json", t.dir);
+    snprintf(tmp, sizeof(tmp), "%s/jobs.json.tmp", t.dir);
     size_t good_len;
     char *good = ts_read_file(path, &good_len);
     assert_non_null(good);
@@ -93,7 +93,7 @@ static void test_log_over_fsize_limit(void **state)
     json_decref(h);
     /* The sidecar holds what fit, compacted to its last lines at the end. */
     char path[4200];
-    ts_log_path(&t, id, path, sizeof path);
+    ts_log_path(&t, id, path, sizeof(path));
     size_t len;
     char *log = ts_read_file(path, &len);
     assert_non_null(log);
@@ -105,7 +105,7 @@ static void test_log_over_fsize_limit(void **state)
     assert_string_equal(json_string_value(json_object_get(m, "status")), "completed");
     json_decref(m);
     ts_close_jobs(&t);
-    snprintf(path, sizeof path, "%s/jobs.json", t.dir);
+    snprintf(path, sizeof(path), "%s/jobs.json", t.dir);
     json_t *root = json_load_file(path, 0, NULL);
     assert_int_equal(json_array_size(json_object_get(root, "jobs")), 2);
     json_decref(root);

@@ -75,7 +75,7 @@ static void test_cases(void **state)
         sup_config_free(&cfg);
         if (cases[i].error == NULL && rv != 0)
             fail_msg("case %zu: refused: %s", i, err);
-        if (cases[i].error && (rv == 0 || strstr(err, cases[i].error) == NULL))
+        if (cases[i].error != NULL && (rv == 0 || strstr(err, cases[i].error) == NULL))
             fail_msg("case %zu: want \"%s\", got rv %d \"%s\"", i, cases[i].error, rv, err);
     }
 }
@@ -112,9 +112,18 @@ static void test_sizes(void **state)
         uint64_t v;
         int ok;
     } sizes[] = {
-        {"64M", 64ull << 20, 1}, {"1G", 1ull << 30, 1},  {"4KiB", 4096, 1}, {"100", 100, 1},
-        {"10B", 10, 1},          {"2T", 2ull << 40, 1},  {"", 0, 0},        {"M", 0, 0},
-        {"-1", 0, 0},            {"12Q", 0, 0},          {"1.5G", 0, 0},    {"64 M", 0, 0},
+        {"64M", 64ull << 20, 1},
+        {"1G", 1ull << 30, 1},
+        {"4KiB", 4096, 1},
+        {"100", 100, 1},
+        {"10B", 10, 1},
+        {"2T", 2ull << 40, 1},
+        {"", 0, 0},
+        {"M", 0, 0},
+        {"-1", 0, 0},
+        {"12Q", 0, 0},
+        {"1.5G", 0, 0},
+        {"64 M", 0, 0},
     };
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         json_t *v = json_string(sizes[i].s);

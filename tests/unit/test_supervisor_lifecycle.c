@@ -21,12 +21,12 @@
 /* ---- the fake kind ------------------------------------------------------ */
 
 enum fake_mode {
-    FAKE_RUN,          /* runs until stopped; stops at once */
-    FAKE_START_FAILS,  /* start returns -EIO */
-    FAKE_FAILS_SOON,   /* reports a fatal error 5 ms after start */
-    FAKE_EXITS_CLEAN,  /* reports a clean exit (code 0) 5 ms after start */
-    FAKE_EXITS_DIRTY,  /* reports exit code 3 5 ms after start */
-    FAKE_NEVER_STOPS,  /* never calls worker_stopped */
+    FAKE_RUN,         /* runs until stopped; stops at once */
+    FAKE_START_FAILS, /* start returns -EIO */
+    FAKE_FAILS_SOON,  /* reports a fatal error 5 ms after start */
+    FAKE_EXITS_CLEAN, /* reports a clean exit (code 0) 5 ms after start */
+    FAKE_EXITS_DIRTY, /* reports exit code 3 5 ms after start */
+    FAKE_NEVER_STOPS, /* never calls worker_stopped */
 };
 
 /* What every instance of a worker shares, found by the worker's name. */
