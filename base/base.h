@@ -224,6 +224,104 @@ static inline bool base_ring_full(const base_ring *r)
     return r->count == r->max;
 }
 
+/* base_ring_peek is the oldest item, left in place; NULL when empty. */
+static inline void *base_ring_peek(const base_ring *r)
+{
+    return r->count > 0 ? r->slots[r->head] : NULL;
+}
+
+/* ---- intrusive lists ----------------------------------------------------- */
+
+/*
+ * A doubly-linked list threaded through a node embedded in each item (as
+ * nng's nni_list): linking allocates nothing, an item can unlink itself in
+ * O(1), and a node knows whether it is linked. Not thread-safe.
+ */
+typedef struct base_list_node {
+    struct base_list_node *prev, *next; /* NULL, NULL: not linked */
+} base_list_node;
+
+typedef struct base_list {
+    base_list_node head; /* sentinel: head.next is the first item */
+    size_t count;
+} base_list;
+
+/* base_container_of turns a pointer to a member back into its struct. */
+#define base_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* BASE_LIST_FOREACH(list, type, member, var) visits every item in order;
+ * the body may unlink var itself (the next item is read first). */
+#define BASE_LIST_FOREACH(list, type, member, var)                                                 \
+    for (base_list_node *var##_n = (list)->head.next, *var##_next = var##_n->next;                 \
+         var##_n != &(list)->head &&                                                               \
+         ((var) = base_container_of(var##_n, type, member), var##_next = var##_n->next, 1);        \
+         var##_n = var##_next)
+
+static inline void base_list_init(base_list *l)
+{
+    l->head.prev = l->head.next = &l->head;
+    l->count = 0;
+}
+
+static inline bool base_list_linked(const base_list_node *n)
+{
+    return n->next != NULL;
+}
+
+static inline void base_list__insert(base_list *l, base_list_node *n, base_list_node *before)
+{
+    HERD_ASSERT(!base_list_linked(n));
+    n->next = before;
+    n->prev = before->prev;
+    before->prev->next = n;
+    before->prev = n;
+    l->count++;
+}
+
+static inline void base_list_append(base_list *l, base_list_node *n)
+{
+    base_list__insert(l, n, &l->head);
+}
+
+static inline void base_list_prepend(base_list *l, base_list_node *n)
+{
+    base_list__insert(l, n, l->head.next);
+}
+
+/* base_list_remove unlinks n from l (n must be in l). */
+static inline void base_list_remove(base_list *l, base_list_node *n)
+{
+    HERD_ASSERT(base_list_linked(n) && l->count > 0);
+    n->prev->next = n->next;
+    n->next->prev = n->prev;
+    n->prev = n->next = NULL;
+    l->count--;
+}
+
+/* base_list_first is the first node, NULL when the list is empty. */
+static inline base_list_node *base_list_first(const base_list *l)
+{
+    return l->head.next != &l->head ? l->head.next : NULL;
+}
+
+/* base_list_last is the last node, NULL when the list is empty. */
+static inline base_list_node *base_list_last(const base_list *l)
+{
+    return l->head.prev != &l->head ? l->head.prev : NULL;
+}
+
+/* base_list_next is the node after n, NULL at the end. */
+static inline base_list_node *base_list_next(const base_list *l, const base_list_node *n)
+{
+    return n->next != &l->head ? n->next : NULL;
+}
+
+/* base_list_prev is the node before n, NULL at the start. */
+static inline base_list_node *base_list_prev(const base_list *l, const base_list_node *n)
+{
+    return n->prev != &l->head ? n->prev : NULL;
+}
+
 /* ---- hash table (htab.c) ------------------------------------------------ */
 
 /* base_hash is 32-bit FNV-1a over len bytes, starting from seed (0 for a

@@ -63,7 +63,6 @@ static void sub_free(bus_sub *s)
 {
     sub_drop_queue(s);
     base_ring_free(&s->queue);
-    free(s->pattern);
     free(s);
 }
 
@@ -257,16 +256,12 @@ int bus_subscribe(bus *b, const char *pattern, size_t queue_max, bus_event_cb cb
         return -ESHUTDOWN;
     if (cb == NULL || bus_pattern_check(pattern, len) < 0)
         return -EINVAL;
-    s = calloc(1, sizeof(*s));
+    s = calloc(1, sizeof(*s) + len + 1);
     if (s == NULL)
         return -ENOMEM;
-    s->pattern = strdup(pattern);
-    if (s->pattern == NULL) {
-        free(s);
-        return -ENOMEM;
-    }
-    s->bus = b;
+    memcpy(s->pattern, pattern, len + 1);
     s->pattern_len = len;
+    s->bus = b;
     s->cb = cb;
     s->data = data;
     base_ring_init(&s->queue, queue_max != 0 ? queue_max : b->queue_max);

@@ -22,14 +22,14 @@ typedef struct bus_msg {
 
 struct bus_sub {
     bus *bus;
-    char *pattern;
-    size_t pattern_len;
     bus_event_cb cb;
     void *data;
     base_ring queue; /* bus_msg references, at most queue_max */
     unsigned paused : 1, removed : 1, in_ready : 1, dispatching : 1;
     struct bus_sub *prev, *next; /* all live subscriptions */
     struct bus_sub *ready_next;  /* FIFO of subs with deliverable events */
+    size_t pattern_len;
+    char pattern[]; /* NUL-terminated: one allocation per subscription */
 };
 
 typedef struct bus_service {
@@ -103,8 +103,7 @@ struct bus {
     /* Replies rep0 refused for now (EAGAIN): retried from a timer. */
     uv_timer_t reply_timer;
     int has_reply_timer;
-    struct bus_reply_out *replies_head, *replies_tail;
-    size_t n_replies_queued;
+    base_ring replies; /* nng_msg, in order */
     bus_probe probes[BUS_EP_N];
 
     /* Remote subscribers on events.ipc: pipe ids added (nng thread). */

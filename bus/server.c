@@ -49,12 +49,6 @@
 #define REPLY_QUEUE_MAX 4096 /* replies waiting for rep0; beyond, dropped */
 #define REPLY_RETRY_MS 1
 
-/* A reply nng could not take at once. */
-struct bus_reply_out {
-    nng_msg *msg;
-    struct bus_reply_out *next;
-};
-
 /* SP protocol ids (nng's NNI_PROTO(major, minor) = major*16 + minor). */
 #define SP_SUB0 0x21
 #define SP_PUSH0 0x50
@@ -186,20 +180,17 @@ static void replies_retry(uv_timer_t *t)
 {
     bus *b = t->data;
 
-    while (b->replies_head != NULL) {
-        struct bus_reply_out *r = b->replies_head;
-        int rv = nng_sendmsg(b->ep[BUS_EP_REQUEST].sock, r->msg, NNG_FLAG_NONBLOCK);
+    nng_msg *m;
+
+    while ((m = base_ring_peek(&b->replies)) != NULL) {
+        int rv = nng_sendmsg(b->ep[BUS_EP_REQUEST].sock, m, NNG_FLAG_NONBLOCK);
         if (rv == NNG_EAGAIN)
             return; /* still full: next tick */
         if (rv != 0) {
-            nng_msg_free(r->msg);
+            nng_msg_free(m);
             b->stats.dropped[BUS_DROP_SEND_FAILED]++;
         }
-        b->replies_head = r->next;
-        if (b->replies_head == NULL)
-            b->replies_tail = NULL;
-        b->n_replies_queued--;
-        free(r);
+        base_ring_pop(&b->replies);
     }
     uv_timer_stop(t);
 }
@@ -207,19 +198,11 @@ static void replies_retry(uv_timer_t *t)
 /* reply_enqueue keeps m for a retry; rep0's queue is momentarily full. */
 static int reply_enqueue(bus *b, nng_msg *m)
 {
-    struct bus_reply_out *r;
+    void *dropped;
 
-    if (!b->has_reply_timer || b->n_replies_queued >= REPLY_QUEUE_MAX ||
-        (r = malloc(sizeof(*r))) == NULL)
+    if (!b->has_reply_timer || base_ring_full(&b->replies) ||
+        base_ring_push(&b->replies, m, &dropped) < 0)
         return -ENOBUFS;
-    r->msg = m;
-    r->next = NULL;
-    if (b->replies_tail != NULL)
-        b->replies_tail->next = r;
-    else
-        b->replies_head = r;
-    b->replies_tail = r;
-    b->n_replies_queued++;
     if (!uv_is_active((uv_handle_t *)&b->reply_timer))
         uv_timer_start(&b->reply_timer, replies_retry, REPLY_RETRY_MS, REPLY_RETRY_MS);
     return 0;
@@ -245,8 +228,9 @@ int bus__send_reply(bus *b, const void *header, size_t header_len, const char *b
     }
     memcpy(nng_msg_body(m), body, len);
     /* Keep the order: while replies wait, new ones queue behind them. */
-    rv = b->replies_head != NULL ? NNG_EAGAIN
-                                 : nng_sendmsg(b->ep[BUS_EP_REQUEST].sock, m, NNG_FLAG_NONBLOCK);
+    rv = base_ring_count(&b->replies) > 0
+             ? NNG_EAGAIN
+             : nng_sendmsg(b->ep[BUS_EP_REQUEST].sock, m, NNG_FLAG_NONBLOCK);
     if (rv == NNG_EAGAIN && reply_enqueue(b, m) == 0)
         return 0;
     if (rv != 0) {
@@ -601,6 +585,7 @@ int bus__sockets_open(bus *b, char *err, size_t err_size)
     }
     b->reply_timer.data = b;
     b->has_reply_timer = 1;
+    base_ring_init(&b->replies, REPLY_QUEUE_MAX);
     b->handles_open++;
     for (int i = 0; i < BUS_EP_N; i++) {
         rv = endpoint_open(b, &b->ep[i], err, err_size);
@@ -640,14 +625,10 @@ void bus__sockets_close(bus *b)
     if (b->has_reply_timer) {
         /* Flush what rep0 takes now; the rest is lost with the socket. */
         replies_retry(&b->reply_timer);
-        while (b->replies_head != NULL) {
-            struct bus_reply_out *r = b->replies_head;
-            b->replies_head = r->next;
-            nng_msg_free(r->msg);
-            free(r);
-        }
-        b->replies_tail = NULL;
-        b->n_replies_queued = 0;
+        nng_msg *m;
+        while ((m = base_ring_pop(&b->replies)) != NULL)
+            nng_msg_free(m);
+        base_ring_free(&b->replies);
         uv_close((uv_handle_t *)&b->reply_timer, bus__handle_closed);
         b->has_reply_timer = 0;
     }

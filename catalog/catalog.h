@@ -120,27 +120,24 @@ int catalog_index_load(const char *version_dir, catalog_index **out, char *err, 
 catalog_index *catalog_index_ref(catalog_index *idx);
 void catalog_index_free(catalog_index *idx);
 
-/*
- * catalog_index_version: the version directory's base name, "v-<hex>"
- * (symlinks resolved: loading OUTDIR/current names the real version).
- */
-const char *catalog_index_version(const catalog_index *idx);
-/*
- * catalog_index_dir: the version directory, resolved with realpath(3), so
- * bodies are read from this version even after `current` flips.
- */
-const char *catalog_index_dir(const catalog_index *idx);
-const char *catalog_index_manifest(const catalog_index *idx);
-size_t catalog_index_entries(const catalog_index *idx);
-size_t catalog_index_sections(const catalog_index *idx);
+/* What an index is: strings borrowed from the index (valid while a
+ * reference is held). */
+typedef struct catalog_index_info {
+    const char *version;  /* the version directory's base name, "v-<hex>" (symlinks
+                           * resolved: loading OUTDIR/current names the real version) */
+    const char *dir;      /* the version directory, resolved with realpath(3), so bodies
+                           * are read from this version even after `current` flips */
+    const char *manifest; /* manifest_sha256, 64 hex */
+    size_t n_entries;
+    size_t n_sections;
+    size_t heap_bytes; /* exact heap bytes the index holds, summed from the sizes of its
+                        * own allocations (deterministic; allocator overhead not included) */
+} catalog_index_info;
+
+/* catalog_index_get_info describes idx. */
+catalog_index_info catalog_index_get_info(const catalog_index *idx);
 /* catalog_index_section_name: the i-th section's name, NULL when out of range. */
 const char *catalog_index_section_name(const catalog_index *idx, size_t i);
-/*
- * catalog_index_bytes: exact heap bytes this index holds, summed from the
- * sizes of its own allocations (deterministic; allocator overhead not
- * included).
- */
-size_t catalog_index_bytes(const catalog_index *idx);
 
 /*
  * A query. section NULL: every section. category: exact match on the

@@ -8,7 +8,7 @@
  *   arena (`text`) holding decoded copies. Category and partition values
  *   and section names are interned once in `text`; entries hold their
  *   intern number. So the index is a handful of allocations whatever the
- *   entry count, and catalog_index_bytes() sums exactly those.
+ *   entry count, and catalog_index_get_info() sums exactly those.
  * - String references are offsets, never pointers, so arenas may move when
  *   they grow or shrink; the top bit of an offset selects the arena.
  * - No jansson tree survives the load: index.json is walked with the
@@ -685,34 +685,16 @@ void catalog_index_free(catalog_index *idx)
     free(idx);
 }
 
-const char *catalog_index_version(const catalog_index *idx)
+catalog_index_info catalog_index_get_info(const catalog_index *idx)
 {
-    return idx->version;
-}
-
-const char *catalog_index_dir(const catalog_index *idx)
-{
-    return idx->dir;
-}
-
-const char *catalog_index_manifest(const catalog_index *idx)
-{
-    return idx->manifest;
-}
-
-size_t catalog_index_entries(const catalog_index *idx)
-{
-    return idx->n_entries;
-}
-
-size_t catalog_index_sections(const catalog_index *idx)
-{
-    return idx->n_sections;
-}
-
-size_t catalog_index_bytes(const catalog_index *idx)
-{
-    return idx->bytes;
+    return (catalog_index_info){
+        .version = idx->version,
+        .dir = idx->dir,
+        .manifest = idx->manifest,
+        .n_entries = idx->n_entries,
+        .n_sections = idx->n_sections,
+        .heap_bytes = idx->bytes,
+    };
 }
 
 static istr section_name(const catalog_index *idx, size_t i)

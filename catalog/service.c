@@ -202,8 +202,8 @@ static void after_check(uv_work_t *w, int status)
         set_error(svc, NULL);
         svc->refused[0] = '\0';
         if (svc->opts.on_reloaded != NULL)
-            svc->opts.on_reloaded(svc, catalog_index_version(svc->idx),
-                                  catalog_index_entries(svc->idx), svc->opts.data);
+            svc->opts.on_reloaded(svc, catalog_index_get_info(svc->idx).version,
+                                  catalog_index_get_info(svc->idx).n_entries, svc->opts.data);
     } else if (c->rc < 0) {
         set_error(svc, c->err);
         snprintf(svc->refused, sizeof(svc->refused), "%s", c->target);
@@ -233,7 +233,7 @@ static int queue_check(catalog_service *svc, int initial)
     c->work.data = c;
     snprintf(c->path, sizeof(c->path), "%s", svc->path);
     if (svc->idx != NULL)
-        snprintf(c->serving, sizeof(c->serving), "%s", catalog_index_version(svc->idx));
+        snprintf(c->serving, sizeof(c->serving), "%s", catalog_index_get_info(svc->idx).version);
     snprintf(c->refused, sizeof(c->refused), "%s", svc->refused);
     c->refused_ino = svc->refused_ino;
     int rc = uv_queue_work(svc->loop, &c->work, work_check, after_check);
@@ -433,11 +433,13 @@ int catalog_service_health(const catalog_service *svc, json_t *obj)
         return -ENOMEM;
     rc |= json_object_set_new(obj, "lru", lru);
     if (svc->idx != NULL) {
-        rc |= json_object_set_new(obj, "version", json_string(catalog_index_version(svc->idx)));
-        rc |= json_object_set_new(obj, "entries",
-                                  json_integer((json_int_t)catalog_index_entries(svc->idx)));
-        rc |= json_object_set_new(obj, "index_bytes",
-                                  json_integer((json_int_t)catalog_index_bytes(svc->idx)));
+        rc |= json_object_set_new(obj, "version",
+                                  json_string(catalog_index_get_info(svc->idx).version));
+        rc |= json_object_set_new(
+            obj, "entries", json_integer((json_int_t)catalog_index_get_info(svc->idx).n_entries));
+        rc |= json_object_set_new(
+            obj, "index_bytes",
+            json_integer((json_int_t)catalog_index_get_info(svc->idx).heap_bytes));
     } else {
         rc |= json_object_set_new(obj, "version", json_null());
         rc |= json_object_set_new(obj, "entries", json_integer(0));

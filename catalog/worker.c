@@ -119,7 +119,8 @@ static void update_memory(struct catw *c)
     catalog_lru_stats st;
     catalog_index *idx = catalog_service_index(c->svc);
     catalog_reader_stats(catalog_service_reader(c->svc), &st);
-    worker_set_memory(c->w, (uint64_t)(idx != NULL ? catalog_index_bytes(idx) : 0) + st.bytes);
+    worker_set_memory(c->w, (uint64_t)(idx != NULL ? catalog_index_get_info(idx).heap_bytes : 0) +
+                                st.bytes);
 }
 
 static void on_started(catalog_service *svc, int status, const char *error, void *data)
@@ -131,8 +132,8 @@ static void on_started(catalog_service *svc, int status, const char *error, void
     } else {
         catalog_index *idx = catalog_service_index(svc);
         worker_log(c->w, BASE_LOG_INFO, "serving %s (%zu entries, %zu index bytes)",
-                   catalog_index_version(idx), catalog_index_entries(idx),
-                   catalog_index_bytes(idx));
+                   catalog_index_get_info(idx).version, catalog_index_get_info(idx).n_entries,
+                   catalog_index_get_info(idx).heap_bytes);
         update_memory(c);
     }
     worker_leave(prev);
@@ -160,7 +161,7 @@ static void on_refused(catalog_service *svc, const char *version, const char *er
     worker *prev = worker_enter(c->w);
     catalog_index *idx = catalog_service_index(svc);
     worker_set_error(c->w, "refused %s, still serving %s: %s", version,
-                     idx != NULL ? catalog_index_version(idx) : "nothing", error);
+                     idx != NULL ? catalog_index_get_info(idx).version : "nothing", error);
     worker_log(c->w, BASE_LOG_WARN, "refused %s: %s", version, error);
     worker_leave(prev);
 }

@@ -95,7 +95,7 @@ typedef struct jobs__spec {
 struct jobs__run;
 
 typedef struct jobs_job {
-    struct jobs_job *prev, *next; /* creation order */
+    base_list_node node; /* in jobs.jobs, creation order */
     char id[JOBS__ID_LEN + 1];
     char depends_on[JOBS__ID_LEN + 1]; /* "" when none */
     uint8_t status;
@@ -165,8 +165,7 @@ struct jobs {
     char *json_path;
     char *tmp_path;
 
-    jobs_job *head, *tail;
-    size_t n_jobs;
+    base_list jobs; /* every retained job, creation order */
     size_t counts[JOBS__N_STATUS];
     unsigned *lane_running;
     uint64_t next_seq;
@@ -268,6 +267,19 @@ void jobs__job_unlink(jobs *j, jobs_job *job);
 void jobs__job_free(jobs *j, jobs_job *job);
 void jobs__spec_free(jobs *j, jobs__spec *spec);
 jobs_job *jobs__find(jobs *j, const char *id);
+/* jobs__first and jobs__next walk the jobs in creation order (NULL at the
+ * end); a loop may unlink the job it stands on once it has its next. */
+static inline jobs_job *jobs__first(const jobs *j)
+{
+    base_list_node *n = base_list_first(&j->jobs);
+    return n != NULL ? base_container_of(n, jobs_job, node) : NULL;
+}
+
+static inline jobs_job *jobs__next(const jobs *j, const jobs_job *job)
+{
+    base_list_node *n = base_list_next(&j->jobs, &job->node);
+    return n != NULL ? base_container_of(n, jobs_job, node) : NULL;
+}
 void jobs__set_status(jobs *j, jobs_job *job, int status);
 /* Record a terminal transition and queue its state event (and an optional
  * reply) behind the next jobs.json write. */

@@ -40,8 +40,8 @@ static char *join(jobs *j, const char *a, const char *b)
 
 static void free_jobs(jobs *j)
 {
-    while (j->head != NULL) {
-        jobs_job *job = j->head;
+    jobs_job *job;
+    while ((job = jobs__first(j)) != NULL) {
         jobs__job_unlink(j, job);
         jobs__job_free(j, job);
     }
@@ -76,6 +76,7 @@ int jobs_new(uv_loop_t *loop, const jobs_config *cfg, const char *worker_name,
     if (j == NULL)
         return fail(err, err_size, -ENOMEM, "out of memory");
     j->heap_bytes = sizeof(*j);
+    base_list_init(&j->jobs);
     j->loop = loop;
     j->cfg = cfg;
     if (hooks != NULL)
@@ -160,7 +161,7 @@ void jobs__close_step(jobs *j)
     jobs__runs_close(j);
     if (j->n_runs || j->n_work || j->write_in_flight || j->store_timer_armed)
         return;
-    for (jobs_job *job = j->head; job != NULL; job = job->next)
+    for (jobs_job *job = jobs__first(j); job != NULL; job = jobs__next(j, job))
         if (job->run != NULL || job->finishing)
             return;
     if (j->started && j->dirty_gen > j->disk_gen && j->close_gen_tried < j->dirty_gen) {
@@ -235,29 +236,13 @@ size_t jobs_heap_bytes(const jobs *j)
 
 void jobs__job_link(jobs *j, jobs_job *job)
 {
-    job->prev = j->tail;
-    job->next = NULL;
-    if (j->tail != NULL)
-        j->tail->next = job;
-    else
-        j->head = job;
-    j->tail = job;
-    j->n_jobs++;
+    base_list_append(&j->jobs, &job->node);
     j->counts[job->status]++;
 }
 
 void jobs__job_unlink(jobs *j, jobs_job *job)
 {
-    if (job->prev != NULL)
-        job->prev->next = job->next;
-    else
-        j->head = job->next;
-    if (job->next != NULL)
-        job->next->prev = job->prev;
-    else
-        j->tail = job->prev;
-    job->prev = job->next = NULL;
-    j->n_jobs--;
+    base_list_remove(&j->jobs, &job->node);
     j->counts[job->status]--;
 }
 
@@ -305,7 +290,7 @@ void jobs__job_free(jobs *j, jobs_job *job)
 jobs_job *jobs__find(jobs *j, const char *id)
 {
     /* Linear: a few thousand jobs at most (retained + max_queued). */
-    for (jobs_job *job = j->head; id != NULL && job != NULL; job = job->next)
+    for (jobs_job *job = jobs__first(j); id != NULL && job != NULL; job = jobs__next(j, job))
         if (strcmp(job->id, id) == 0)
             return job;
     return NULL;

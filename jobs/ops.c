@@ -320,7 +320,7 @@ static void op_list(jobs *j, const json_t *args, jobs_reply_cb cb, void *data)
     }
     json_t *arr = json_array();
     uint64_t gen = 0;
-    for (jobs_job *job = j->head; arr != NULL && job != NULL; job = job->next) {
+    for (jobs_job *job = jobs__first(j); arr != NULL && job != NULL; job = jobs__next(j, job)) {
         if (status >= 0 && job->status != status)
             continue;
         if (job->term_gen > gen)
@@ -415,8 +415,8 @@ static void op_clear(jobs *j, const json_t *args, jobs_reply_cb cb, void *data)
         return;
     }
     size_t removed = 0;
-    for (jobs_job *job = j->head, *next; job != NULL; job = next) {
-        next = job->next;
+    for (jobs_job *job = jobs__first(j), *next; job != NULL; job = next) {
+        next = jobs__next(j, job);
         if (!jobs__is_terminal(job->status) || jobs__is_prerequisite(j, job))
             continue;
         char path[4096];

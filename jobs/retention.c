@@ -60,7 +60,7 @@ static int cmp_str(const void *a, const void *b)
 
 bool jobs__is_prerequisite(jobs *j, const jobs_job *job)
 {
-    for (jobs_job *o = j->head; o != NULL; o = o->next)
+    for (jobs_job *o = jobs__first(j); o != NULL; o = jobs__next(j, o))
         if (!jobs__is_terminal(o->status) && strcmp(o->depends_on, job->id) == 0)
             return true;
     return false;
@@ -78,7 +78,7 @@ static void prune(jobs *j, jobs_job *job)
 size_t jobs__retention(jobs *j)
 {
     size_t n_term = 0, n_deps = 0;
-    for (jobs_job *job = j->head; job != NULL; job = job->next) {
+    for (jobs_job *job = jobs__first(j); job != NULL; job = jobs__next(j, job)) {
         if (jobs__is_terminal(job->status))
             n_term++;
         else if (job->depends_on[0])
@@ -97,7 +97,7 @@ size_t jobs__retention(jobs *j)
         goto out;
     }
     n_deps = 0;
-    for (jobs_job *job = j->head; job != NULL; job = job->next) {
+    for (jobs_job *job = jobs__first(j); job != NULL; job = jobs__next(j, job)) {
         if (!jobs__is_terminal(job->status)) {
             if (job->depends_on[0])
                 deps[n_deps++] = job->depends_on;

@@ -460,7 +460,7 @@ void jobs__runs_tick(jobs *j)
 {
     bool any = false;
     bool flush = ++j->n_ticks % JOBS__FLUSH_TICKS == 0;
-    for (jobs_job *job = j->head; job != NULL; job = job->next) {
+    for (jobs_job *job = jobs__first(j); job != NULL; job = jobs__next(j, job)) {
         if (job->run == NULL)
             continue;
         any = true;
@@ -502,7 +502,7 @@ void jobs__schedule(jobs *j)
 {
     if (!j->started || j->closing)
         return;
-    for (jobs_job *job = j->head; job != NULL; job = job->next) {
+    for (jobs_job *job = jobs__first(j); job != NULL; job = jobs__next(j, job)) {
         if (job->status != JOBS__QUEUED)
             continue;
         if (job->depends_on[0]) {
@@ -525,7 +525,7 @@ void jobs__schedule(jobs *j)
 
 void jobs__runs_close(jobs *j)
 {
-    for (jobs_job *job = j->head; job != NULL; job = job->next)
+    for (jobs_job *job = jobs__first(j); job != NULL; job = jobs__next(j, job))
         if (job->run != NULL)
             run_terminate(job->run);
 }

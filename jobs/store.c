@@ -173,7 +173,7 @@ static int store_write_start(jobs *j)
     if (root == NULL || arr == NULL || json_object_set_new(root, "format", json_integer(1)) ||
         json_object_set(root, "jobs", arr))
         goto out;
-    for (jobs_job *job = j->head; job != NULL; job = job->next) {
+    for (jobs_job *job = jobs__first(j); job != NULL; job = jobs__next(j, job)) {
         json_t *o = jobs__job_json(j, job, true);
         if (o == NULL || json_array_append_new(arr, o))
             goto out;

@@ -69,8 +69,8 @@ static int mode_index(int n, char **dirs)
     size_t heap0 = heap_bytes();
     for (int i = 0; i < n; i++) {
         idx[i] = load(dirs[i]);
-        index_bytes += catalog_index_bytes(idx[i]);
-        entries += catalog_index_entries(idx[i]);
+        index_bytes += catalog_index_get_info(idx[i]).heap_bytes;
+        entries += catalog_index_get_info(idx[i]).n_entries;
     }
     malloc_trim(0);
     long rss1 = rss_kib();

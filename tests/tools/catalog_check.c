@@ -34,7 +34,7 @@ static int verify(const char *outdir)
         fprintf(stderr, "verify %s: %s\n", outdir, err);
         return 1;
     }
-    printf("%s %zu\n", catalog_index_version(idx), catalog_index_entries(idx));
+    printf("%s %zu\n", catalog_index_get_info(idx).version, catalog_index_get_info(idx).n_entries);
     catalog_index_free(idx);
     return 0;
 }

@@ -287,7 +287,7 @@ static void test_rebuild(void **state)
     catalog_index *idx = NULL;
     snprintf(p, sizeof(p), "%s/current", out);
     assert_int_equal(catalog_index_load(p, &idx, err, sizeof(err)), 0);
-    assert_int_equal(catalog_index_entries(idx), 2);
+    assert_int_equal(catalog_index_get_info(idx).n_entries, 2);
     catalog_index_free(idx);
     snprintf(p, sizeof(p), "%s/%s/bodies/s/y.json", out, b.version);
     char *body;
@@ -409,7 +409,8 @@ static void check_query(catalog_index *idx, json_t *input, int search, const cha
                     : catalog_index_list(idx, &qq, &b, err, sizeof(err));
     assert_int_equal(rc, 0);
     size_t total;
-    const char *only = catalog_index_sections(idx) == 1 ? catalog_index_section_name(idx, 0) : NULL;
+    const char *only =
+        catalog_index_get_info(idx).n_sections == 1 ? catalog_index_section_name(idx, 0) : NULL;
     char *got = reply_ids(&b, section != NULL ? section : only, &total);
     char *want = expect_ids(input, section,
                             category != NULL ? "category"
@@ -478,7 +479,7 @@ static void check_bodies(const char *outdir, catalog_index *idx, json_t *input,
             n++;
         }
     }
-    assert_int_equal(n, catalog_index_entries(idx));
+    assert_int_equal(n, catalog_index_get_info(idx).n_entries);
 }
 
 static void test_components(void **state)
@@ -501,8 +502,8 @@ static void test_components(void **state)
     rc = catalog_index_load(vdir, &idx, err, sizeof(err));
     if (rc)
         fail_msg("%s", err);
-    assert_string_equal(catalog_index_version(idx), res.version);
-    assert_string_equal(catalog_index_manifest(idx), res.manifest_sha256);
+    assert_string_equal(catalog_index_get_info(idx).version, res.version);
+    assert_string_equal(catalog_index_get_info(idx).manifest, res.manifest_sha256);
     assert_string_equal(catalog_index_section_name(idx, 0), "components");
     assert_null(catalog_index_section_name(idx, 1));
 
@@ -582,7 +583,7 @@ static void test_components(void **state)
     assert_string_equal(json_string_value(json_object_get(st, "version")), res.version);
     assert_int_equal(json_integer_value(json_object_get(st, "entries")), 961);
     assert_int_equal(json_integer_value(json_object_get(st, "index_bytes")),
-                     catalog_index_bytes(idx));
+                     catalog_index_get_info(idx).heap_bytes);
     json_decref(st);
     base_buf_free(&b);
 
@@ -615,7 +616,7 @@ static void test_automations(void **state)
     if (rc)
         fail_msg("%s", err);
 
-    assert_string_equal(catalog_index_version(idx), res.version);
+    assert_string_equal(catalog_index_get_info(idx).version, res.version);
     json_t *input = read_json(in);
     json_t *fields = json_pack("{s:[s,s]}", "light_effects", "name", "applies_to");
     check_bodies(out, idx, input, fields);
@@ -733,8 +734,8 @@ static void test_ambiguous_id(void **state)
     char want[PATH_MAX + 64], real[PATH_MAX];
     assert_non_null(realpath(vdir, real));
     snprintf(want, sizeof(want), "%s/bodies/b/x.json", real);
-    assert_string_equal(catalog_index_dir(idx), real);
-    assert_string_equal(catalog_index_version(idx), res.version);
+    assert_string_equal(catalog_index_get_info(idx).dir, real);
+    assert_string_equal(catalog_index_get_info(idx).version, res.version);
     assert_string_equal(p, want);
     assert_int_equal(catalog_index_find(idx, NULL, "q\"uote", &e, err, sizeof(err)), 0);
     base_buf b = {0};

@@ -226,7 +226,7 @@ static void test_swap_and_refuse(void **state)
     struct events ev = {0};
     catalog_service *svc = start(&loop, out, &ev);
     assert_int_equal(ev.start_status, 0);
-    assert_string_equal(catalog_index_version(catalog_service_index(svc)), a.version);
+    assert_string_equal(catalog_index_get_info(catalog_service_index(svc)).version, a.version);
     struct got g = {0};
     assert_int_equal(catalog_service_get(svc, "s", "a", on_body, &g), 0);
     run_until(&loop, &g.done, 1, 5000);
@@ -238,7 +238,7 @@ static void test_swap_and_refuse(void **state)
     assert_int_equal(ev.reloaded, 1);
     assert_string_equal(ev.version, b.version);
     assert_int_equal(ev.entries, 2);
-    assert_string_equal(catalog_index_version(catalog_service_index(svc)), b.version);
+    assert_string_equal(catalog_index_get_info(catalog_service_index(svc)).version, b.version);
     memset(&g, 0, sizeof(g));
     assert_int_equal(catalog_service_get(svc, NULL, "a", on_body, &g), 0);
     run_until(&loop, &g.done, 1, 5000);
@@ -253,7 +253,7 @@ static void test_swap_and_refuse(void **state)
     assert_int_equal(ev.refused, 1);
     assert_string_equal(ev.refused_version, c.version);
     assert_non_null(strstr(catalog_service_last_error(svc), "bodies/s/c.json: No such file"));
-    assert_string_equal(catalog_index_version(catalog_service_index(svc)), b.version);
+    assert_string_equal(catalog_index_get_info(catalog_service_index(svc)).version, b.version);
     /* the old version keeps serving */
     memset(&g, 0, sizeof(g));
     assert_int_equal(catalog_service_get(svc, "s", "b", on_body, &g), 0);
@@ -304,7 +304,7 @@ static void test_get_retried_after_removal(void **state)
     build(dir, out, "{\"s\":[{\"id\":\"x\",\"v\":1}]}", &a);
     struct events ev = {0};
     catalog_service *svc = start(&loop, out, &ev);
-    assert_string_equal(catalog_index_version(catalog_service_index(svc)), a.version);
+    assert_string_equal(catalog_index_get_info(catalog_service_index(svc)).version, a.version);
 
     /* one build: the served version stays on disk, reads need no retry */
     build(dir, out, "{\"s\":[{\"id\":\"x\",\"v\":2}]}", &b);
@@ -313,13 +313,13 @@ static void test_get_retried_after_removal(void **state)
     /* a second one before the service looked: a's files are gone */
     build(dir, out, "{\"s\":[{\"id\":\"x\",\"v\":3}]}", &c);
     assert_int_equal(access(p, F_OK), -1);
-    assert_string_equal(catalog_index_version(catalog_service_index(svc)), a.version);
+    assert_string_equal(catalog_index_get_info(catalog_service_index(svc)).version, a.version);
     struct got g = {0};
     assert_int_equal(catalog_service_get(svc, "s", "x", on_body, &g), 0);
     run_until(&loop, &g.done, 1, 10000);
     assert_int_equal(g.status, 0);
     assert_string_equal(g.body, "{\"id\":\"x\",\"v\":3}");
-    assert_string_equal(catalog_index_version(catalog_service_index(svc)), c.version);
+    assert_string_equal(catalog_index_get_info(catalog_service_index(svc)).version, c.version);
 
     /* a body deleted from the version being served: one retry, then -ENOENT */
     snprintf(p, sizeof(p), "%s/%s/bodies/s/x.json", out, c.version);

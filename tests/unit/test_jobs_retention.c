@@ -77,7 +77,7 @@ static void test_retention_600(void **state)
         if ((access(path, F_OK) == 0) != keep[n])
             fail_msg("job %d: sidecar present %d, want %d", n, access(path, F_OK) == 0, keep[n]);
     }
-    assert_int_equal(t.j->n_jobs, want);
+    assert_int_equal(t.j->jobs.count, want);
     assert_int_equal(want, 100 + 10);
 
     /* jobs.json holds exactly the same set. */

@@ -431,7 +431,7 @@ static void test_refused(void **state)
             fail_msg("case %zu (%s %s):\n  got  %s %s\n  want %s %s", i, refused[i].op,
                      refused[i].args, r.code, r.message, refused[i].code, refused[i].message);
     }
-    assert_int_equal(t.j->n_jobs, 0);
+    assert_int_equal(t.j->jobs.count, 0);
     /* Names that merely contain dots are fine. */
     char id[33];
     strcpy(id, ts_submit(&t, "{\"type\": \"compile\", \"configuration\": \"dir/a..b/./x.yaml\"}"));
@@ -448,7 +448,7 @@ static void test_refused(void **state)
     ts_reply r = ts_req(&t, "clear", NULL);
     assert_int_equal(json_integer_value(json_object_get(r.result, "removed")), 1);
     json_decref(r.result);
-    assert_int_equal(t.j->n_jobs, 0);
+    assert_int_equal(t.j->jobs.count, 0);
     ts_fini(&t);
 }
 

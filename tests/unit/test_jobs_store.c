@@ -105,7 +105,7 @@ static void test_restart_recovery(void **state)
     ts_start(&t);
 
     /* Before the loop runs: all 8 there, the running ones queued again. */
-    assert_int_equal(t.j->n_jobs, 8);
+    assert_int_equal(t.j->jobs.count, 8);
     assert_int_equal(t.j->counts[JOBS__QUEUED], 8);
     for (unsigned n = 1; n <= 3; n++) {
         char id[JOBS__ID_LEN + 1], path[4200];
@@ -332,7 +332,7 @@ static void test_retention_on_restore(void **state)
         if (n <= 600 && log_exists(&t, n) != keep[n])
             fail_msg("job %u: sidecar present %d, want %d", n, log_exists(&t, n), keep[n]);
     }
-    assert_int_equal(t.j->n_jobs, want_n);
+    assert_int_equal(t.j->jobs.count, want_n);
     assert_int_equal(n_primary, 100); /* the cap was exercised */
     assert_false(log_exists(&t, 7777));
     snprintf(path, sizeof(path), "%s/logs/%032x.log.tmp", t.dir, 5u);
@@ -395,7 +395,7 @@ static void test_corrupt_jobs_json_untouched(void **state)
     ts_write_file(path, bad, sizeof(bad) - 1);
     ts_new(&t);
     assert_int_equal(jobs_start(t.j), -EINVAL);
-    assert_int_equal(t.j->n_jobs, 0);
+    assert_int_equal(t.j->jobs.count, 0);
     ts_close_jobs(&t);
     size_t len;
     char *after = ts_read_file(path, &len);
@@ -428,7 +428,7 @@ static void test_memory_gate(void **state)
     assert_int_equal(jobs_config_parse(cfgj, "w", NULL, &t.cfg, err, sizeof(err)), 0);
     json_decref(cfgj);
     ts_start(&t);
-    assert_int_equal(t.j->n_jobs, 500);
+    assert_int_equal(t.j->jobs.count, 500);
     /* Let the start-up kick and write settle: transient buffers go away. */
     uv_run(&t.loop, UV_RUN_NOWAIT);
     while (t.j->write_in_flight || t.j->reports != NULL)
