@@ -74,6 +74,8 @@ int bus_open(uv_loop_t *loop, const bus_config *cfg, bus **out, char *err, size_
         bus_default_dir(b->dir, sizeof(b->dir));
     b->max_message_bytes =
         cfg->max_message_bytes ? cfg->max_message_bytes : BUS_DEFAULT_MAX_MESSAGE_BYTES;
+    b->max_reply_bytes =
+        cfg->max_reply_bytes != 0 ? cfg->max_reply_bytes : BUS_DEFAULT_MAX_REPLY_BYTES;
     b->subscriber_buffer =
         cfg->subscriber_buffer > 0 ? cfg->subscriber_buffer : BUS_DEFAULT_SUBSCRIBER_BUFFER;
     b->queue_max = cfg->queue_max > 0 ? (size_t)cfg->queue_max : BUS_DEFAULT_QUEUE_MAX;
@@ -113,6 +115,11 @@ void bus_close(bus *b, void (*on_closed)(void *data), void *data)
     bus__services_free(b);
     bus__sockets_close(b);
     bus__broker_close(b);
+}
+
+size_t bus_max_reply_bytes(const bus *b)
+{
+    return b->max_reply_bytes;
 }
 
 const char *bus_dir(const bus *b)

@@ -39,6 +39,7 @@ typedef void (*bus_log_fn)(enum base_log_level level, const char *msg, void *dat
 typedef struct bus_config {
     const char *dir;          /* runtime directory; NULL: bus_default_dir() */
     size_t max_message_bytes; /* 0: BUS_DEFAULT_MAX_MESSAGE_BYTES */
+    size_t max_reply_bytes;   /* 0: BUS_DEFAULT_MAX_REPLY_BYTES */
     int subscriber_buffer;    /* pub0 per-peer SENDBUF; 0: default 1024 */
     int queue_max;            /* default in-process queue; 0: 1024 */
     int listener_check_ms;    /* listener self-probe period; 0: 2000, <0: off */
@@ -73,6 +74,10 @@ int bus_open(uv_loop_t *loop, const bus_config *cfg, bus **out, char *err, size_
  * closed, then the bus is freed. Subscriptions must be gone or are freed.
  * Pending requests are answered `unavailable`. NULL is harmless. */
 void bus_close(bus *b, void (*on_closed)(void *data), void *data);
+
+/* bus_max_reply_bytes is the largest reply the bus sends: a service that
+ * would build a larger one answers too_large instead. */
+size_t bus_max_reply_bytes(const bus *b);
 
 /* bus_dir is the runtime directory in use. */
 const char *bus_dir(const bus *b);

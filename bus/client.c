@@ -25,7 +25,8 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/util/platform.h>
 
-#define CLIENT_RECV_MAX (64u * 1024 * 1024)
+/* Whatever a herdd may send (its bus.max_reply_bytes), and the envelope. */
+#define CLIENT_RECV_MAX (BUS_MAX_REPLY_BYTES_LIMIT + 64u * 1024)
 
 struct bus_client {
     char dir[PATH_MAX];
@@ -355,7 +356,7 @@ int bus_client_request(bus_client *c, const char *service, const char *op, const
     free(body);
     if (rv < 0)
         return rv;
-    *reply = json_loadb(raw, raw_len, 0, NULL);
+    *reply = json_loadb(raw, raw_len, JSON_ALLOW_NUL, NULL);
     free(raw);
     return *reply != NULL ? 0 : -EPROTO;
 }

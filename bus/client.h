@@ -19,6 +19,11 @@
 
 #define BUS_TOPIC_MAX 255
 #define BUS_DEFAULT_MAX_MESSAGE_BYTES (1024 * 1024)
+/* Replies: at most bus.max_reply_bytes (default 64 MiB, at most 256 MiB);
+ * a larger one is answered `too_large` instead. Clients accept up to the
+ * largest a herdd may be configured to send. */
+#define BUS_DEFAULT_MAX_REPLY_BYTES (64u * 1024 * 1024)
+#define BUS_MAX_REPLY_BYTES_LIMIT (256u * 1024 * 1024)
 /* How deep a payload may nest to pass bus_json_check. */
 #define BUS_JSON_DEPTH_MAX 512
 

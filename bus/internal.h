@@ -81,6 +81,7 @@ struct bus {
     uv_loop_t *loop;
     char dir[PATH_MAX];
     size_t max_message_bytes;
+    size_t max_reply_bytes;
     int subscriber_buffer;
     size_t queue_max;
     int listener_check_ms;
@@ -158,7 +159,17 @@ int bus__sockets_open(bus *b, char *err, size_t err_size);
 void bus__sockets_close(bus *b);
 int bus__send_event(bus *b, const char *topic, size_t topic_len, const char *payload,
                     size_t payload_len);
-int bus__send_reply(bus *b, const void *header, size_t header_len, const char *body, size_t len);
+/* A piece of a reply body: replies are gathered into the one nng message
+ * that goes out, never into an intermediate buffer. */
+typedef struct bus__part {
+    const void *data;
+    size_t len;
+} bus__part;
+
+/* bus__send_reply sends the parts, in order, as one reply (header: rep0's
+ * backtrace). 0, or a negative errno: the reply is dropped and counted. */
+int bus__send_reply(bus *b, const void *header, size_t header_len, const bus__part *parts,
+                    size_t n_parts);
 
 /* request.c */
 /* bus__request_parse checks a request body's shape; on success *out is the

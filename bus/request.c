@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void error_body(char *buf, size_t size, const char *code, const char *message);
+
 static void pending_add(bus *b, bus_request *r)
 {
     r->next = b->pending;
@@ -46,23 +48,80 @@ static void request_free(bus_request *r)
     free(r);
 }
 
-/* send_body delivers a reply body to whoever asked, then frees r. */
-static void send_body(bus_request *r, const char *body, size_t len)
+/* deliver hands the reply to whoever asked: the local callback (which
+ * wants one buffer) or rep0. */
+static int deliver(bus_request *r, const bus__part *parts, size_t n)
 {
+    bus *b = r->bus;
+
+    if (r->local_cb == NULL)
+        return bus__send_reply(b, r->header, r->header_len, parts, n);
+    if (n == 1) {
+        r->local_cb(parts[0].data, parts[0].len, r->local_data);
+        return 0;
+    }
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += parts[i].len;
+    char *flat = malloc(len + 1), *p = flat;
+    if (flat == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(p, parts[i].data, parts[i].len);
+        p += parts[i].len;
+    }
+    r->local_cb(flat, len, r->local_data);
+    free(flat);
+    return 0;
+}
+
+/* send_parts delivers a reply body to whoever asked, then frees r. A body
+ * over max_reply_bytes is never sent: the client could not take it and
+ * would wait in vain; it gets too_large instead. A reply that cannot be
+ * allocated becomes a short `internal` one; if even that fails it is
+ * dropped and counted (send_failed), never a crash. */
+static void send_parts(bus_request *r, const bus__part *parts, size_t n)
+{
+    char refusal[512], msg[256];
+    bus__part one;
+    size_t len = 0;
     bus *b;
+    int rv;
 
     /* A second answer to one request is a use of freed memory: caught here
      * in debug builds (the magic is cleared when the first one frees it). */
     HERD_ASSERT(r->magic == BUS_REQUEST_MAGIC);
     b = r->bus;
-    pending_remove(b, r);
-    if (r->local_cb != NULL) {
-        r->local_cb(body, len, r->local_data);
-        b->stats.replies++;
-    } else if (bus__send_reply(b, r->header, r->header_len, body, len) == 0) {
-        b->stats.replies++;
+    for (size_t i = 0; i < n; i++)
+        len += parts[i].len;
+    if (len > b->max_reply_bytes) {
+        snprintf(msg, sizeof(msg),
+                 "the reply would be %zu bytes, over bus.max_reply_bytes (%zu): ask for less "
+                 "(a smaller limit, a page of the list)",
+                 len, b->max_reply_bytes);
+        error_body(refusal, sizeof(refusal), "too_large", msg);
+        one = (bus__part){refusal, strlen(refusal)};
+        parts = &one;
+        n = 1;
+        b->stats.dropped[BUS_DROP_TOO_LARGE]++;
     }
+    pending_remove(b, r);
+    rv = deliver(r, parts, n);
+    if (rv == -ENOMEM && parts != &one) {
+        snprintf(msg, sizeof(msg), "out of memory building a %zu-byte reply", len);
+        error_body(refusal, sizeof(refusal), "internal", msg);
+        one = (bus__part){refusal, strlen(refusal)};
+        rv = deliver(r, &one, 1);
+    }
+    if (rv == 0)
+        b->stats.replies++;
     request_free(r);
+}
+
+static void send_body(bus_request *r, const char *body, size_t len)
+{
+    bus__part part = {body, len};
+    send_parts(r, &part, 1);
 }
 
 static void error_body(char *buf, size_t size, const char *code, const char *message)
@@ -114,18 +173,10 @@ void bus_reply_ok(bus_request *r, json_t *result)
 void bus_reply_raw(bus_request *r, const char *json, size_t len)
 {
     static const char head[] = "{\"ok\":true,\"result\":";
-    size_t n = sizeof(head) - 1 + len + 1;
-    char *s = malloc(n);
+    const bus__part parts[] = {{head, sizeof(head) - 1}, {json, len}, {"}", 1}};
 
-    if (s == NULL) {
-        bus_reply_error(r, "internal", "out of memory building the reply");
-        return;
-    }
-    memcpy(s, head, sizeof(head) - 1);
-    memcpy(s + sizeof(head) - 1, json, len);
-    s[n - 1] = '}';
-    send_body(r, s, n);
-    free(s);
+    /* The stored bytes go straight into the outgoing message: one copy. */
+    send_parts(r, parts, 3);
 }
 
 const char *bus_request_service(const bus_request *r)
@@ -321,7 +372,8 @@ refuse:
                : why == BUS_DROP_SEND_FAILED ? "internal"
                                              : "bad_request",
                msg);
-    if (bus__send_reply(b, header, header_len, reply, strlen(reply)) == 0)
+    bus__part part = {reply, strlen(reply)};
+    if (bus__send_reply(b, header, header_len, &part, 1) == 0)
         b->stats.replies++;
 }
 

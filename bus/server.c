@@ -208,13 +208,17 @@ static int reply_enqueue(bus *b, nng_msg *m)
     return 0;
 }
 
-int bus__send_reply(bus *b, const void *header, size_t header_len, const char *body, size_t len)
+int bus__send_reply(bus *b, const void *header, size_t header_len, const bus__part *parts,
+                    size_t n_parts)
 {
     nng_msg *m;
+    size_t len = 0;
     int rv;
 
     if (!b->sockets || !b->ep[BUS_EP_REQUEST].open)
         return -EBADF;
+    for (size_t i = 0; i < n_parts; i++)
+        len += parts[i].len;
     rv = nng_msg_alloc(&m, len);
     if (rv != 0) {
         b->stats.dropped[BUS_DROP_SEND_FAILED]++;
@@ -226,7 +230,11 @@ int bus__send_reply(bus *b, const void *header, size_t header_len, const char *b
         b->stats.dropped[BUS_DROP_SEND_FAILED]++;
         return bus__errno(rv);
     }
-    memcpy(nng_msg_body(m), body, len);
+    char *body = nng_msg_body(m);
+    for (size_t i = 0; i < n_parts; i++) {
+        memcpy(body, parts[i].data, parts[i].len);
+        body += parts[i].len;
+    }
     /* Keep the order: while replies wait, new ones queue behind them. */
     rv = base_ring_count(&b->replies) > 0
              ? NNG_EAGAIN

@@ -147,6 +147,8 @@ const char *catalog_index_section_name(const catalog_index *idx, size_t i);
  * "name" or "description". Results are in index order; `total` counts every
  * match, `entries` holds those from `offset`, at most `limit` of them (the
  * worker applies its own default limit; 0 returns only the total).
+ * max_bytes (0: none) bounds the reply: a query whose answer would be
+ * longer fails with -EFBIG as soon as it is, without building the rest.
  */
 typedef struct catalog_query {
     const char *section;
@@ -155,6 +157,7 @@ typedef struct catalog_query {
     const char *q;
     size_t offset;
     size_t limit;
+    size_t max_bytes;
 } catalog_query;
 
 /*
@@ -240,6 +243,10 @@ int catalog_reader_new(uv_loop_t *loop, size_t lru_entries, size_t lru_bytes, ca
 int catalog_get(catalog_reader *r, catalog_index *idx, const char *section, const char *id,
                 catalog_get_cb cb, void *data);
 void catalog_reader_stats(const catalog_reader *r, catalog_lru_stats *st);
+/* catalog_reader_set_max_body: a body over max_bytes (0: no limit) is not
+ * read at all: the get fails with -EFBIG (its callback, or at once for a
+ * cached body), so nothing larger than a reply may hold is ever built. */
+void catalog_reader_set_max_body(catalog_reader *r, size_t max_bytes);
 /* catalog_reader_clear: drops every cached body (e.g. after a swap). */
 void catalog_reader_clear(catalog_reader *r);
 /*
@@ -255,10 +262,11 @@ void catalog_reader_close(catalog_reader *r, void (*on_closed)(void *data), void
 typedef struct catalog_service catalog_service;
 
 typedef struct catalog_service_options {
-    const char *path;   /* OUTDIR (copied) */
-    size_t lru_entries; /* 0: CATALOG_LRU_ENTRIES_DEFAULT */
-    size_t lru_bytes;   /* 0: CATALOG_LRU_BYTES_DEFAULT */
-    unsigned poll_ms;   /* readlink fallback period; 0: CATALOG_POLL_MS_DEFAULT */
+    const char *path;      /* OUTDIR (copied) */
+    size_t lru_entries;    /* 0: CATALOG_LRU_ENTRIES_DEFAULT */
+    size_t lru_bytes;      /* 0: CATALOG_LRU_BYTES_DEFAULT */
+    unsigned poll_ms;      /* readlink fallback period; 0: CATALOG_POLL_MS_DEFAULT */
+    size_t max_body_bytes; /* catalog_reader_set_max_body; 0: no limit */
     /* The first load finished: status 0, or <0 with a message (then the
      * service watches nothing; close it). */
     void (*on_started)(catalog_service *svc, int status, const char *error, void *data);

@@ -862,6 +862,13 @@ static int run_query(const catalog_index *idx, const catalog_query *q, int searc
             rc = base_buf_add(out, ",", 1);
         if (rc == 0)
             rc = emit_entry(idx, e, with_section, out);
+        if (rc == 0 && q->max_bytes != 0 && out->len > q->max_bytes) {
+            free(f.needle);
+            return qerr(err, err_size, -EFBIG,
+                        "the answer is over %zu bytes after %zu of %zu entries: ask for fewer "
+                        "(limit, offset)",
+                        q->max_bytes, emitted, total);
+        }
     }
     if (rc == 0)
         rc = base_buf_add(out, "]}", 2);

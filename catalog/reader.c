@@ -51,6 +51,7 @@ struct req {
     char path[PATH_MAX];
     char *buf;
     size_t len;
+    size_t max_body_bytes; /* copied: the work thread reads no reader field */
     int status;
 };
 
@@ -58,6 +59,7 @@ struct catalog_reader {
     uv_loop_t *loop;
     uv_idle_t idle;
     size_t max_entries, max_bytes;
+    size_t max_body_bytes; /* 0: no limit */
     struct node **buckets;
     size_t n_buckets;
     struct node lru; /* sentinel */
@@ -158,6 +160,11 @@ void catalog_reader_clear(catalog_reader *r)
         lru_unlink(r, r->lru.prev);
 }
 
+void catalog_reader_set_max_body(catalog_reader *r, size_t max_bytes)
+{
+    r->max_body_bytes = max_bytes;
+}
+
 void catalog_reader_stats(const catalog_reader *r, catalog_lru_stats *st)
 {
     st->entries = r->entries;
@@ -208,6 +215,11 @@ static void work_read(uv_work_t *w)
         return;
     }
     size_t size = (size_t)st.st_size;
+    if (q->max_body_bytes != 0 && size > q->max_body_bytes) {
+        q->status = -EFBIG;
+        close(fd);
+        return;
+    }
     q->buf = malloc(size ? size : 1);
     if (q->buf == NULL) {
         q->status = -ENOMEM;
@@ -318,9 +330,14 @@ int catalog_get(catalog_reader *r, catalog_index *idx, const char *section, cons
     q->r = r;
     q->cb = cb;
     q->data = data;
+    q->max_body_bytes = r->max_body_bytes;
 
     uint32_t h = base_hash(q->key, q->key_len, 0);
     struct node *n = lru_find(r, q->key, q->key_len, h);
+    if (n != NULL && r->max_body_bytes != 0 && n->len > r->max_body_bytes) {
+        req_free(q);
+        return -EFBIG;
+    }
     if (n != NULL) {
         if (uv_idle_start(&r->idle, on_idle) < 0) {
             req_free(q);

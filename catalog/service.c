@@ -99,6 +99,7 @@ int catalog_service_new(uv_loop_t *loop, const catalog_service_options *opts, ca
     rc = catalog_reader_new(loop, svc->opts.lru_entries, svc->opts.lru_bytes, &svc->reader);
     if (rc < 0)
         goto fail_reader;
+    catalog_reader_set_max_body(svc->reader, svc->opts.max_body_bytes);
     *out = svc;
     return 0;
 fail_reader:

@@ -32,6 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* {"ok":true,"result": ... } around a reply's result, with room to spare. */
+#define REPLY_ENVELOPE_BYTES 64
 #define LIST_LIMIT_DEFAULT 1000
 #define SEARCH_LIMIT_DEFAULT 50
 #define LRU_ENTRIES_MAX 1000000
@@ -184,6 +186,7 @@ static int catw_start(worker *w, void *state)
         .path = cc.path,
         .lru_entries = cc.lru_entries,
         .lru_bytes = cc.lru_bytes,
+        .max_body_bytes = bus_max_reply_bytes(worker_bus(w)) - REPLY_ENVELOPE_BYTES,
         .on_started = on_started,
         .on_reloaded = on_reloaded,
         .on_refused = on_refused,
@@ -309,6 +312,8 @@ static void reply_buf(bus_request *req, int rc, base_buf *out, const char *err)
         bus_reply_error(req, "not_found", "%s", err);
     else if (rc == -EINVAL || rc == -ENOTUNIQ)
         bus_reply_error(req, "bad_request", "%s", err);
+    else if (rc == -EFBIG)
+        bus_reply_error(req, "too_large", "%s", err);
     else
         bus_reply_error(req, "internal", "%s: %s", bus_request_op(req),
                         err[0] ? err : strerror(-rc));
@@ -335,6 +340,7 @@ static void op_query(struct catw *c, catalog_index *idx, bus_request *req, int s
         arg_count(req, args, "limit", search ? SEARCH_LIMIT_DEFAULT : LIST_LIMIT_DEFAULT,
                   &q.limit) < 0)
         return;
+    q.max_bytes = bus_max_reply_bytes(worker_bus(c->w)) - REPLY_ENVELOPE_BYTES;
     int rc = search ? catalog_index_search(idx, &q, &out, err, sizeof(err))
                     : catalog_index_list(idx, &q, &out, err, sizeof(err));
     reply_buf(req, rc, &out, err);
@@ -391,6 +397,10 @@ static void on_body(int status, const char *body, size_t len, void *data)
     else if (status == -ENOENT)
         bus_reply_error(g->req, "not_found",
                         "the entry's body is gone from disk and from the current version");
+    else if (status == -EFBIG)
+        bus_reply_error(g->req, "too_large",
+                        "the entry's body is over bus.max_reply_bytes (%zu): it cannot be sent",
+                        bus_max_reply_bytes(worker_bus(c->w)));
     else
         bus_reply_error(g->req, "internal", "reading the body: %s", strerror(-status));
     free(g);
@@ -427,6 +437,10 @@ static void op_get(struct catw *c, bus_request *req)
                         err[0] ? err : "no such entry");
     } else if (rc == -EAGAIN || rc == -ECANCELED) {
         bus_reply_error(req, "unavailable", "%s has no catalog loaded", worker_name(c->w));
+    } else if (rc == -EFBIG) {
+        bus_reply_error(req, "too_large",
+                        "the entry's body is over bus.max_reply_bytes (%zu): it cannot be sent",
+                        bus_max_reply_bytes(worker_bus(c->w)));
     } else {
         bus_reply_error(req, "internal", "get: %s", strerror(-rc));
     }
@@ -464,6 +478,16 @@ static void catw_request(worker *w, void *state, bus_request *req)
         op_stats(c, idx, req);
 }
 
+static size_t catw_paths(const json_t *cfg, worker_path *out, size_t max)
+{
+    const char *path = json_string_value(json_object_get(cfg, "path"));
+
+    if (path == NULL || max == 0)
+        return 0;
+    out[0] = (worker_path){path, false}; /* the compiler writes it, the worker reads */
+    return 1;
+}
+
 const worker_kind catalog_worker_kind = {
     .name = "catalog",
     .size = sizeof(struct catw),
@@ -471,5 +495,6 @@ const worker_kind catalog_worker_kind = {
     .start = catw_start,
     .stop = catw_stop,
     .health = catw_health,
+    .paths = catw_paths,
     .request = catw_request,
 };

@@ -141,7 +141,8 @@ static int cmd_sub(cli_ctx *ctx, int argc, char **argv)
             return CLI_ERROR;
         }
         if (ctx->json) {
-            json_t *p = json_loadb(ev.payload, ev.payload_len, JSON_DECODE_ANY, NULL);
+            json_t *p =
+                json_loadb(ev.payload, ev.payload_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
             json_t *o = json_pack("{s:s%,s:o}", "topic", ev.topic, ev.topic_len, "payload",
                                   p != NULL ? p : json_null());
             char *s = o != NULL ? base_json_dumps(o, JSON_COMPACT) : NULL;

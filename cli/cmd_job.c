@@ -483,7 +483,7 @@ static int run_follow(cli_ctx *ctx, const job_sub *sub, int argc, char **argv)
             fprintf(stderr, "herdctl job follow: %s\n", strerror(-rv));
             return CLI_ERROR;
         }
-        json_t *p = json_loadb(ev.payload, ev.payload_len, 0, NULL);
+        json_t *p = json_loadb(ev.payload, ev.payload_len, JSON_ALLOW_NUL, NULL);
         size_t tl = ev.topic_len;
         if (p != NULL && tl > 6 && memcmp(ev.topic + tl - 6, ".state", 6) == 0) {
             if (is_terminal(str_or(p, "status", NULL))) {

@@ -208,6 +208,16 @@ static void jobs_worker_request(worker *w, void *state, bus_request *req)
                         rc == -ESHUTDOWN ? "the job runner is closed" : strerror(-rc));
 }
 
+static size_t jobs_worker_paths(const json_t *cfg, worker_path *out, size_t max)
+{
+    const char *dir = json_string_value(json_object_get(cfg, "state_dir"));
+
+    if (dir == NULL || max == 0)
+        return 0;
+    out[0] = (worker_path){dir, true};
+    return 1;
+}
+
 const worker_kind jobs_worker_kind = {
     .name = "jobs",
     .size = sizeof(jobs_worker),
@@ -215,5 +225,6 @@ const worker_kind jobs_worker_kind = {
     .start = jobs_worker_start,
     .stop = jobs_worker_stop,
     .health = jobs_worker_health,
+    .paths = jobs_worker_paths,
     .request = jobs_worker_request,
 };

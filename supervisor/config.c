@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static void default_state_dir(char *buf, size_t size)
@@ -35,6 +36,7 @@ void sup_config_defaults(sup_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     bus_default_dir(cfg->runtime_dir, sizeof(cfg->runtime_dir));
     cfg->max_message_bytes = BUS_DEFAULT_MAX_MESSAGE_BYTES;
+    cfg->max_reply_bytes = BUS_DEFAULT_MAX_REPLY_BYTES;
     cfg->subscriber_buffer = BUS_DEFAULT_SUBSCRIBER_BUFFER;
     cfg->queue_max = BUS_DEFAULT_QUEUE_MAX;
     cfg->listener_check_ms = 2000;
@@ -85,6 +87,11 @@ static int parse_bus(const json_t *o, sup_config *cfg, char *err, size_t err_siz
             if (base_parse_size(v, &cfg->max_message_bytes) < 0 || cfg->max_message_bytes < 1024 ||
                 cfg->max_message_bytes > (256u << 20))
                 FAIL("%s: expected a size from 1K to 256M, such as \"1M\"", path);
+        } else if (strcmp(key, "max_reply_bytes") == 0) {
+            if (base_parse_size(v, &cfg->max_reply_bytes) < 0 ||
+                cfg->max_reply_bytes < (64u << 10) ||
+                cfg->max_reply_bytes > BUS_MAX_REPLY_BYTES_LIMIT)
+                FAIL("%s: expected a size from 64K to 256M, such as \"64M\"", path);
         } else if (strcmp(key, "subscriber_buffer") == 0) {
             rv = get_int(v, path, 1, 1 << 20, &cfg->subscriber_buffer, err, err_size);
         } else if (strcmp(key, "queue_max") == 0) {
@@ -94,7 +101,8 @@ static int parse_bus(const json_t *o, sup_config *cfg, char *err, size_t err_siz
             if (rv == 0 && cfg->listener_check_ms == 0)
                 cfg->listener_check_ms = -1; /* 0 in the file means off */
         } else {
-            FAIL("%s: unknown key (expected dir, max_message_bytes, subscriber_buffer, "
+            FAIL("%s: unknown key (expected dir, max_message_bytes, max_reply_bytes, "
+                 "subscriber_buffer, "
                  "queue_max, listener_check_ms)",
                  path);
         }
@@ -294,6 +302,110 @@ static int parse_workers(const json_t *a, sup_config *cfg, char *err, size_t err
     return 0;
 }
 
+/* ---- paths two workers must not share ----------------------------------- */
+
+/* normal_path writes path as an absolute path without ".", ".." or repeated
+ * slashes (lexically: symlinks are not followed), for comparing. */
+static int normal_path(const char *path, char *out, size_t size)
+{
+    char buf[2 * PATH_MAX], cwd[PATH_MAX] = "";
+    size_t n = 0;
+
+    if (path[0] != '/' && getcwd(cwd, sizeof(cwd)) == NULL)
+        return -errno;
+    if (strlen(cwd) + 1 + strlen(path) >= sizeof(buf))
+        return -ENAMETOOLONG;
+    memcpy(buf, cwd, strlen(cwd));
+    buf[strlen(cwd)] = '/';
+    memcpy(buf + strlen(cwd) + 1, path, strlen(path) + 1);
+    for (char *p = buf, *tok; (tok = strsep(&p, "/")) != NULL;) {
+        if (*tok == '\0' || strcmp(tok, ".") == 0)
+            continue;
+        if (strcmp(tok, "..") == 0) {
+            while (n > 0 && out[--n] != '/')
+                ;
+            continue;
+        }
+        size_t len = strlen(tok);
+        if (n + 1 + len + 1 > size)
+            return -ENAMETOOLONG;
+        out[n++] = '/';
+        memcpy(out + n, tok, len);
+        n += len;
+    }
+    if (n == 0)
+        out[n++] = '/';
+    out[n] = '\0';
+    return 0;
+}
+
+/* paths_overlap: a and b (normal) are the same, or one holds the other. */
+static bool paths_overlap(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+
+    if (la > lb)
+        return paths_overlap(b, a);
+    if (la == 1) /* "/" holds everything */
+        return true;
+    return memcmp(a, b, la) == 0 && (b[la] == '\0' || b[la] == '/');
+}
+
+#define PATHS_PER_WORKER 8
+
+typedef struct owned_path {
+    size_t worker;
+    bool writes;
+    char path[PATH_MAX];
+} owned_path;
+
+/* check_paths refuses two workers that would write the same files: every
+ * worker's own <state_dir>/<name>, and what its kind says it uses. */
+static int check_paths(const sup_config *cfg, char *err, size_t err_size)
+{
+    owned_path *all = calloc(cfg->n_workers * (PATHS_PER_WORKER + 1) + 1, sizeof(*all));
+    size_t n = 0;
+    int rv = 0;
+
+    if (all == NULL)
+        FAIL("workers: out of memory");
+    for (size_t i = 0; i < cfg->n_workers && rv == 0; i++) {
+        const sup_worker_config *wc = &cfg->workers[i];
+        worker_path kp[PATHS_PER_WORKER];
+        char own[PATH_MAX + 80];
+        size_t k = 0;
+
+        snprintf(own, sizeof(own), "%s/%s", cfg->state_dir, wc->name);
+        if (wc->kind_ops->paths != NULL)
+            k = wc->kind_ops->paths(wc->json, kp, PATHS_PER_WORKER);
+        for (size_t j = 0; j <= k && rv == 0; j++) {
+            const char *p = j == k ? own : kp[j].path;
+            owned_path *o = &all[n];
+            o->worker = i;
+            o->writes = j == k || kp[j].writes;
+            if (normal_path(p, o->path, sizeof(o->path)) < 0) {
+                rv = base_errf(err, err_size, "workers[%zu].%s: path \"%.200s\" is too long", i,
+                               j == k ? "name" : "path", p);
+                break;
+            }
+            for (size_t m = 0; m < n && rv == 0; m++) {
+                const owned_path *q = &all[m];
+                if (q->worker == i || !(q->writes || o->writes) || !paths_overlap(q->path, o->path))
+                    continue;
+                rv = base_errf(err, err_size,
+                               "workers[%zu] (%s) would use %s, which overlaps %s of "
+                               "workers[%zu] (%s): two workers must not share a directory "
+                               "either of them writes",
+                               i, wc->name, o->path, q->path, q->worker,
+                               cfg->workers[q->worker].name);
+            }
+            n++;
+        }
+    }
+    free(all);
+    return rv;
+}
+
 int sup_config_parse(const json_t *root, sup_config *cfg, char *err, size_t err_size)
 {
     const char *key;
@@ -339,7 +451,16 @@ int sup_config_parse(const json_t *root, sup_config *cfg, char *err, size_t err_
         if (rv < 0)
             return rv;
     }
-    return 0;
+    /* The longest socket path must fit a sockaddr_un (108 bytes on Linux),
+     * or herdd would only find out when it listens. */
+    if (strlen(cfg->runtime_dir) + sizeof("/publish.ipc") >
+        sizeof(((struct sockaddr_un *)0)->sun_path))
+        FAIL("bus.dir: \"%.80s...\" is %zu bytes; a socket path in it must fit in %zu, so at "
+             "most %zu",
+             cfg->runtime_dir, strlen(cfg->runtime_dir),
+             sizeof(((struct sockaddr_un *)0)->sun_path) - 1,
+             sizeof(((struct sockaddr_un *)0)->sun_path) - sizeof("/publish.ipc"));
+    return check_paths(cfg, err, err_size);
 }
 
 int sup_config_load(const char *file, sup_config *cfg, char *err, size_t err_size)

@@ -173,6 +173,7 @@ int main(int argc, char **argv)
     bus_config bc = {
         .dir = cfg.runtime_dir,
         .max_message_bytes = cfg.max_message_bytes,
+        .max_reply_bytes = cfg.max_reply_bytes,
         .subscriber_buffer = cfg.subscriber_buffer,
         .queue_max = cfg.queue_max,
         .listener_check_ms = cfg.listener_check_ms,

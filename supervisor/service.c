@@ -119,13 +119,18 @@ static void apply_config(struct sup *s, sup_config *next, json_t *summary)
                 sup__worker_start(sw, "added by reload");
             continue;
         }
-        if (json_equal(sw->cfg.json, wc->json)) {
+        /* Compare with what the worker is headed for, not what runs now:
+         * a stop in progress may be for a removal (the worker is added
+         * back) or for an earlier change (which this one replaces). */
+        bool removing = sw->stop_reason == SUP_STOP_REMOVE;
+        const json_t *target = sw->next_cfg.json != NULL ? sw->next_cfg.json : sw->cfg.json;
+        if (!removing && json_equal(target, wc->json)) {
             add_name(summary, "unchanged", wc->name);
             json_decref(wc->json);
             wc->json = NULL;
             continue;
         }
-        add_name(summary, "changed", wc->name);
+        add_name(summary, removing ? "added" : "changed", wc->name);
         if (sw->inst != NULL) {
             json_decref(sw->next_cfg.json);
             sw->next_cfg = *wc;

@@ -81,6 +81,7 @@ typedef struct sup_worker_config {
 typedef struct sup_config {
     char runtime_dir[PATH_MAX]; /* bus.dir, or the default */
     uint64_t max_message_bytes; /* bus.max_message_bytes */
+    uint64_t max_reply_bytes;   /* bus.max_reply_bytes */
     int subscriber_buffer;      /* bus.subscriber_buffer */
     int queue_max;              /* bus.queue_max */
     int listener_check_ms;      /* bus.listener_check_ms */

@@ -7,13 +7,20 @@
  *   (worker_exec_main: `/proc/self/exe --worker-exec PPID -- argv...`), which
  *   sets PR_SET_PDEATHSIG before exec: if herdd dies, even by SIGKILL, the
  *   kernel sends the child SIGTERM. libuv's spawn has no pre-exec hook.
- * - The child leads its own process group, so stop signals the whole group.
+ * - The child leads its own session and process group (pgid = its pid),
+ *   so everything it forks is signalled with it: at stop, and as soon as the
+ *   leader exits by itself (a background `sleep &` would otherwise outlive
+ *   it, holding the output pipes open). The group is signalled only while
+ *   some member may live (the leader, or a pipe not yet at EOF), never after,
+ *   so a recycled pid is never hit.
  * - stdout and stderr are read line by line into fixed buffers and logged
  *   with the worker's name; lines over LINE_MAX_BYTES are split, and more
  *   than LINES_PER_S lines a second are counted, not logged: a flooding
  *   child costs neither memory nor an unbounded log.
- * - Stop: SIGTERM to the group, SIGKILL after stop_timeout_s; worker_stopped
- *   once the process and both pipes are closed.
+ * - Stop: SIGTERM to the group, then at stop_timeout_s SIGKILL to it and the
+ *   pipes closed without waiting for EOF: a stop always ends within
+ *   stop_timeout_s (plus the reaping of the leader). worker_stopped once the
+ *   process, both pipes and the timer are closed.
  * - The child's resident set is read every MEM_CHECK_MS and reported as the
  *   worker's memory, which the supervisor checks against memory_max.
  */
@@ -25,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define LINE_MAX_BYTES 1024
@@ -96,6 +104,15 @@ static int process_validate(const json_t *cfg, const char *path, char *err, size
         snprintf(err, err_size, "%s.cwd: expected a directory path", path);
         return -EINVAL;
     }
+    struct stat st;
+    if (cwd != NULL) {
+        int why = stat(json_string_value(cwd), &st) < 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+        if (why != 0) {
+            snprintf(err, err_size, "%s.cwd: \"%.200s\": %s", path, json_string_value(cwd),
+                     strerror(why));
+            return -EINVAL;
+        }
+    }
     return 0;
 }
 
@@ -131,13 +148,38 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = sizeof(chunk);
 }
 
+static void timer_closed(uv_handle_t *h);
+
+/* maybe_done: once stopping and the process and both pipes are gone, the
+ * timer is closed, then the stop is over. */
 static void maybe_done(process *p)
 {
-    if (p->proc_open || p->timer_open || p->out.open || p->err.open)
+    if (!p->stopping || p->proc_open || p->out.open || p->err.open)
         return;
-    if (p->stopping)
-        worker_stopped(p->w);
+    if (p->timer_open) {
+        if (!uv_is_closing((uv_handle_t *)&p->timer))
+            uv_close((uv_handle_t *)&p->timer, timer_closed);
+        return;
+    }
+    worker_stopped(p->w);
 }
+
+/* group_alive: some member of the child's group may still run. */
+static bool group_alive(const process *p)
+{
+    return !p->exited || p->out.open || p->err.open;
+}
+
+static void signal_group(process *p, int sig)
+{
+    if (p->pid <= 0 || !group_alive(p))
+        return;
+    kill(-p->pid, sig);
+    if (!p->exited)
+        kill(p->pid, sig); /* in case it left its group */
+}
+
+static void stream_close(out_stream *s);
 
 static void stream_closed(uv_handle_t *h)
 {
@@ -152,9 +194,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     worker *prev = worker_enter(s->p->w);
 
     if (n < 0) {
-        if (s->len)
-            log_line(s);
-        uv_close((uv_handle_t *)&s->pipe, stream_closed);
+        stream_close(s);
         worker_leave(prev);
         return;
     }
@@ -169,6 +209,15 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
             log_line(s);
     }
     worker_leave(prev);
+}
+
+static void stream_close(out_stream *s)
+{
+    if (!s->open || uv_is_closing((uv_handle_t *)&s->pipe))
+        return;
+    if (s->len > 0)
+        log_line(s);
+    uv_close((uv_handle_t *)&s->pipe, stream_closed);
 }
 
 static uint64_t child_rss(int pid)
@@ -215,12 +264,11 @@ static void on_exit_cb(uv_process_t *proc, int64_t status, int term_signal)
     p->exited = 1;
     worker_set_pid(p->w, 0);
     uv_close((uv_handle_t *)&p->proc, proc_closed);
-    if (p->stopping) {
-        if (p->timer_open) {
-            uv_close((uv_handle_t *)&p->timer, timer_closed);
-        }
+    /* What the leader left running goes with it (the stop's deadline, or
+     * the one the stop that follows sets, sends SIGKILL). */
+    signal_group(p, SIGTERM);
+    if (p->stopping)
         return;
-    }
     if (term_signal)
         worker_exit(p->w, 128 + term_signal, "process %d killed by signal %d (%s)", p->pid,
                     term_signal, strsignal(term_signal));
@@ -379,13 +427,18 @@ static void on_kill_deadline(uv_timer_t *t)
 {
     process *p = t->data;
 
-    if (!p->exited && !p->killed) {
-        worker_log(p->w, BASE_LOG_WARN, "process %d still running %d s after SIGTERM: SIGKILL",
+    if (group_alive(p) && !p->killed) {
+        worker_log(p->w, BASE_LOG_WARN,
+                   "process %d or what it started still running %d s after SIGTERM: SIGKILL",
                    p->pid, stop_timeout_s(p->w));
-        kill(-p->pid, SIGKILL);
-        kill(p->pid, SIGKILL);
+        signal_group(p, SIGKILL);
         p->killed = 1;
     }
+    /* A process that left the group may hold the pipes open for ever: the
+     * stop does not wait for their EOF. */
+    stream_close(&p->out);
+    stream_close(&p->err);
+    maybe_done(p);
 }
 
 static void process_stop(worker *w, void *state)
@@ -393,15 +446,11 @@ static void process_stop(worker *w, void *state)
     process *p = state;
 
     p->stopping = 1;
-    if (!p->exited && p->proc_open) {
-        kill(-p->pid, SIGTERM);
-        kill(p->pid, SIGTERM);
+    if (p->timer_open && group_alive(p)) {
+        signal_group(p, SIGTERM);
         uv_timer_stop(&p->timer);
         uv_timer_start(&p->timer, on_kill_deadline, (uint64_t)stop_timeout_s(w) * 1000, 0);
-    } else if (p->timer_open) {
-        uv_close((uv_handle_t *)&p->timer, timer_closed);
     }
-    /* The pipes close at EOF, which follows the exit of the whole group. */
     maybe_done(p);
 }
 

@@ -26,6 +26,7 @@
 #ifndef HERD_WORKER_H
 #define HERD_WORKER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,12 @@
 #include "bus/bus.h"
 
 typedef struct worker worker;
+
+/* A file or directory a worker uses, as its config names it. */
+typedef struct worker_path {
+    const char *path; /* borrowed from the config */
+    bool writes;      /* false: only read (a catalog's OUTDIR) */
+} worker_path;
 
 typedef struct worker_kind {
     const char *name;
@@ -59,6 +66,12 @@ typedef struct worker_kind {
 
     /* health adds kind-specific fields to obj (borrowed). Optional. */
     void (*health)(worker *w, void *state, json_t *obj);
+
+    /* paths lists the files and directories a worker of config cfg
+     * (borrowed) uses beyond its own state directory, at most max of them,
+     * and returns how many: the supervisor refuses two workers whose paths
+     * overlap where either writes. Optional. */
+    size_t (*paths)(const json_t *cfg, worker_path *out, size_t max);
 
     /* request answers one request for the worker's service (exactly one
      * bus_reply_* now or later). Optional: without it every op is
