@@ -23,7 +23,15 @@ n=$(check_refuses <<'CASES'
 {"on_give_up": 1}|on_give_up: expected "exit" or "stay"
 {"workers": [{"name": "j", "kind": "jobs", "kill_timeout_s": 30}]}|workers[0].kill_timeout_s: 30 s is longer than the worker's stop_timeout_s (10 s)
 {"workers": [{"name": "c", "kind": "catalog"}]}|workers[0].path
+{"workers": [{"name": "x", "kind": "process", "argv": ["x"], "cwd": "/nonexistent/herd-cwd"}]}|workers[0].cwd: "/nonexistent/herd-cwd": No such file or directory
+{"bus": {"dir": "/tmp/a-runtime-directory-whose-name-is-far-too-long-to-hold-a-unix-socket-path-of-108-bytes-at-all"}}|bus.dir: "/tmp/a-runtime-directory
+{"state_dir": "/s", "workers": [{"name": "a", "kind": "jobs", "state_dir": "/q/jobs"}, {"name": "b", "kind": "jobs", "state_dir": "/q/jobs/"}]}|workers[1] (b) would use /q/jobs, which overlaps /q/jobs of workers[0] (a)
+{"state_dir": "/s", "workers": [{"name": "a", "kind": "jobs"}, {"name": "b", "kind": "jobs", "state_dir": "/s/a/logs/.."}]}|workers[1] (b) would use /s/a, which overlaps /s/a of workers[0] (a)
+{"state_dir": "/s", "workers": [{"name": "a", "kind": "jobs", "state_dir": "/q/j"}, {"name": "c", "kind": "catalog", "path": "/q/j/cat"}]}|workers[1] (c) would use /q/j/cat, which overlaps /q/j of workers[0] (a)
 CASES
 ) || exit 1
-[ $n -ge 12 ] || fail "only $n cases ran"
+[ $n -ge 22 ] || fail "only $n cases ran"
+# Two catalog workers may read one catalog.
+printf '{"state_dir": "%s", "workers": [{"name": "c1", "kind": "catalog", "path": "/q/cat"}, {"name": "c2", "kind": "catalog", "path": "/q/cat"}]}' "$STATE" >"$T/two-catalogs.json"
+"$HERDD" --check -c "$T/two-catalogs.json" >"$T/out" 2>&1 || fail "two catalog workers on one OUTDIR refused: $(cat "$T/out")"
 pass "--check refused $n bad worker configs, each naming its path"
