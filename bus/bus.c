@@ -79,7 +79,8 @@ int bus_open(uv_loop_t *loop, const bus_config *cfg, bus **out, char *err, size_
     b->subscriber_buffer =
         cfg->subscriber_buffer > 0 ? cfg->subscriber_buffer : BUS_DEFAULT_SUBSCRIBER_BUFFER;
     b->queue_max = cfg->queue_max > 0 ? (size_t)cfg->queue_max : BUS_DEFAULT_QUEUE_MAX;
-    b->listener_check_ms = cfg->listener_check_ms == 0 ? 2000 : cfg->listener_check_ms;
+    b->listener_check_ms =
+        cfg->listener_check_ms == 0 ? BUS_DEFAULT_LISTENER_CHECK_MS : cfg->listener_check_ms;
     b->log = cfg->log;
     b->log_data = cfg->log_data;
     pthread_mutex_init(&b->pipes_lock, NULL);

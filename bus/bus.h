@@ -25,6 +25,7 @@
 #include "base/base.h"
 #include "bus/client.h"
 
+#define BUS_DEFAULT_LISTENER_CHECK_MS 50
 #define BUS_DEFAULT_SUBSCRIBER_BUFFER 1024
 #define BUS_DEFAULT_QUEUE_MAX 1024
 
@@ -42,7 +43,7 @@ typedef struct bus_config {
     size_t max_reply_bytes;   /* 0: BUS_DEFAULT_MAX_REPLY_BYTES */
     int subscriber_buffer;    /* pub0 per-peer SENDBUF; 0: default 1024 */
     int queue_max;            /* default in-process queue; 0: 1024 */
-    int listener_check_ms;    /* listener self-probe period; 0: 2000, <0: off */
+    int listener_check_ms;    /* listener check period (nng #1518); 0: 50, <0: off */
     bool no_sockets;          /* in-process only (tests, benchmarks) */
     bus_log_fn log;           /* NULL: stderr */
     void *log_data;

@@ -281,38 +281,46 @@ int bus_client_next(bus_client *c, int timeout_ms, bus_event *ev)
     }
 }
 
-static int req_open(bus_client *c, int timeout_ms)
+/* req_open dials request.ipc once and sets the timeouts of one request.
+ * With resend, nng sends the request again when its connection drops before
+ * the reply (a listener herdd replaces, nng #1518); without, a request goes
+ * out once, since a resend could run a request with effects twice. The
+ * resend timer is set beyond the receive timeout, so it never fires by
+ * itself: only a dropped connection resends. */
+static int req_open(bus_client *c, int timeout_ms, bool resend)
 {
+    nng_duration resend_ms = NNG_DURATION_INFINITE;
     int rv;
 
+    if (resend)
+        resend_ms = timeout_ms < 0 ? 3600 * 1000 : timeout_ms + 1000;
     if (!c->has_req) {
         if ((rv = nng_req0_open(&c->req)) != 0)
             return client_errno(rv);
         c->has_req = 1;
-        /* One try per request: a resend could run a non-idempotent op twice. */
-        if ((rv = nng_socket_set_ms(c->req, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0)
-            return client_errno(rv);
         if ((rv = dial(c, c->req, "request.ipc")) < 0) {
             nng_close(c->req);
             c->has_req = 0;
             return rv;
         }
     }
-    rv = nng_socket_set_ms(c->req, NNG_OPT_RECVTIMEO,
-                           timeout_ms < 0 ? NNG_DURATION_INFINITE : timeout_ms);
+    rv = nng_socket_set_ms(c->req, NNG_OPT_REQ_RESENDTIME, resend_ms);
+    rv = rv ? rv
+            : nng_socket_set_ms(c->req, NNG_OPT_RECVTIMEO,
+                                timeout_ms < 0 ? NNG_DURATION_INFINITE : timeout_ms);
     rv = rv ? rv
             : nng_socket_set_ms(c->req, NNG_OPT_SENDTIMEO,
                                 timeout_ms < 0 ? NNG_DURATION_INFINITE : timeout_ms);
     return client_errno(rv);
 }
 
-int bus_client_request_raw(bus_client *c, const void *body, size_t len, int timeout_ms,
-                           char **reply, size_t *reply_len)
+static int request_bytes(bus_client *c, const void *body, size_t len, int timeout_ms, bool resend,
+                         char **reply, size_t *reply_len)
 {
     nng_msg *m;
     int rv;
 
-    if ((rv = req_open(c, timeout_ms)) < 0)
+    if ((rv = req_open(c, timeout_ms, resend)) < 0)
         return rv;
     if ((rv = nng_msg_alloc(&m, len)) != 0)
         return client_errno(rv);
@@ -335,8 +343,14 @@ int bus_client_request_raw(bus_client *c, const void *body, size_t len, int time
     return 0;
 }
 
-int bus_client_request(bus_client *c, const char *service, const char *op, const json_t *args,
-                       int timeout_ms, json_t **reply)
+int bus_client_request_raw(bus_client *c, const void *body, size_t len, int timeout_ms,
+                           char **reply, size_t *reply_len)
+{
+    return request_bytes(c, body, len, timeout_ms, false, reply, reply_len);
+}
+
+static int request_json(bus_client *c, const char *service, const char *op, const json_t *args,
+                        int timeout_ms, bool resend, json_t **reply)
 {
     json_t *req = json_object();
     char *body, *raw;
@@ -352,11 +366,23 @@ int bus_client_request(bus_client *c, const char *service, const char *op, const
     json_decref(req);
     if (body == NULL)
         return -ENOMEM;
-    rv = bus_client_request_raw(c, body, strlen(body), timeout_ms, &raw, &raw_len);
+    rv = request_bytes(c, body, strlen(body), timeout_ms, resend, &raw, &raw_len);
     free(body);
     if (rv < 0)
         return rv;
     *reply = json_loadb(raw, raw_len, JSON_ALLOW_NUL, NULL);
     free(raw);
     return *reply != NULL ? 0 : -EPROTO;
+}
+
+int bus_client_request(bus_client *c, const char *service, const char *op, const json_t *args,
+                       int timeout_ms, json_t **reply)
+{
+    return request_json(c, service, op, args, timeout_ms, false, reply);
+}
+
+int bus_client_query(bus_client *c, const char *service, const char *op, const json_t *args,
+                     int timeout_ms, json_t **reply)
+{
+    return request_json(c, service, op, args, timeout_ms, true, reply);
 }

@@ -140,6 +140,14 @@ int bus_client_next(bus_client *c, int timeout_ms, bus_event *ev);
 int bus_client_request(bus_client *c, const char *service, const char *op, const json_t *args,
                        int timeout_ms, json_t **reply);
 
+/* bus_client_query is bus_client_request for an op without effects
+ * (status, list, get, output): if the connection drops before the reply,
+ * the request is sent again on the next connection, within the same
+ * timeout, so a listener herdd replaces (nng #1518) costs the caller
+ * nothing. Never use it for an op that changes something. */
+int bus_client_query(bus_client *c, const char *service, const char *op, const json_t *args,
+                     int timeout_ms, json_t **reply);
+
 /* bus_client_request_raw sends body bytes as they are (for tests of malformed
  * requests) and returns the raw reply bytes (caller frees). */
 int bus_client_request_raw(bus_client *c, const void *body, size_t len, int timeout_ms,

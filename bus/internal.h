@@ -58,22 +58,8 @@ typedef struct bus_endpoint {
     int recv_paused;      /* inbox full: the aio is re-armed once the loop drains */
     int closing;          /* atomic: no re-arm after close */
     struct bus *bus;
-    uint64_t pipes_added; /* ADD_POST count, atomic: bumped on nng threads */
+    unsigned generation; /* of the listener's private name */
 } bus_endpoint;
-
-/* Self-probe of a listener (nng #1518): connect, exchange SP headers, stay
- * connected for a period, and check that the socket added a pipe. */
-typedef struct bus_probe {
-    struct bus *bus;
-    bus_endpoint *ep;
-    uv_pipe_t pipe;
-    uv_connect_t connect;
-    uv_write_t write;
-    unsigned char hdr_out[8], hdr_in[8];
-    size_t got;
-    uint64_t added_before; /* ep->pipes_added when the probe connected */
-    int active;
-} bus_probe;
 
 enum { BUS_EP_EVENTS, BUS_EP_PUBLISH, BUS_EP_REQUEST, BUS_EP_N };
 
@@ -98,14 +84,13 @@ struct bus {
 
     bus_endpoint ep[BUS_EP_N];
     int sockets;
-    uv_timer_t probe_timer;
-    int has_probe_timer;
+    uv_timer_t check_timer; /* listener checks (nng #1518) */
+    int has_check_timer;
 
     /* Replies rep0 refused for now (EAGAIN): retried from a timer. */
     uv_timer_t reply_timer;
     int has_reply_timer;
     base_ring replies; /* nng_msg, in order */
-    bus_probe probes[BUS_EP_N];
 
     /* Remote subscribers on events.ipc: pipe ids added (nng thread). */
     pthread_mutex_t pipes_lock;

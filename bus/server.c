@@ -17,13 +17,19 @@
  *   a live herdd and is refused; one where connect() is refused is stale and
  *   removed. The probe completes the SP handshake before closing, because a
  *   peer that vanishes mid-handshake breaks nng 1.5.2's listener (#1518).
- * - For the same reason every listener is probed from the loop every
- *   listener_check_ms: connect, exchange SP headers, stay connected for a
- *   period, then check that the socket added a pipe meanwhile (its own
- *   ADD_POST count). In 1.5.2 a broken listener still negotiates at the
- *   transport, but the negotiated pipes never reach the socket, so the
- *   header exchange alone cannot tell. A listener that added no pipe over a
- *   period is closed and created anew.
+ * - #1518: in 1.5.2 a negotiation that fails with NNG_ECLOSED (the peer
+ *   closed before sending its whole SP header) is handed to the listener's
+ *   accept as if the listener itself were closed; the listener stops
+ *   accepting for good, and its only trace is its "other" error counter.
+ *   Every listener_check_ms the loop reads that counter (one nng_stats_get,
+ *   a few microseconds) and replaces a listener whose counter moved.
+ * - A listener is always created on a private name (.<file>.<generation>)
+ *   and renamed over the public one once it listens, so the path never
+ *   refuses a connection: the new listener takes over atomically, and the
+ *   old one, closed after, unlinks only its own private name (gone since
+ *   its rename). Clients stuck in the old listener's queue see their
+ *   connection reset; herdctl resends the requests that are safe to resend
+ *   (bus_client_query).
  * - NNG_OPT_RECVMAXSZ is twice max_message_bytes: a frame just over the
  *   limit still arrives and is refused and counted (answered `too_large`
  *   for requests); anything larger is cut by nng, which drops the pipe.
@@ -102,26 +108,12 @@ static int socket_in_use(const char *path, uint16_t peer_proto)
     return 1;
 }
 
-static void pipe_added(nng_pipe p, nng_pipe_ev ev, void *arg)
-{
-    bus_endpoint *ep = arg;
-    __atomic_add_fetch(&ep->pipes_added, 1, __ATOMIC_RELAXED);
-}
-
 /* Remote subscribers: the pipe ids of events.ipc, for bus__send_event. */
 static void events_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
     bus_endpoint *ep = arg;
     bus *b = ep->bus;
     uint32_t id = nng_pipe_id(p);
-
-    if (ev == NNG_PIPE_EV_ADD_POST) {
-        uint64_t peer;
-        pipe_added(p, ev, arg);
-        /* Our own listener probe is not a subscriber. */
-        if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_PID, &peer) == 0 && peer == (uint64_t)getpid())
-            return;
-    }
 
     pthread_mutex_lock(&b->pipes_lock);
     if (ev == NNG_PIPE_EV_ADD_POST) {
@@ -389,16 +381,33 @@ static void receiver_stop(bus_endpoint *ep)
     }
 }
 
+/* listener_start listens on a private name in the runtime directory (two
+ * letters and a generation: never longer than the public name), then
+ * renames it over the public one; ep->listener changes only on success. */
 static int listener_start(bus *b, bus_endpoint *ep)
 {
-    int rv = nng_listener_create(&ep->listener, ep->sock, ep->url);
-    if (rv == 0)
-        rv = nng_listener_set_int(ep->listener, NNG_OPT_IPC_PERMISSIONS, 0660);
-    if (rv == 0)
-        rv = nng_listener_start(ep->listener, 0);
+    char path[PATH_MAX + 16], url[PATH_MAX + 32];
+    nng_listener l;
+    int rv;
+
+    snprintf(path, sizeof(path), "%s/.%c%u", b->dir, ep->file[0], ep->generation++ % 100);
+    snprintf(url, sizeof(url), "ipc://%s", path);
+    unlink(path); /* a leftover of an earlier herdd */
+    rv = nng_listener_create(&l, ep->sock, url);
     if (rv != 0)
-        nng_listener_close(ep->listener);
-    return rv;
+        return rv;
+    rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0660);
+    if (rv == 0)
+        rv = nng_listener_start(l, 0);
+    if (rv == 0 && rename(path, ep->path) < 0)
+        rv = NNG_ESYSERR + errno;
+    if (rv != 0) {
+        nng_listener_close(l);
+        unlink(path);
+        return rv;
+    }
+    ep->listener = l;
+    return 0;
 }
 
 static int endpoint_open(bus *b, bus_endpoint *ep, char *err, size_t err_size)
@@ -429,8 +438,6 @@ static int endpoint_open(bus *b, bus_endpoint *ep, char *err, size_t err_size)
         rv = nng_pipe_notify(ep->sock, NNG_PIPE_EV_ADD_POST, events_pipe_event, ep);
         if (rv == 0)
             rv = nng_pipe_notify(ep->sock, NNG_PIPE_EV_REM_POST, events_pipe_event, ep);
-    } else if (rv == 0) {
-        rv = nng_pipe_notify(ep->sock, NNG_PIPE_EV_ADD_POST, pipe_added, ep);
     }
     if (rv == 0 && ep - b->ep != BUS_EP_EVENTS)
         nng_socket_set_int(ep->sock, NNG_OPT_RECVBUF, 1024); /* best effort */
@@ -448,106 +455,45 @@ static int endpoint_open(bus *b, bus_endpoint *ep, char *err, size_t err_size)
     return 0;
 }
 
-/* ---- listener self-probe (nng #1518) ----------------------------------- */
+/* ---- listener replacement (nng #1518) ----------------------------------- */
 
-static void probe_closed(uv_handle_t *h)
+/* listener_stat_other is a listener's "other" error count (-1: unknown). */
+static int64_t listener_stat_other(nng_stat *all, nng_listener l)
 {
-    bus_probe *p = h->data;
+    nng_stat *ls = nng_stat_find_listener(all, l), *other;
 
-    p->active = 0;
-    bus__release(p->bus);
+    if (ls == NULL || (other = nng_stat_find(ls, "other")) == NULL)
+        return -1;
+    return (int64_t)nng_stat_value(other);
 }
 
-static void probe_finish(bus_probe *p)
-{
-    if (!uv_is_closing((uv_handle_t *)&p->pipe))
-        uv_close((uv_handle_t *)&p->pipe, probe_closed);
-}
-
-static void probe_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    bus_probe *p = ((uv_pipe_t *)h)->data;
-    buf->base = (char *)p->hdr_in + p->got;
-    buf->len = sizeof(p->hdr_in) - p->got;
-}
-
-static void probe_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
-{
-    bus_probe *p = s->data;
-
-    if (n < 0) {
-        probe_finish(p);
-        return;
-    }
-    p->got += (size_t)n;
-    if (p->got == sizeof(p->hdr_in))
-        uv_read_stop(s); /* stay connected: the verdict comes next tick */
-}
-
-static void probe_written(uv_write_t *w, int status)
-{
-    bus_probe *p = w->data;
-    if (status < 0)
-        probe_finish(p);
-}
-
-static void probe_connected(uv_connect_t *c, int status)
-{
-    bus_probe *p = c->data;
-    uv_buf_t buf = uv_buf_init((char *)p->hdr_out, sizeof(p->hdr_out));
-
-    if (status < 0 || uv_is_closing((uv_handle_t *)&p->pipe)) {
-        probe_finish(p);
-        return;
-    }
-    p->write.data = p;
-    if (uv_write(&p->write, (uv_stream_t *)&p->pipe, &buf, 1, probe_written) < 0 ||
-        uv_read_start((uv_stream_t *)&p->pipe, probe_alloc, probe_read) < 0)
-        probe_finish(p);
-}
-
-static void listener_restart(bus *b, bus_endpoint *ep)
-{
-    nng_listener_close(ep->listener);
-    unlink(ep->path);
-    int rv = listener_start(b, ep);
-    b->stats.listener_restarts++;
-    if (rv != 0)
-        bus__log(b, BASE_LOG_ERROR, "%s: listener stopped answering; re-listen failed: %s",
-                 ep->path, nng_strerror(rv));
-    else
-        bus__log(b, BASE_LOG_WARN, "%s: listener stopped answering (nng #1518); listening anew",
-                 ep->path);
-}
-
-static void probe_tick(uv_timer_t *t)
+static void listener_check(uv_timer_t *t)
 {
     bus *b = t->data;
+    nng_stat *all;
 
+    if (nng_stats_get(&all) != 0)
+        return;
     for (int i = 0; i < BUS_EP_N; i++) {
-        bus_probe *p = &b->probes[i];
-        if (p->active) {
-            if (uv_is_closing((uv_handle_t *)&p->pipe))
-                continue;
-            /* Connected a whole period ago: the socket must have added a
-             * pipe since (ours, or anyone's). */
-            uint64_t added = __atomic_load_n(&p->ep->pipes_added, __ATOMIC_RELAXED);
-            if (p->got == sizeof(p->hdr_in) && added == p->added_before)
-                listener_restart(b, p->ep);
-            probe_finish(p);
+        bus_endpoint *ep = &b->ep[i];
+        int64_t other = ep->open ? listener_stat_other(all, ep->listener) : -1;
+        if (other <= 0)
+            continue;
+        /* A new listener is counted from zero: any error on this one may
+         * be the one that stopped it. */
+        nng_listener old = ep->listener;
+        int rv = listener_start(b, ep);
+        b->stats.listener_restarts++;
+        if (rv != 0) {
+            bus__log(b, BASE_LOG_ERROR, "%s: listener stopped accepting; a new one failed: %s",
+                     ep->path, nng_strerror(rv));
             continue;
         }
-        if (uv_pipe_init(b->loop, &p->pipe, 0) < 0)
-            continue;
-        p->active = 1;
-        p->got = 0;
-        p->added_before = __atomic_load_n(&p->ep->pipes_added, __ATOMIC_RELAXED);
-        p->pipe.data = p;
-        b->handles_open++;
-        sp_header(p->hdr_out, p->ep->peer_proto);
-        p->connect.data = p;
-        uv_pipe_connect(&p->connect, &p->pipe, p->ep->path, probe_connected);
+        nng_listener_close(old);
+        bus__log(b, BASE_LOG_WARN, "%s: listener stopped accepting (nng #1518): replaced",
+                 ep->path);
     }
+    nng_stats_free(all);
 }
 
 int bus__sockets_open(bus *b, char *err, size_t err_size)
@@ -601,19 +547,15 @@ int bus__sockets_open(bus *b, char *err, size_t err_size)
             return rv;
     }
     if (b->listener_check_ms > 0) {
-        rv = uv_timer_init(b->loop, &b->probe_timer);
+        rv = uv_timer_init(b->loop, &b->check_timer);
         if (rv < 0) {
             snprintf(err, err_size, "uv_timer_init: %s", uv_strerror(rv));
             return rv;
         }
-        b->probe_timer.data = b;
-        b->has_probe_timer = 1;
+        b->check_timer.data = b;
+        b->has_check_timer = 1;
         b->handles_open++;
-        for (int i = 0; i < BUS_EP_N; i++) {
-            b->probes[i].bus = b;
-            b->probes[i].ep = &b->ep[i];
-        }
-        uv_timer_start(&b->probe_timer, probe_tick, (uint64_t)b->listener_check_ms,
+        uv_timer_start(&b->check_timer, listener_check, (uint64_t)b->listener_check_ms,
                        (uint64_t)b->listener_check_ms);
     }
     return 0;
@@ -623,13 +565,10 @@ void bus__sockets_close(bus *b)
 {
     if (!b->sockets)
         return;
-    if (b->has_probe_timer) {
-        uv_close((uv_handle_t *)&b->probe_timer, bus__handle_closed);
-        b->has_probe_timer = 0;
+    if (b->has_check_timer) {
+        uv_close((uv_handle_t *)&b->check_timer, bus__handle_closed);
+        b->has_check_timer = 0;
     }
-    for (int i = 0; i < BUS_EP_N; i++)
-        if (b->probes[i].active)
-            probe_finish(&b->probes[i]);
     if (b->has_reply_timer) {
         /* Flush what rep0 takes now; the rest is lost with the socket. */
         replies_retry(&b->reply_timer);

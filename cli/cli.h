@@ -35,6 +35,12 @@ typedef struct cli_cmd {
 int cli_request(cli_ctx *ctx, const char *service, const char *op, const json_t *args,
                 json_t **result);
 
+/* cli_query is cli_request for an op without effects (status, list, get,
+ * output): it is sent again when a connection drops before the reply
+ * (bus_client_query). */
+int cli_query(cli_ctx *ctx, const char *service, const char *op, const json_t *args,
+              json_t **result);
+
 /* cli_print_json prints v on stdout: compact with --json, indented else. */
 void cli_print_json(const cli_ctx *ctx, const json_t *v);
 

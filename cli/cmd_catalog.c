@@ -171,7 +171,7 @@ static int query(cli_ctx *ctx, const char *sub, const char *w, json_t *args, int
             json_object_set_new(args, "offset", json_integer(offset));
             json_object_set_new(args, "limit", json_integer(LIST_PAGE));
         }
-        rv = cli_request(ctx, w, sub, args, &result);
+        rv = cli_query(ctx, w, sub, args, &result);
         if (rv != CLI_OK)
             goto out;
         json_t *entries = json_object_get(result, "entries");
@@ -287,7 +287,7 @@ static int cmd_get(cli_ctx *ctx, int argc, char **argv)
     json_t *result = NULL;
     if (args == NULL)
         return CLI_ERROR;
-    int rv = cli_request(ctx, pos[0], "get", args, &result);
+    int rv = cli_query(ctx, pos[0], "get", args, &result);
     json_decref(args);
     if (rv == CLI_OK)
         cli_print_json(ctx, result);

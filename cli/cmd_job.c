@@ -224,7 +224,7 @@ static int run_list(cli_ctx *ctx, const job_sub *sub, int argc, char **argv)
         return sub_usage(sub, w != NULL ? "invalid worker name \"%s\"" : "expected a worker name%s",
                          w != NULL ? w : "");
     args = status != NULL ? json_pack("{s:s}", "status", status) : json_object();
-    rv = cli_request(ctx, w, "list", args, &result);
+    rv = cli_query(ctx, w, "list", args, &result);
     json_decref(args);
     if (rv != CLI_OK)
         return rv;
@@ -267,7 +267,9 @@ static int id_request(cli_ctx *ctx, const job_sub *sub, int argc, char **argv, c
     if (rv != CLI_OK)
         return rv;
     args = id_args(*id);
-    rv = cli_request(ctx, w, op, args, result);
+    /* get changes nothing and may be sent again; cancel goes out once */
+    rv = strcmp(op, "get") == 0 ? cli_query(ctx, w, op, args, result)
+                                : cli_request(ctx, w, op, args, result);
     json_decref(args);
     return rv;
 }
@@ -331,7 +333,7 @@ static int print_from(cli_ctx *ctx, const char *w, const char *id, uint64_t *off
         json_t *args = json_pack("{s:s,s:I,s:i}", "id", id, "offset", (json_int_t)*offset,
                                  "limit_bytes", 1 << 20);
         json_t *result;
-        int rv = cli_request(ctx, w, "output", args, &result);
+        int rv = cli_query(ctx, w, "output", args, &result);
         json_decref(args);
         if (rv != CLI_OK)
             return rv;
@@ -379,7 +381,7 @@ static int run_output(cli_ctx *ctx, const job_sub *sub, int argc, char **argv)
     if (tail > 0) {
         json_t *args = json_pack("{s:s,s:I}", "id", id, "tail_lines", (json_int_t)tail);
         json_t *result;
-        rv = cli_request(ctx, w, "output", args, &result);
+        rv = cli_query(ctx, w, "output", args, &result);
         json_decref(args);
         if (rv == CLI_OK) {
             if (ctx->json)
@@ -398,7 +400,7 @@ static int run_output(cli_ctx *ctx, const job_sub *sub, int argc, char **argv)
 static int get_meta(cli_ctx *ctx, const char *w, const char *id, json_t **meta)
 {
     json_t *args = id_args(id);
-    int rv = cli_request(ctx, w, "get", args, meta);
+    int rv = cli_query(ctx, w, "get", args, meta);
     json_decref(args);
     return rv;
 }

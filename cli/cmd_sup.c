@@ -85,7 +85,7 @@ static int cmd_status(cli_ctx *ctx, int argc, char **argv)
     }
     if (argc != 1)
         return cli_usage_error(&cli_sup_cmds[0], "unexpected argument \"%s\"", argv[1]);
-    rv = cli_request(ctx, "supervisor", "status", NULL, &result);
+    rv = cli_query(ctx, "supervisor", "status", NULL, &result);
     if (rv != CLI_OK)
         return rv;
     if (ctx->json)
@@ -108,7 +108,7 @@ static int cmd_mem(cli_ctx *ctx, int argc, char **argv)
     }
     if (argc != 1)
         return cli_usage_error(&cli_sup_cmds[1], "unexpected argument \"%s\"", argv[1]);
-    rv = cli_request(ctx, "supervisor", "mem", NULL, &result);
+    rv = cli_query(ctx, "supervisor", "mem", NULL, &result);
     if (rv == CLI_OK) {
         cli_print_json(ctx, result);
         json_decref(result);

@@ -112,12 +112,28 @@ void cli_print_json(const cli_ctx *ctx, const json_t *v)
     }
 }
 
+static int handle_reply(cli_ctx *ctx, int rv, json_t *reply, json_t **result);
+
 int cli_request(cli_ctx *ctx, const char *service, const char *op, const json_t *args,
                 json_t **result)
 {
     json_t *reply = NULL;
     int rv = bus_client_request(ctx->client, service, op, args, ctx->timeout_ms, &reply);
 
+    return handle_reply(ctx, rv, reply, result);
+}
+
+int cli_query(cli_ctx *ctx, const char *service, const char *op, const json_t *args,
+              json_t **result)
+{
+    json_t *reply = NULL;
+    int rv = bus_client_query(ctx->client, service, op, args, ctx->timeout_ms, &reply);
+
+    return handle_reply(ctx, rv, reply, result);
+}
+
+static int handle_reply(cli_ctx *ctx, int rv, json_t *reply, json_t **result)
+{
     *result = NULL;
     if (rv == -ECONNREFUSED || rv == -ETIMEDOUT) {
         fprintf(stderr, "herdctl: herdd not reachable in %s: %s\n",

@@ -39,7 +39,7 @@ void sup_config_defaults(sup_config *cfg)
     cfg->max_reply_bytes = BUS_DEFAULT_MAX_REPLY_BYTES;
     cfg->subscriber_buffer = BUS_DEFAULT_SUBSCRIBER_BUFFER;
     cfg->queue_max = BUS_DEFAULT_QUEUE_MAX;
-    cfg->listener_check_ms = 2000;
+    cfg->listener_check_ms = BUS_DEFAULT_LISTENER_CHECK_MS;
     snprintf(cfg->http_listen, sizeof(cfg->http_listen), "%s", SUP_DEFAULT_HTTP_LISTEN);
     default_state_dir(cfg->state_dir, sizeof(cfg->state_dir));
     cfg->health_interval_s = SUP_DEFAULT_HEALTH_INTERVAL_S;

@@ -21,7 +21,10 @@ cat >"$T/want" <<'OUT'
 OUT
 diff -u "$T/want" "$T/nngcat.out" || fail "nngcat received unexpected frames"
 
-# nngcat -> herdd -> herdctl sub.
+# nngcat -> herdd -> herdctl sub. The first nngcat has gone (it exits after
+# two frames), so the subscriber counted next is herdctl's.
+wait $ncpid || fail "nngcat sub failed"
+wait_until yields 0 status_get "$RUN" supervisor.bus.remote_subscribers || fail "nngcat sub still counted"
 printf 'ext.from_nngcat\0{"k":true}' >"$T/frame.bin"
 "$HERDCTL" sub 'ext.from_nngcat' --count 1 >"$T/sub.out" 2>"$T/sub.log" & spid=$!; track $spid
 wait_until remote_subscribers_at_least "$RUN" 1 || fail "herdctl sub did not connect"
