@@ -46,8 +46,6 @@ void bus__release(bus *b)
     if (--b->handles_open == 0) {
         void (*cb)(void *) = b->on_closed;
         void *data = b->on_closed_data;
-        pthread_mutex_destroy(&b->pipes_lock);
-        free(b->pipe_ids);
         free(b);
         if (cb != NULL)
             cb(data);
@@ -81,14 +79,19 @@ int bus_open(uv_loop_t *loop, const bus_config *cfg, bus **out, char *err, size_
     b->queue_max = cfg->queue_max > 0 ? (size_t)cfg->queue_max : BUS_DEFAULT_QUEUE_MAX;
     b->listener_check_ms =
         cfg->listener_check_ms == 0 ? BUS_DEFAULT_LISTENER_CHECK_MS : cfg->listener_check_ms;
+    b->max_connections = bus__pipes_cap(cfg->max_connections != 0 ? cfg->max_connections
+                                                                  : BUS_DEFAULT_MAX_CONNECTIONS);
+    b->pending_reply_bytes =
+        cfg->pending_reply_bytes != 0 ? cfg->pending_reply_bytes : BUS_DEFAULT_PENDING_REPLY_BYTES;
+    b->pending_reply_bytes_total = cfg->pending_reply_bytes_total != 0
+                                       ? cfg->pending_reply_bytes_total
+                                       : BUS_DEFAULT_PENDING_REPLY_BYTES_TOTAL;
     b->log = cfg->log;
     b->log_data = cfg->log_data;
-    pthread_mutex_init(&b->pipes_lock, NULL);
 
     rv = bus__broker_init(b);
     if (rv < 0) {
         snprintf(err, err_size, "uv_idle_init: %s", uv_strerror(rv));
-        pthread_mutex_destroy(&b->pipes_lock);
         free(b);
         return rv;
     }
@@ -131,9 +134,7 @@ const char *bus_dir(const bus *b)
 void bus_get_stats(const bus *b, bus_stats *out)
 {
     *out = b->stats;
-    pthread_mutex_lock((pthread_mutex_t *)&b->pipes_lock);
-    out->remote_subscribers = b->n_pipes;
-    pthread_mutex_unlock((pthread_mutex_t *)&b->pipes_lock);
+    out->remote_subscribers = b->sockets ? (int)bus__pipes_count(&b->ep[BUS_EP_EVENTS]) : 0;
 }
 
 json_t *bus_stats_json(const bus_stats *s)
@@ -155,6 +156,8 @@ json_t *bus_stats_json(const bus_stats *s)
     json_object_set_new(o, "requests_pending", json_integer(s->requests_pending));
     json_object_set_new(o, "listener_restarts", json_integer((json_int_t)s->listener_restarts));
     json_object_set_new(o, "remote_subscribers", json_integer(s->remote_subscribers));
+    json_object_set_new(o, "connections_refused", json_integer((json_int_t)s->connections_refused));
+    json_object_set_new(o, "connections_evicted", json_integer((json_int_t)s->connections_evicted));
     json_object_set_new(o, "subscriptions", json_integer(s->subscriptions));
     for (int i = 0; i < BUS_DROP_N; i++)
         json_object_set_new(d, bus_drop_reason_name(i), json_integer((json_int_t)s->dropped[i]));

@@ -26,6 +26,9 @@
 #include "bus/client.h"
 
 #define BUS_DEFAULT_LISTENER_CHECK_MS 50
+#define BUS_DEFAULT_MAX_CONNECTIONS 256
+#define BUS_DEFAULT_PENDING_REPLY_BYTES (8u * 1024 * 1024)
+#define BUS_DEFAULT_PENDING_REPLY_BYTES_TOTAL (64u * 1024 * 1024)
 #define BUS_DEFAULT_SUBSCRIBER_BUFFER 1024
 #define BUS_DEFAULT_QUEUE_MAX 1024
 
@@ -38,14 +41,17 @@ typedef struct bus_request bus_request;
 typedef void (*bus_log_fn)(enum base_log_level level, const char *msg, void *data);
 
 typedef struct bus_config {
-    const char *dir;          /* runtime directory; NULL: bus_default_dir() */
-    size_t max_message_bytes; /* 0: BUS_DEFAULT_MAX_MESSAGE_BYTES */
-    size_t max_reply_bytes;   /* 0: BUS_DEFAULT_MAX_REPLY_BYTES */
-    int subscriber_buffer;    /* pub0 per-peer SENDBUF; 0: default 1024 */
-    int queue_max;            /* default in-process queue; 0: 1024 */
-    int listener_check_ms;    /* listener check period (nng #1518); 0: 50, <0: off */
-    bool no_sockets;          /* in-process only (tests, benchmarks) */
-    bus_log_fn log;           /* NULL: stderr */
+    const char *dir;                  /* runtime directory; NULL: bus_default_dir() */
+    size_t max_message_bytes;         /* 0: BUS_DEFAULT_MAX_MESSAGE_BYTES */
+    size_t max_reply_bytes;           /* 0: BUS_DEFAULT_MAX_REPLY_BYTES */
+    size_t max_connections;           /* per socket; 0: BUS_DEFAULT_MAX_CONNECTIONS */
+    size_t pending_reply_bytes;       /* one client's unread replies; 0: default */
+    size_t pending_reply_bytes_total; /* every client's; 0: default */
+    int subscriber_buffer;            /* pub0 per-peer SENDBUF; 0: default 1024 */
+    int queue_max;                    /* default in-process queue; 0: 1024 */
+    int listener_check_ms;            /* listener check period (nng #1518); 0: 50, <0: off */
+    bool no_sockets;                  /* in-process only (tests, benchmarks) */
+    bus_log_fn log;                   /* NULL: stderr */
     void *log_data;
 } bus_config;
 
@@ -58,10 +64,12 @@ typedef struct bus_stats {
     uint64_t requests;   /* requests received */
     uint64_t replies;    /* replies sent */
     uint64_t dropped[BUS_DROP_N];
-    uint64_t listener_restarts; /* listeners found broken and re-created */
-    int remote_subscribers;     /* pipes connected to events.ipc now */
-    int subscriptions;          /* in-process subscriptions now */
-    int requests_pending;       /* requests not yet replied */
+    uint64_t listener_restarts;   /* listeners found broken and re-created */
+    uint64_t connections_refused; /* over max_connections */
+    uint64_t connections_evicted; /* idle ones closed for a new one */
+    int remote_subscribers;       /* pipes connected to events.ipc now */
+    int subscriptions;            /* in-process subscriptions now */
+    int requests_pending;         /* requests not yet replied */
 } bus_stats;
 
 /* bus_open creates the broker on loop: makes the runtime directory (0750),

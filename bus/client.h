@@ -63,6 +63,7 @@ enum bus_drop_reason {
     BUS_DROP_BAD_REQUEST, /* request JSON of the wrong shape */
     BUS_DROP_SEND_FAILED, /* nng refused an outgoing frame or reply */
     BUS_DROP_RESERVED,    /* a topic herdd owns, from outside */
+    BUS_DROP_BUSY,        /* a request while the client's replies are unread */
     BUS_DROP_N
 };
 

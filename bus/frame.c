@@ -13,10 +13,15 @@
 #include <string.h>
 
 static const char *const drop_names[BUS_DROP_N] = {
-    [BUS_DROP_NO_NUL] = "no_nul",           [BUS_DROP_BAD_TOPIC] = "bad_topic",
-    [BUS_DROP_BAD_JSON] = "bad_json",       [BUS_DROP_TOO_LARGE] = "too_large",
-    [BUS_DROP_QUEUE_FULL] = "queue_full",   [BUS_DROP_BAD_REQUEST] = "bad_request",
-    [BUS_DROP_SEND_FAILED] = "send_failed", [BUS_DROP_RESERVED] = "reserved",
+    [BUS_DROP_NO_NUL] = "no_nul",
+    [BUS_DROP_BAD_TOPIC] = "bad_topic",
+    [BUS_DROP_BAD_JSON] = "bad_json",
+    [BUS_DROP_TOO_LARGE] = "too_large",
+    [BUS_DROP_QUEUE_FULL] = "queue_full",
+    [BUS_DROP_BAD_REQUEST] = "bad_request",
+    [BUS_DROP_SEND_FAILED] = "send_failed",
+    [BUS_DROP_RESERVED] = "reserved",
+    [BUS_DROP_BUSY] = "busy",
 };
 
 const char *bus_drop_reason_name(enum bus_drop_reason r)

@@ -39,6 +39,19 @@ typedef struct bus_service {
     struct bus_service *next;
 } bus_service;
 
+#define RETIRING_MAX 16
+
+/* One connection of a socket (pipes.c). */
+typedef struct bus_pipe_rec {
+    nng_pipe pipe;
+    uint32_t id; /* nng pipe id */
+    int listener_id;
+    uint64_t seq;          /* order of arrival: lower is older */
+    uint32_t in_flight;    /* requests not answered yet (request.ipc) */
+    uint64_t handed_bytes; /* replies handed to nng for it (request.ipc) */
+    uint64_t tx_bytes;     /* of which nng had written this much, last looked */
+} bus_pipe_rec;
+
 /* A listening nng socket and what watches it. */
 typedef struct bus_endpoint {
     const char *file;    /* events.ipc, ... */
@@ -58,7 +71,16 @@ typedef struct bus_endpoint {
     int recv_paused;      /* inbox full: the aio is re-armed once the loop drains */
     int closing;          /* atomic: no re-arm after close */
     struct bus *bus;
-    unsigned generation; /* of the listener's private name */
+    unsigned generation;        /* of the listener's private name */
+    pthread_mutex_t pipes_lock; /* pipes: written on nng threads */
+    int has_pipes_lock;
+    bus_pipe_rec *pipes; /* connected pipes, unordered */
+    size_t n_pipes, cap_pipes;
+    uint64_t tx_checked_ms; /* loop time of the last tx_bytes refresh */
+    uint64_t pipe_seq;
+    int evict_idle;                      /* at the cap, close the oldest idle pipe for a new one */
+    nng_listener retiring[RETIRING_MAX]; /* replaced, closed once their pipes are gone */
+    size_t n_retiring;
 } bus_endpoint;
 
 enum { BUS_EP_EVENTS, BUS_EP_PUBLISH, BUS_EP_REQUEST, BUS_EP_N };
@@ -68,6 +90,8 @@ struct bus {
     char dir[PATH_MAX];
     size_t max_message_bytes;
     size_t max_reply_bytes;
+    size_t max_connections; /* per socket, after the descriptor limit */
+    size_t pending_reply_bytes, pending_reply_bytes_total;
     int subscriber_buffer;
     size_t queue_max;
     int listener_check_ms;
@@ -91,11 +115,6 @@ struct bus {
     uv_timer_t reply_timer;
     int has_reply_timer;
     base_ring replies; /* nng_msg, in order */
-
-    /* Remote subscribers on events.ipc: pipe ids added (nng thread). */
-    pthread_mutex_t pipes_lock;
-    uint32_t *pipe_ids;
-    int n_pipes, cap_pipes;
 
     bus_stats stats;
     int closing;
@@ -123,9 +142,17 @@ struct bus_request {
 void bus__log(bus *b, enum base_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* nngerr.c: an nng error code as a negative errno (0 stays 0): the one
+/* nng.c: an nng error code as a negative errno (0 stays 0): the one
  * place nng's positive codes become herd's. */
 int bus__errno(int nng_rv);
+/* bus__stats_each calls fn for every scope of a stats snapshot named scope
+ * ("listener", "pipe"). nng 1.5.2's nng_stat_find_listener and friends
+ * return the first scope of the name whatever its id, so herd walks the
+ * tree itself. */
+void bus__stats_each(nng_stat *st, const char *scope, void (*fn)(nng_stat *s, void *data),
+                     void *data);
+/* bus__stat_value is a scope's statistic called name, 0 when it has none. */
+uint64_t bus__stat_value(nng_stat *scope, const char *name);
 
 /* broker.c: the pub/sub engine */
 int bus__broker_init(bus *b);
@@ -138,6 +165,29 @@ void bus__deliver_remote_frame(bus *b, const bus_event *ev);
 void bus__handle_closed(uv_handle_t *h);       /* h->data is the bus */
 void bus__release(bus *b);                     /* one handle of b closed */
 void bus__handle_closed_async(uv_handle_t *h); /* h->data is a bus_endpoint */
+
+/* pipes.c: the connections of each socket */
+/* bus__pipes_cap: max_connections as the descriptor limit allows it. */
+size_t bus__pipes_cap(size_t configured);
+int bus__pipes_init(bus_endpoint *ep); /* after the socket opened: an nng code */
+void bus__pipes_fini(bus_endpoint *ep);
+size_t bus__pipes_count(const bus_endpoint *ep);
+size_t bus__pipes_of_listener(bus_endpoint *ep, int listener_id);
+/* bus__pipes_request counts a request received from pipe_id;
+ * bus__pipes_handed a reply of bytes handed to nng for it. */
+void bus__pipes_request(bus_endpoint *ep, uint32_t pipe_id);
+void bus__pipes_handed(bus_endpoint *ep, uint32_t pipe_id, size_t bytes);
+/* bus__pipes_backlog: 0 when a request from pipe_id may be served, -EBUSY
+ * (why says so) when its or everyone's unread replies are over a bound. */
+int bus__pipes_backlog(bus *b, bus_endpoint *ep, uint32_t pipe_id, char *why, size_t why_size);
+
+/* listener.c: listeners on private names renamed over the public ones */
+int bus__listener_start(bus *b, bus_endpoint *ep);
+/* bus__listener_check (check_timer): replaces the listeners nng stopped,
+ * closes replaced ones once their grace is over. */
+void bus__listener_check(uv_timer_t *t);
+/* bus__listeners_retire_all closes every replaced listener of ep now. */
+void bus__listeners_retire_all(bus_endpoint *ep);
 
 /* server.c: the nng sockets */
 int bus__sockets_open(bus *b, char *err, size_t err_size);

@@ -339,6 +339,16 @@ void bus__request_received(bus *b, const void *header, size_t header_len, const 
     bus_request *r;
 
     b->stats.requests++;
+    /* A client whose replies pile up unread gets no more work done. */
+    if (header_len >= 4) {
+        const unsigned char *h = header;
+        uint32_t pipe = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+        bus__pipes_request(&b->ep[BUS_EP_REQUEST], pipe); /* its reply ends it */
+        if (bus__pipes_backlog(b, &b->ep[BUS_EP_REQUEST], pipe, msg, sizeof(msg)) < 0) {
+            why = BUS_DROP_BUSY;
+            goto refuse;
+        }
+    }
     if (len > b->max_message_bytes) {
         why = BUS_DROP_TOO_LARGE;
         snprintf(msg, sizeof(msg), "request of %zu bytes is over the limit of %zu", len,
@@ -370,6 +380,7 @@ refuse:
     error_body(reply, sizeof(reply),
                why == BUS_DROP_TOO_LARGE     ? "too_large"
                : why == BUS_DROP_SEND_FAILED ? "internal"
+               : why == BUS_DROP_BUSY        ? "busy"
                                              : "bad_request",
                msg);
     bus__part part = {reply, strlen(reply)};

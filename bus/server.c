@@ -17,19 +17,6 @@
  *   a live herdd and is refused; one where connect() is refused is stale and
  *   removed. The probe completes the SP handshake before closing, because a
  *   peer that vanishes mid-handshake breaks nng 1.5.2's listener (#1518).
- * - #1518: in 1.5.2 a negotiation that fails with NNG_ECLOSED (the peer
- *   closed before sending its whole SP header) is handed to the listener's
- *   accept as if the listener itself were closed; the listener stops
- *   accepting for good, and its only trace is its "other" error counter.
- *   Every listener_check_ms the loop reads that counter (one nng_stats_get,
- *   a few microseconds) and replaces a listener whose counter moved.
- * - A listener is always created on a private name (.<file>.<generation>)
- *   and renamed over the public one once it listens, so the path never
- *   refuses a connection: the new listener takes over atomically, and the
- *   old one, closed after, unlinks only its own private name (gone since
- *   its rename). Clients stuck in the old listener's queue see their
- *   connection reset; herdctl resends the requests that are safe to resend
- *   (bus_client_query).
  * - NNG_OPT_RECVMAXSZ is twice max_message_bytes: a frame just over the
  *   limit still arrives and is refused and counted (answered `too_large`
  *   for requests); anything larger is cut by nng, which drops the pipe.
@@ -108,46 +95,13 @@ static int socket_in_use(const char *path, uint16_t peer_proto)
     return 1;
 }
 
-/* Remote subscribers: the pipe ids of events.ipc, for bus__send_event. */
-static void events_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
-{
-    bus_endpoint *ep = arg;
-    bus *b = ep->bus;
-    uint32_t id = nng_pipe_id(p);
-
-    pthread_mutex_lock(&b->pipes_lock);
-    if (ev == NNG_PIPE_EV_ADD_POST) {
-        if (b->n_pipes == b->cap_pipes) {
-            int ncap = b->cap_pipes ? b->cap_pipes * 2 : 16;
-            uint32_t *n = realloc(b->pipe_ids, (size_t)ncap * sizeof(*n));
-            if (n == NULL) {
-                pthread_mutex_unlock(&b->pipes_lock);
-                return;
-            }
-            b->pipe_ids = n;
-            b->cap_pipes = ncap;
-        }
-        b->pipe_ids[b->n_pipes] = id;
-        __atomic_store_n(&b->n_pipes, b->n_pipes + 1, __ATOMIC_RELEASE);
-    } else if (ev == NNG_PIPE_EV_REM_POST) {
-        for (int i = 0; i < b->n_pipes; i++) {
-            if (b->pipe_ids[i] == id) {
-                b->pipe_ids[i] = b->pipe_ids[b->n_pipes - 1];
-                __atomic_store_n(&b->n_pipes, b->n_pipes - 1, __ATOMIC_RELEASE);
-                break;
-            }
-        }
-    }
-    pthread_mutex_unlock(&b->pipes_lock);
-}
-
 int bus__send_event(bus *b, const char *topic, size_t topic_len, const char *payload,
                     size_t payload_len)
 {
     nng_msg *m;
     int rv;
 
-    if (!b->sockets || __atomic_load_n(&b->n_pipes, __ATOMIC_ACQUIRE) == 0)
+    if (!b->sockets || bus__pipes_count(&b->ep[BUS_EP_EVENTS]) == 0)
         return 0;
     rv = nng_msg_alloc(&m, topic_len + 1 + payload_len);
     if (rv != 0) {
@@ -227,6 +181,12 @@ int bus__send_reply(bus *b, const void *header, size_t header_len, const bus__pa
         memcpy(body, parts[i].data, parts[i].len);
         body += parts[i].len;
     }
+    /* raw rep0's header starts with the pipe id, big-endian */
+    if (header_len >= 4) {
+        const unsigned char *h = header;
+        uint32_t pipe = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+        bus__pipes_handed(&b->ep[BUS_EP_REQUEST], pipe, len + header_len);
+    }
     /* Keep the order: while replies wait, new ones queue behind them. */
     rv = base_ring_count(&b->replies) > 0
              ? NNG_EAGAIN
@@ -261,7 +221,7 @@ static void process_publish(bus *b, nng_msg *m)
     }
     bus__deliver_remote_frame(b, &ev);
     /* The frame goes out as it came in: the same message, no copy. */
-    if (__atomic_load_n(&b->n_pipes, __ATOMIC_ACQUIRE) == 0) {
+    if (bus__pipes_count(&b->ep[BUS_EP_EVENTS]) == 0) {
         nng_msg_free(m);
     } else if (nng_sendmsg(b->ep[BUS_EP_EVENTS].sock, m, NNG_FLAG_NONBLOCK) != 0) {
         nng_msg_free(m);
@@ -381,35 +341,6 @@ static void receiver_stop(bus_endpoint *ep)
     }
 }
 
-/* listener_start listens on a private name in the runtime directory (two
- * letters and a generation: never longer than the public name), then
- * renames it over the public one; ep->listener changes only on success. */
-static int listener_start(bus *b, bus_endpoint *ep)
-{
-    char path[PATH_MAX + 16], url[PATH_MAX + 32];
-    nng_listener l;
-    int rv;
-
-    snprintf(path, sizeof(path), "%s/.%c%u", b->dir, ep->file[0], ep->generation++ % 100);
-    snprintf(url, sizeof(url), "ipc://%s", path);
-    unlink(path); /* a leftover of an earlier herdd */
-    rv = nng_listener_create(&l, ep->sock, url);
-    if (rv != 0)
-        return rv;
-    rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0660);
-    if (rv == 0)
-        rv = nng_listener_start(l, 0);
-    if (rv == 0 && rename(path, ep->path) < 0)
-        rv = NNG_ESYSERR + errno;
-    if (rv != 0) {
-        nng_listener_close(l);
-        unlink(path);
-        return rv;
-    }
-    ep->listener = l;
-    return 0;
-}
-
 static int endpoint_open(bus *b, bus_endpoint *ep, char *err, size_t err_size)
 {
     int rv;
@@ -434,18 +365,16 @@ static int endpoint_open(bus *b, bus_endpoint *ep, char *err, size_t err_size)
     rv = nng_socket_set_size(ep->sock, NNG_OPT_RECVMAXSZ, rmax);
     if (rv == 0 && ep - b->ep == BUS_EP_EVENTS)
         rv = nng_socket_set_int(ep->sock, NNG_OPT_SENDBUF, b->subscriber_buffer);
-    if (rv == 0 && ep - b->ep == BUS_EP_EVENTS) {
-        rv = nng_pipe_notify(ep->sock, NNG_PIPE_EV_ADD_POST, events_pipe_event, ep);
-        if (rv == 0)
-            rv = nng_pipe_notify(ep->sock, NNG_PIPE_EV_REM_POST, events_pipe_event, ep);
-    }
+    ep->evict_idle = ep - b->ep == BUS_EP_REQUEST;
+    if (rv == 0)
+        rv = bus__pipes_init(ep);
     if (rv == 0 && ep - b->ep != BUS_EP_EVENTS)
         nng_socket_set_int(ep->sock, NNG_OPT_RECVBUF, 1024); /* best effort */
     if (rv != 0) {
         snprintf(err, err_size, "%s: socket options: %s", ep->path, nng_strerror(rv));
         return bus__errno(rv);
     }
-    rv = listener_start(b, ep);
+    rv = bus__listener_start(b, ep);
     if (rv != 0) {
         snprintf(err, err_size, "%s: cannot listen: %s", ep->path, nng_strerror(rv));
         return bus__errno(rv);
@@ -453,47 +382,6 @@ static int endpoint_open(bus *b, bus_endpoint *ep, char *err, size_t err_size)
     if (ep - b->ep != BUS_EP_EVENTS)
         return receiver_start(b, ep, err, err_size);
     return 0;
-}
-
-/* ---- listener replacement (nng #1518) ----------------------------------- */
-
-/* listener_stat_other is a listener's "other" error count (-1: unknown). */
-static int64_t listener_stat_other(nng_stat *all, nng_listener l)
-{
-    nng_stat *ls = nng_stat_find_listener(all, l), *other;
-
-    if (ls == NULL || (other = nng_stat_find(ls, "other")) == NULL)
-        return -1;
-    return (int64_t)nng_stat_value(other);
-}
-
-static void listener_check(uv_timer_t *t)
-{
-    bus *b = t->data;
-    nng_stat *all;
-
-    if (nng_stats_get(&all) != 0)
-        return;
-    for (int i = 0; i < BUS_EP_N; i++) {
-        bus_endpoint *ep = &b->ep[i];
-        int64_t other = ep->open ? listener_stat_other(all, ep->listener) : -1;
-        if (other <= 0)
-            continue;
-        /* A new listener is counted from zero: any error on this one may
-         * be the one that stopped it. */
-        nng_listener old = ep->listener;
-        int rv = listener_start(b, ep);
-        b->stats.listener_restarts++;
-        if (rv != 0) {
-            bus__log(b, BASE_LOG_ERROR, "%s: listener stopped accepting; a new one failed: %s",
-                     ep->path, nng_strerror(rv));
-            continue;
-        }
-        nng_listener_close(old);
-        bus__log(b, BASE_LOG_WARN, "%s: listener stopped accepting (nng #1518): replaced",
-                 ep->path);
-    }
-    nng_stats_free(all);
 }
 
 int bus__sockets_open(bus *b, char *err, size_t err_size)
@@ -555,7 +443,7 @@ int bus__sockets_open(bus *b, char *err, size_t err_size)
         b->check_timer.data = b;
         b->has_check_timer = 1;
         b->handles_open++;
-        uv_timer_start(&b->check_timer, listener_check, (uint64_t)b->listener_check_ms,
+        uv_timer_start(&b->check_timer, bus__listener_check, (uint64_t)b->listener_check_ms,
                        (uint64_t)b->listener_check_ms);
     }
     return 0;
@@ -581,6 +469,7 @@ void bus__sockets_close(bus *b)
     }
     for (int i = 0; i < BUS_EP_N; i++) {
         bus_endpoint *ep = &b->ep[i];
+        bus__listeners_retire_all(ep);
         __atomic_store_n(&ep->closing, 1, __ATOMIC_RELEASE);
         if (ep->open) {
             nng_close(ep->sock);
@@ -588,6 +477,7 @@ void bus__sockets_close(bus *b)
             unlink(ep->path);
         }
         receiver_stop(ep);
+        bus__pipes_fini(ep); /* nng_close returned: no more pipe callbacks */
     }
     b->sockets = 0;
 }

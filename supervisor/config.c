@@ -37,6 +37,9 @@ void sup_config_defaults(sup_config *cfg)
     bus_default_dir(cfg->runtime_dir, sizeof(cfg->runtime_dir));
     cfg->max_message_bytes = BUS_DEFAULT_MAX_MESSAGE_BYTES;
     cfg->max_reply_bytes = BUS_DEFAULT_MAX_REPLY_BYTES;
+    cfg->max_connections = BUS_DEFAULT_MAX_CONNECTIONS;
+    cfg->pending_reply_bytes = BUS_DEFAULT_PENDING_REPLY_BYTES;
+    cfg->pending_reply_bytes_total = BUS_DEFAULT_PENDING_REPLY_BYTES_TOTAL;
     cfg->subscriber_buffer = BUS_DEFAULT_SUBSCRIBER_BUFFER;
     cfg->queue_max = BUS_DEFAULT_QUEUE_MAX;
     cfg->listener_check_ms = BUS_DEFAULT_LISTENER_CHECK_MS;
@@ -92,6 +95,17 @@ static int parse_bus(const json_t *o, sup_config *cfg, char *err, size_t err_siz
                 cfg->max_reply_bytes < (64u << 10) ||
                 cfg->max_reply_bytes > BUS_MAX_REPLY_BYTES_LIMIT)
                 FAIL("%s: expected a size from 64K to 256M, such as \"64M\"", path);
+        } else if (strcmp(key, "max_connections") == 0) {
+            rv = get_int(v, path, 1, 65536, &cfg->max_connections, err, err_size);
+        } else if (strcmp(key, "pending_reply_bytes") == 0) {
+            if (base_parse_size(v, &cfg->pending_reply_bytes) < 0 ||
+                cfg->pending_reply_bytes < (64u << 10) || cfg->pending_reply_bytes > (1ull << 32))
+                FAIL("%s: expected a size from 64K to 4G, such as \"8M\"", path);
+        } else if (strcmp(key, "pending_reply_bytes_total") == 0) {
+            if (base_parse_size(v, &cfg->pending_reply_bytes_total) < 0 ||
+                cfg->pending_reply_bytes_total < (64u << 10) ||
+                cfg->pending_reply_bytes_total > (1ull << 36))
+                FAIL("%s: expected a size from 64K to 64G, such as \"64M\"", path);
         } else if (strcmp(key, "subscriber_buffer") == 0) {
             rv = get_int(v, path, 1, 1 << 20, &cfg->subscriber_buffer, err, err_size);
         } else if (strcmp(key, "queue_max") == 0) {
@@ -102,6 +116,7 @@ static int parse_bus(const json_t *o, sup_config *cfg, char *err, size_t err_siz
                 cfg->listener_check_ms = -1; /* 0 in the file means off */
         } else {
             FAIL("%s: unknown key (expected dir, max_message_bytes, max_reply_bytes, "
+                 "max_connections, pending_reply_bytes, pending_reply_bytes_total, "
                  "subscriber_buffer, "
                  "queue_max, listener_check_ms)",
                  path);

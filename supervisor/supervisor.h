@@ -79,14 +79,16 @@ typedef struct sup_worker_config {
 } sup_worker_config;
 
 typedef struct sup_config {
-    char runtime_dir[PATH_MAX]; /* bus.dir, or the default */
-    uint64_t max_message_bytes; /* bus.max_message_bytes */
-    uint64_t max_reply_bytes;   /* bus.max_reply_bytes */
-    int subscriber_buffer;      /* bus.subscriber_buffer */
-    int queue_max;              /* bus.queue_max */
-    int listener_check_ms;      /* bus.listener_check_ms */
-    char http_listen[128];      /* http.listen; "" disables */
-    char state_dir[PATH_MAX];   /* state_dir, or the default */
+    char runtime_dir[PATH_MAX];                              /* bus.dir, or the default */
+    uint64_t max_message_bytes;                              /* bus.max_message_bytes */
+    uint64_t max_reply_bytes;                                /* bus.max_reply_bytes */
+    int max_connections;                                     /* bus.max_connections */
+    uint64_t pending_reply_bytes, pending_reply_bytes_total; /* bus.pending_reply_bytes... */
+    int subscriber_buffer;                                   /* bus.subscriber_buffer */
+    int queue_max;                                           /* bus.queue_max */
+    int listener_check_ms;                                   /* bus.listener_check_ms */
+    char http_listen[128];                                   /* http.listen; "" disables */
+    char state_dir[PATH_MAX];                                /* state_dir, or the default */
     int health_interval_s;      /* health_interval_s (supervisor heartbeat) */
     int on_give_up_exit;        /* on_give_up: "exit" */
     sup_worker_config *workers; /* owned; sup_config_free releases */

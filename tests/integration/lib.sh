@@ -13,6 +13,7 @@ PIDS=""
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 
 cleanup() {
+    [ -n "${KEEP_LOG:-}" ] && cp "$T"/herdd.log /tmp/kept-herdd.log 2>/dev/null
     for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
     sleep 0.2
     for p in $PIDS; do kill -KILL "$p" 2>/dev/null; done

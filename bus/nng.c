@@ -1,7 +1,9 @@
-/* nng's error codes as negative errno values, for every file of bus/. */
+/* What bus/ needs of nng beyond its API: its error codes as negative errno
+ * values, and a walk over its statistics. */
 #include "bus/internal.h"
 
 #include <errno.h>
+#include <string.h>
 
 int bus__errno(int rv)
 {
@@ -66,4 +68,21 @@ int bus__errno(int rv)
     default:
         return -EIO;
     }
+}
+
+void bus__stats_each(nng_stat *st, const char *scope, void (*fn)(nng_stat *s, void *data),
+                     void *data)
+{
+    if (nng_stat_type(st) == NNG_STAT_SCOPE && strcmp(nng_stat_name(st), scope) == 0) {
+        fn(st, data);
+        return;
+    }
+    for (nng_stat *c = nng_stat_child(st); c != NULL; c = nng_stat_next(c))
+        bus__stats_each(c, scope, fn, data);
+}
+
+uint64_t bus__stat_value(nng_stat *scope, const char *name)
+{
+    nng_stat *s = nng_stat_find(scope, name);
+    return s != NULL ? nng_stat_value(s) : 0;
 }
