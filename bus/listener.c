@@ -59,7 +59,6 @@ int bus__listener_start(bus *b, bus_endpoint *ep)
     return 0;
 }
 
-
 struct find_listener {
     int id;
     int64_t other;

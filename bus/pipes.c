@@ -6,12 +6,11 @@
  * Design notes:
  * - nng reports pipes on its own threads (ADD_PRE, ADD_POST, REM_POST);
  *   those callbacks touch only the record table, under pipes_lock. The
- *   loop reads it under the same lock. * - A socket takes at most max_connections pipes (bounded again by the
- *   process's descriptor limit, so herdd keeps descriptors for its own
- *   work). On request.ipc a new one then takes the place of the oldest
- *   idle one (no request in flight), so connections held open and unused
- *   cannot lock out clients; elsewhere, or when none is idle, the new one
- *   is closed at ADD_PRE, before it reaches the socket. Both are counted.
+ *   loop reads it under the same lock. * - A socket takes at most max_connections pipes (bounded
+ * again by the process's descriptor limit, so herdd keeps descriptors for its own work). On
+ * request.ipc a new one then takes the place of the oldest idle one (no request in flight), so
+ * connections held open and unused cannot lock out clients; elsewhere, or when none is idle, the
+ * new one is closed at ADD_PRE, before it reaches the socket. Both are counted.
  * - Reply backlog: what herdd has handed to nng for a pipe, less what nng
  *   has written of it (the pipe's tx_bytes statistic), is what the client
  *   has not read yet. nng queues up to 64 replies per pipe and herdd its
@@ -43,7 +42,8 @@ static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
     bus_endpoint *ep = arg;
     bus *b = ep->bus;
-    uint32_t id = nng_pipe_id(p);    pthread_mutex_lock(&ep->pipes_lock);
+    uint32_t id = nng_pipe_id(p);
+    pthread_mutex_lock(&ep->pipes_lock);
     if (ev == NNG_PIPE_EV_ADD_PRE) {
         if (ep->n_pipes < b->max_connections) {
             pthread_mutex_unlock(&ep->pipes_lock);
@@ -78,7 +78,8 @@ static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
             }
             ep->pipes = n;
             ep->cap_pipes = ncap;
-        }        ep->pipes[ep->n_pipes] = (bus_pipe_rec){
+        }
+        ep->pipes[ep->n_pipes] = (bus_pipe_rec){
             .pipe = p,
             .id = id,
             .listener_id = nng_listener_id(nng_pipe_listener(p)),

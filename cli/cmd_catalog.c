@@ -21,7 +21,7 @@ static const char help_top[] =
     "  build [--spec F] INPUT OUTDIR   compile INPUT.json into OUTDIR (no herdd needed)\n"
     "  list W [--section S] [--category C] [--domain D] [--offset N] [--limit N]\n"
     "                                  entries of catalog worker W, one a line\n"
-    "  get W ID [--section S]          the full body of one entry\n"
+    "  get W [--section S] [--] ID     the full body of one entry\n"
     "  search W QUERY [--section S] [--limit N]\n"
     "                                  entries whose id, name or description contain\n"
     "                                  QUERY (case-insensitive)\n"
@@ -49,10 +49,11 @@ static const char help_list[] =
     "--category and --domain match exactly. Without --limit every match is\n"
     "printed. With --json: {\"total\": N, \"entries\": [...]}.\n";
 
-static const char help_get[] = "Usage: herdctl catalog get W ID [--section S]\n"
+static const char help_get[] = "Usage: herdctl catalog get W [--section S] [--] ID\n"
                                "\n"
                                "Prints the full body of entry ID of catalog worker W (JSON).\n"
-                               "--section is needed only when ID is in several sections.\n";
+                               "--section is needed only when ID is in several sections;\n"
+                               "an ID that starts with - goes after --.\n";
 
 static const char help_search[] =
     "Usage: herdctl catalog search W QUERY [--section S] [--limit N]\n"
@@ -269,12 +270,16 @@ static int cmd_get(cli_ctx *ctx, int argc, char **argv)
 {
     const char *pos[2], *section = NULL;
     int n_pos = 0;
+    bool options = true; /* until "--": an id may start with '-' after it */
 
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--section") == 0 && i + 1 < argc)
+        if (options && strcmp(argv[i], "--") == 0)
+            options = false;
+        else if (options && strcmp(argv[i], "--section") == 0 && i + 1 < argc)
             section = argv[++i];
-        else if (argv[i][0] == '-' && argv[i][1] != '\0')
-            return sub_usage("get", "unknown option \"%s\"", argv[i]);
+        else if (options && argv[i][0] == '-' && argv[i][1] != '\0')
+            return sub_usage("get", "unknown option \"%s\" (an ID starting with '-' goes after --)",
+                             argv[i]);
         else if (n_pos < 2)
             pos[n_pos++] = argv[i];
         else

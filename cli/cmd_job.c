@@ -488,9 +488,17 @@ static int run_follow(cli_ctx *ctx, const job_sub *sub, int argc, char **argv)
         json_t *p = json_loadb(ev.payload, ev.payload_len, JSON_ALLOW_NUL, NULL);
         size_t tl = ev.topic_len;
         if (p != NULL && tl > 6 && memcmp(ev.topic + tl - 6, ".state", 6) == 0) {
+            /* An event only says where to look: the end is what herdd's
+             * own `get` says (a client cannot forge that). */
             if (is_terminal(str_or(p, "status", NULL))) {
-                meta = p;
-                break;
+                json_decref(p);
+                if ((rv = get_meta(ctx, w, id, &meta)) != CLI_OK)
+                    return rv;
+                if (is_terminal(str_or(meta, "status", NULL)))
+                    break;
+                json_decref(meta);
+                meta = NULL;
+                continue;
             }
         } else if (p != NULL && tl > 7 && memcmp(ev.topic + tl - 7, ".output", 7) == 0) {
             const json_t *data = json_object_get(p, "data");

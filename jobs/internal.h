@@ -31,6 +31,12 @@
 #define JOBS__OUTPUT_MAX_BYTES (1u << 20)
 #define JOBS__LINGER_MS 500 /* wait for pipe EOF after the leader exits */
 
+/* jobs.json holds the env of queued jobs (tokens): only the owner reads it.
+ * Logs may be read by the owner's group (operators); directories too. */
+#define JOBS__JSON_MODE 0600
+#define JOBS__LOG_MODE 0640
+#define JOBS__DIR_MODE 0750
+
 #define JOBS__PREREQ_ERROR "prerequisite job did not complete successfully"
 #define JOBS__RECOVERY_NOTICE "[herd] herdd restarted while this job ran; it was queued again\n"
 

@@ -116,10 +116,24 @@ int jobs_start(jobs *j)
     if (j == NULL || j->closing)
         return -EINVAL;
     if (j->started)
-        return 0;
-    int rc = base_mkdir_p(j->logs_dir, 0750);
-    if (rc) {
-        jobs__log(j, BASE_LOG_ERROR, "%s: %s", j->logs_dir, strerror(-rc));
+        return 0; /* The state directory and its logs: the user's own, no wider than
+                   * JOBS__DIR_MODE (an existing wider one is narrowed, and the log says
+                   * so), never another user's. */
+    char err[512];
+    bool tightened;
+    int rc = base_mkdir_p(j->dir, JOBS__DIR_MODE);
+    const char *dirs[] = {j->dir, j->logs_dir};
+    for (size_t i = 0; rc == 0 && i < 2; i++) {
+        rc = base_private_dir(dirs[i], JOBS__DIR_MODE, true, true, &tightened, err, sizeof(err));
+        if (rc < 0)
+            jobs__log(j, BASE_LOG_ERROR, "%s", err);
+        else if (tightened)
+            jobs__log(j, BASE_LOG_WARN, "%s: was open to other users; now mode %04o", dirs[i],
+                      JOBS__DIR_MODE);
+    }
+    if (rc < 0) {
+        if (err[0] == '\0')
+            jobs__log(j, BASE_LOG_ERROR, "%s: %s", j->dir, strerror(-rc));
         return rc;
     }
     rc = jobs__store_restore(j);

@@ -199,7 +199,7 @@ int jobs__log_compact(const char *path, unsigned keep_lines, uint64_t max_keep_b
     }
     char tmp[4200];
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, JOBS__LOG_MODE);
     if (out < 0) {
         rc = -errno;
         close(fd);
@@ -231,7 +231,7 @@ int jobs__log_append_notice(jobs *j, const char *id, const char *text)
     int rc = jobs__log_path(j, id, path, sizeof(path));
     if (rc)
         return rc;
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, JOBS__LOG_MODE);
     if (fd < 0) {
         rc = -errno;
     } else {

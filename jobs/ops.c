@@ -52,6 +52,10 @@ static const char *param_problem(const json_t *v, bool is_configuration)
         return "must not be empty";
     if (len > JOBS__PARAM_MAX)
         return "is too long";
+    /* It becomes an argv element of its own: one that starts with '-'
+     * would be read as an option of the configured command. */
+    if (s[0] == '-')
+        return "must not start with '-' (the command would read it as an option)";
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == 0)

@@ -16,6 +16,8 @@
 #include "jobs/internal.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,6 +178,7 @@ void jobs__remove_orphans(jobs *j)
 {
     unlink(j->tmp_path);
     DIR *d = opendir(j->logs_dir);
+    unsigned tightened = 0;
     if (d == NULL)
         return;
     struct dirent *de;
@@ -191,12 +194,27 @@ void jobs__remove_orphans(jobs *j)
             id[JOBS__ID_LEN] = '\0';
             orphan = jobs__id_valid(id) && jobs__find(j, id) == NULL;
         }
-        if (!orphan)
-            continue;
         char path[4096];
         snprintf(path, sizeof(path), "%s/%s", j->logs_dir, name);
-        if (unlink(path) < 0)
-            jobs__log(j, BASE_LOG_WARN, "%s: %s", path, strerror(errno));
+        if (orphan) {
+            if (unlink(path) < 0)
+                jobs__log(j, BASE_LOG_WARN, "%s: %s", path, strerror(errno));
+            continue;
+        }
+        /* Logs written by an older herd were readable by everyone. */
+        struct stat st;
+        if (len > 4 && strcmp(name + len - 4, ".log") == 0 &&
+            fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+            (st.st_mode & 0777 & ~JOBS__LOG_MODE) != 0) {
+            if (fchmodat(dirfd(d), name, JOBS__LOG_MODE, 0) == 0)
+                tightened++;
+            else
+                jobs__log(j, BASE_LOG_WARN, "%s: cannot narrow its mode: %s", path,
+                          strerror(errno));
+        }
     }
     closedir(d);
+    if (tightened > 0)
+        jobs__log(j, BASE_LOG_WARN, "%s: %u logs were readable by other users; now mode %04o",
+                  j->logs_dir, tightened, JOBS__LOG_MODE);
 }

@@ -368,7 +368,7 @@ int jobs__run_start(jobs *j, jobs_job *job)
     run->job = job;
     char path[4096];
     jobs__log_path(j, job->id, path, sizeof(path));
-    run->log_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    run->log_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, JOBS__LOG_MODE);
     if (run->log_fd < 0) {
         run->log_errno = -errno;
         jobs__write_error(j, path, -errno);

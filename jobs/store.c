@@ -106,7 +106,8 @@ static void store_write_work(uv_work_t *req)
     store_write *w = req->data;
     jobs *j = w->j;
 
-    w->err = base_replace_file(j->json_path, j->tmp_path, w->data, w->len, 0644, &w->failed_step);
+    w->err = base_replace_file(j->json_path, j->tmp_path, w->data, w->len, JOBS__JSON_MODE,
+                               &w->failed_step);
 }
 
 static void store_timer_cb(uv_timer_t *t);
@@ -368,6 +369,45 @@ oom:
     return NULL;
 }
 
+/* cancel_cycles: queued jobs whose prerequisites lead back to themselves
+ * would wait for each other for ever (a hand-edited jobs.json): each one
+ * of a ring is cancelled; their other dependents follow through the usual
+ * rule (a cancelled prerequisite cancels its dependents). */
+static void cancel_cycles(jobs *j)
+{
+    size_t n = 0;
+    jobs_job **ring = jobs__calloc(j, (j->jobs.count + 1) * sizeof(*ring));
+
+    if (ring == NULL)
+        return; /* out of memory at start-up: the jobs stay queued, as before */
+    /* First find every member, then cancel them: cancelling one would
+     * hide the ring from the next. */
+    for (jobs_job *job = jobs__first(j); job != NULL; job = jobs__next(j, job)) {
+        if (jobs__is_terminal(job->status) || job->depends_on[0] == '\0')
+            continue;
+        const jobs_job *cur = job;
+        bool in_ring = false;
+        for (size_t steps = 0; steps <= j->jobs.count && cur->depends_on[0] != '\0'; steps++) {
+            cur = jobs__find(j, cur->depends_on);
+            if (cur == NULL || jobs__is_terminal(cur->status))
+                break;
+            if (cur == job) {
+                in_ring = true;
+                break;
+            }
+        }
+        if (in_ring)
+            ring[n++] = job;
+    }
+    for (size_t i = 0; i < n; i++) {
+        jobs__log(j, BASE_LOG_WARN, "%s: job %s depends on itself through its prerequisites",
+                  j->json_path, ring[i]->id);
+        jobs__terminal(j, ring[i], JOBS__CANCELLED,
+                       "dependency cycle in jobs.json: its prerequisites depend on it");
+    }
+    jobs__free(j, ring);
+}
+
 int jobs__store_restore(jobs *j)
 {
     FILE *f = fopen(j->json_path, "re");
@@ -417,5 +457,7 @@ int jobs__store_restore(jobs *j)
         }
     }
     json_decref(root);
+    if (rc == 0)
+        cancel_cycles(j);
     return rc;
 }

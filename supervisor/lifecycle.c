@@ -189,7 +189,7 @@ static void apply_policy(sup_worker *sw, int clean, uint64_t uptime_ms)
         sup__worker_set_state(sw, SUP_STOPPED, sw->last_error);
         break;
     case SUP_DECIDE_GIVE_UP:
-        if (clean || sw->cfg.policy.restart == SUP_RESTART_TEMPORARY)
+        if (sw->cfg.policy.restart == SUP_RESTART_TEMPORARY)
             snprintf(reason, sizeof(reason), "not restarted (temporary): %s", sw->last_error);
         else
             snprintf(reason, sizeof(reason), "gave up (%d restarts within %d s): %s",

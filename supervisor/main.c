@@ -163,12 +163,20 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    signal(SIGPIPE, SIG_IGN);
-    if ((rv = base_mkdir_p(cfg.state_dir, 0750)) < 0) {
-        fprintf(stderr, "herdd: state_dir %s: %s\n", cfg.state_dir, strerror(-rv));
+    signal(SIGPIPE, SIG_IGN);    bool tightened;
+    err[0] = '\0';
+    if ((rv = base_mkdir_p(cfg.state_dir, 0750)) < 0 ||
+        (rv = base_private_dir(cfg.state_dir, 0750, false, true, &tightened, err, sizeof(err))) <
+            0) {        if (err[0] != '\0')
+            fprintf(stderr, "herdd: state_dir %s\n", err);
+        else
+            fprintf(stderr, "herdd: state_dir %s: %s\n", cfg.state_dir, strerror(-rv));
         sup_config_free(&cfg);
         return 1;
     }
+    if (tightened)
+        sup_log(BASE_LOG_WARN, "supervisor", "state_dir %s was open to other users; now mode 0750",
+                cfg.state_dir);
     h.loop = uv_default_loop();
     bus_config bc = {
         .dir = cfg.runtime_dir,

@@ -293,7 +293,23 @@ static void on_request(bus_request *req, void *data)
 {
     sup *s = data;
     const char *op = bus_request_op(req);
+    const char *key;
+    json_t *v;
 
+    /* Every op takes exactly its arguments: a misspelt one is an error,
+     * not ignored. */
+    bool worker_ops =
+        strcmp(op, "start") == 0 || strcmp(op, "stop") == 0 || strcmp(op, "restart") == 0;
+    bool known = worker_ops || strcmp(op, "status") == 0 || strcmp(op, "mem") == 0 ||
+                 strcmp(op, "reload") == 0;
+    json_object_foreach(bus_request_args(req), key, v)
+    {
+        if (known && (!worker_ops || strcmp(key, "worker") != 0)) {
+            bus_reply_error(req, "bad_request", "%.64s: unknown argument of %s (expected %s)", key,
+                            op, worker_ops ? "worker" : "none");
+            return;
+        }
+    }
     if (strcmp(op, "status") == 0) {
         bus_reply_ok(req, status(s));
     } else if (strcmp(op, "mem") == 0) {

@@ -337,14 +337,18 @@ int worker_start(worker *w, char *err, size_t err_size)
     if (w->started) {
         snprintf(err, err_size, "%s: already started", w->name);
         return -EALREADY;
-    }
-    if (mkdir(w->state_dir, 0750) < 0 && errno != EEXIST) {
-        rv = -errno;
-        snprintf(err, err_size, "%s: state directory %s: %s", w->name, w->state_dir,
-                 strerror(errno));
+    } /* The worker's own directory: the user's, no wider than 0750 (an
+       * older, wider one is narrowed, and the log says so). */
+    bool tightened;
+    char why[512];
+    rv = base_private_dir(w->state_dir, 0750, true, true, &tightened, why, sizeof(why));
+    if (rv < 0) {
+        snprintf(err, err_size, "%s: state directory %s", w->name, why);
         snprintf(w->last_error, sizeof(w->last_error), "%s", err);
         return rv;
     }
+    if (tightened)
+        worker_log(w, BASE_LOG_WARN, "%s was open to other users; now mode 0750", w->state_dir);
     w->started = 1;
     w->last_error[0] = '\0';
     prev = worker_enter(w);

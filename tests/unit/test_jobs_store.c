@@ -217,6 +217,43 @@ static void test_leftover_group_killed(void **state)
     ts_fini(&t);
 }
 
+/* A hand-edited jobs.json whose queued jobs depend on each other in a ring
+ * would leave them queued for ever: the ring is cancelled at restore, and
+ * a job that only depends on a member of the ring goes with it. */
+static void test_restore_cycle(void **state)
+{
+    ts t;
+    ts_init(&t);
+    ts_config(&t, CONFIG);
+    json_t *arr = json_array();
+    char dep[JOBS__ID_LEN + 1];
+    /* 1 -> 2 -> 3 -> 1, and 4 -> 3; 5 runs on its own */
+    static const unsigned deps[] = {2, 3, 1, 3, 0};
+    for (unsigned n = 1; n <= 5; n++) {
+        json_t *o = entry(n, "argv", NULL, "queued");
+        json_object_set_new(o, "argv", json_pack("[s]", "true"));
+        if (deps[n - 1] != 0) {
+            make_id(deps[n - 1], dep);
+            json_object_set_new(o, "depends_on", json_string(dep));
+        }
+        json_array_append_new(arr, o);
+    }
+    write_jobs_json(&t, arr);
+    ts_start(&t);
+    static const char *const want[] = {"cancelled", "cancelled", "cancelled", "cancelled",
+                                       "completed"};
+    for (unsigned n = 1; n <= 5; n++) {
+        char id[JOBS__ID_LEN + 1];
+        make_id(n, id);
+        json_t *m = ts_wait(&t, id);
+        assert_string_equal(json_string_value(json_object_get(m, "status")), want[n - 1]);
+        if (n <= 3)
+            assert_non_null(strstr(json_string_value(json_object_get(m, "error")), "cycle"));
+        json_decref(m);
+    }
+    ts_fini(&t);
+}
+
 /* Dependents of failed, cancelled or missing prerequisites are cancelled. */
 static void test_restore_dependents(void **state)
 {
@@ -455,6 +492,7 @@ int main(void)
         cmocka_unit_test(test_restart_recovery),
         cmocka_unit_test(test_leftover_group_killed),
         cmocka_unit_test(test_restore_dependents),
+        cmocka_unit_test(test_restore_cycle),
         cmocka_unit_test(test_retention_on_restore),
         cmocka_unit_test(test_corrupt_jobs_json_untouched),
         cmocka_unit_test(test_memory_gate),
