@@ -365,8 +365,11 @@ void base_htab_free(base_htab *t);
 
 /* ---- files (fs.c); these block ------------------------------------------ */
 
-/* base_write_all writes all n bytes, retrying short writes and EINTR. */
+/* base_write_all writes all n bytes, retrying short writes and EINTR.
+ * base_write_counted does the same and says in *written how many reached
+ * the file before an error (a full disk takes part of a write). */
 int base_write_all(int fd, const void *p, size_t n);
+int base_write_counted(int fd, const void *p, size_t n, size_t *written);
 /* base_fsync_dir fsyncs a directory, so a rename or a new entry in it is
  * durable. */
 int base_fsync_dir(const char *dir);

@@ -11,10 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int base_write_all(int fd, const void *p, size_t n)
+int base_write_counted(int fd, const void *p, size_t n, size_t *written)
 {
     const char *c = p;
 
+    *written = 0;
     while (n > 0) {
         ssize_t w = write(fd, c, n);
         if (w < 0) {
@@ -24,8 +25,16 @@ int base_write_all(int fd, const void *p, size_t n)
         }
         c += w;
         n -= (size_t)w;
+        *written += (size_t)w;
     }
     return 0;
+}
+
+int base_write_all(int fd, const void *p, size_t n)
+{
+    size_t written;
+
+    return base_write_counted(fd, p, n, &written);
 }
 
 int base_fsync_dir(const char *dir)

@@ -36,7 +36,10 @@ struct bus_client {
     char **patterns;
     int n_patterns;
     nng_msg *last; /* the event handed out by bus_client_next */
+    char why[PATH_MAX + 128];
 };
+
+#define DIAL_BUSY_MS 1000 /* a full accept queue: retried this long */
 
 /* client_errno: nng's code as an errno, where every way of finding no herdd
  * at the other end (no socket file, nobody listening, a connection cut) is
@@ -136,6 +139,11 @@ void bus_client_free(bus_client *c)
     free(c);
 }
 
+const char *bus_client_why(const bus_client *c)
+{
+    return c->why;
+}
+
 static int dial(bus_client *c, nng_socket s, const char *file)
 {
     char url[PATH_MAX + 32];
@@ -143,12 +151,23 @@ static int dial(bus_client *c, nng_socket s, const char *file)
 
     /* A directory someone else owns or can write to may hold their sockets,
      * not herdd's: never talk through it. */
-    if ((rv = bus_check_dir(c->dir, NULL, 0)) < 0)
+    c->why[0] = '\0';
+    if ((rv = bus_check_dir(c->dir, c->why, sizeof(c->why))) < 0) {
+        if (rv == -ENOENT)
+            c->why[0] = '\0';
         return rv == -ENOENT ? -ECONNREFUSED : rv;
+    }
     snprintf(url, sizeof(url), "ipc://%s/%s", c->dir, file);
     rv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, CLIENT_RECV_MAX);
-    if (rv == 0)
+    /* EAGAIN is a full accept queue (a burst, or a listener herdd is about
+     * to replace): it drains within milliseconds. */
+    for (int waited = 0; rv == 0; waited += 10) {
         rv = nng_dial(s, url, NULL, 0);
+        if (client_errno(rv) != -EAGAIN || waited >= DIAL_BUSY_MS)
+            break;
+        nng_msleep(10);
+        rv = 0;
+    }
     return client_errno(rv);
 }
 

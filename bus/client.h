@@ -110,6 +110,9 @@ typedef struct bus_client bus_client;
  * default). Nothing is dialed until used. */
 int bus_client_new(const char *dir, bus_client **out);
 void bus_client_free(bus_client *c);
+/* bus_client_why says in words why the last call failed where an errno
+ * says too little (a runtime directory refused: which, and why), or "". */
+const char *bus_client_why(const bus_client *c);
 
 /* bus_client_publish sends one frame to publish.ipc. Validates the topic
  * and that payload is JSON first (-EINVAL); a topic herdd owns is -EPERM

@@ -39,8 +39,6 @@ typedef struct bus_service {
     struct bus_service *next;
 } bus_service;
 
-#define RETIRING_MAX 16
-
 /* One connection of a socket (pipes.c). */
 typedef struct bus_pipe_rec {
     nng_pipe pipe;
@@ -78,9 +76,11 @@ typedef struct bus_endpoint {
     size_t n_pipes, cap_pipes;
     uint64_t tx_checked_ms; /* loop time of the last tx_bytes refresh */
     uint64_t pipe_seq;
-    int evict_idle;                      /* at the cap, close the oldest idle pipe for a new one */
-    nng_listener retiring[RETIRING_MAX]; /* replaced, closed once their pipes are gone */
-    size_t n_retiring;
+    int evict_idle; /* at the cap, close the oldest idle pipe for a new one */
+    /* Replaced listeners, closed once their pipes are gone: each one kept
+     * holds a pipe, so there are never more than max_connections. */
+    nng_listener *retiring;
+    size_t n_retiring, cap_retiring;
 } bus_endpoint;
 
 enum { BUS_EP_EVENTS, BUS_EP_PUBLISH, BUS_EP_REQUEST, BUS_EP_N };

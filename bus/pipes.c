@@ -6,11 +6,13 @@
  * Design notes:
  * - nng reports pipes on its own threads (ADD_PRE, ADD_POST, REM_POST);
  *   those callbacks touch only the record table, under pipes_lock. The
- *   loop reads it under the same lock. * - A socket takes at most max_connections pipes (bounded
- * again by the process's descriptor limit, so herdd keeps descriptors for its own work). On
- * request.ipc a new one then takes the place of the oldest idle one (no request in flight), so
- * connections held open and unused cannot lock out clients; elsewhere, or when none is idle, the
- * new one is closed at ADD_PRE, before it reaches the socket. Both are counted.
+ *   loop reads it under the same lock.
+ * - A socket takes at most max_connections pipes (bounded again by the
+ *   process's descriptor limit, so herdd keeps descriptors for its own
+ *   work). On request.ipc a new one then takes the place of the oldest
+ *   idle one (no request in flight), so connections held open and unused
+ *   cannot lock out clients; elsewhere, or when none is idle, the new one
+ *   is closed at ADD_PRE, before it reaches the socket. Both are counted.
  * - Reply backlog: what herdd has handed to nng for a pipe, less what nng
  *   has written of it (the pipe's tx_bytes statistic), is what the client
  *   has not read yet. nng queues up to 64 replies per pipe and herdd its

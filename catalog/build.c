@@ -6,7 +6,11 @@
  *   one entry at a time becomes a jansson tree (to read its id and build its
  *   slim form), and it is released before the next. What is kept per entry
  *   is its byte range in the mapping, its id, its body hash and its slim
- *   JSON, so peak memory is the mapping plus the largest entry's tree.
+ *   JSON, so peak memory is the mapping, the largest entry's tree, every
+ *   slim entry twice at the end (the entries' copies and index.json's text)
+ *   and about 250 bytes per entry (bench/catalog-build/run measures it).
+ *   max_slim_bytes bounds each slim entry, so the index (and the worker that
+ *   loads it) holds at most that much per entry whatever the input.
  * - Nothing is written before the whole input has been validated.
  * - Atomicity: the version is built in OUTDIR/.tmp-<random> (files inside a
  *   temp directory need no temp names of their own: the directory is the
@@ -71,6 +75,8 @@ struct build {
     size_t err_size;
     json_t *spec; /* the user's spec, or NULL */
     const char *id_field;
+    size_t max_slim_bytes; /* per entry: spec.max_slim_bytes or the default */
+    size_t index_bytes;    /* running total of the slim entries and their separators */
     const json_t *index_fields;
     const char *partition;
     struct section *sections;
@@ -111,9 +117,27 @@ static int check_partition(struct build *b, const char *where, const json_t *v)
     return 0;
 }
 
+/* max_slim_bytes: a JSON integer from 1 to CATALOG_MAX_SLIM_BYTES_MAX (no
+ * size strings, no reals: the value is a byte count compared as written). */
+static int check_max_slim(struct build *b, const json_t *v)
+{
+    if (json_is_integer(v) && json_integer_value(v) >= 1 &&
+        json_integer_value(v) <= (json_int_t)CATALOG_MAX_SLIM_BYTES_MAX) {
+        b->max_slim_bytes = (size_t)json_integer_value(v);
+        return 0;
+    }
+    char *got = base_json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    errf(b, "spec.max_slim_bytes: expected an integer from 1 to %u (bytes), got %.40s%s",
+         CATALOG_MAX_SLIM_BYTES_MAX, got != NULL ? got : "?",
+         got != NULL && strlen(got) > 40 ? "..." : "");
+    free(got);
+    return -EINVAL;
+}
+
 static int load_spec(struct build *b, const char *spec_path)
 {
     b->id_field = "id";
+    b->max_slim_bytes = CATALOG_MAX_SLIM_BYTES_DEFAULT;
     if (spec_path == NULL)
         return 0;
     json_error_t je;
@@ -138,6 +162,9 @@ static int load_spec(struct build *b, const char *spec_path)
             if (check_partition(b, "spec.partition_field", v) < 0)
                 return -EINVAL;
             b->partition = json_string_value(v);
+        } else if (strcmp(key, "max_slim_bytes") == 0) {
+            if (check_max_slim(b, v) < 0)
+                return -EINVAL;
         } else if (strcmp(key, "sections") == 0) {
             if (!json_is_object(v))
                 return errf(b, "spec.sections: expected an object");
@@ -350,7 +377,24 @@ static int add_entry(struct build *b, base_json_scan *sc, size_t si, size_t pos)
     b->n_entries++;
     s->n++;
     catalog__sha256_buf(b->in + a, z - a, en->hex);
-    rc = make_slim(b, s, e, en);
+    if ((rc = make_slim(b, s, e, en)) < 0)
+        goto out;
+    /* The slim entry is what the worker keeps in memory for this entry: bound
+     * it, so that the index stays small whatever the input holds (the body
+     * stays on disk and has no such limit). */
+    if (en->slim_len > b->max_slim_bytes) {
+        catalog__quote(idv, id_len, q, sizeof(q));
+        rc = errf(b, "%s (id %s): slim fields take %zu bytes, over max_slim_bytes %zu", where, q,
+                  en->slim_len, b->max_slim_bytes);
+        goto out;
+    }
+    /* and the whole index must stay loadable (index.c's 31-bit offsets) */
+    b->index_bytes += en->slim_len + 2;
+    if (b->index_bytes > CATALOG__INDEX_MAX_BYTES) {
+        rc = errf(b, "%s: the index would be over the %u bytes a catalog worker loads", where,
+                  CATALOG__INDEX_MAX_BYTES);
+        goto out;
+    }
 out:
     json_decref(e);
     if (rc == -ENOMEM)
@@ -467,6 +511,12 @@ static json_t *effective_spec(struct build *b)
         goto fail;
     if (json_object_set_new(spec, "id_field", json_string(b->id_field)) < 0 ||
         json_object_set(spec, "sections", secs) < 0)
+        goto fail;
+    /* only when not the default: a default build's spec, hence its version,
+     * is what it was before the cap existed */
+    if (b->max_slim_bytes != CATALOG_MAX_SLIM_BYTES_DEFAULT &&
+        json_object_set_new(spec, "max_slim_bytes", json_integer((json_int_t)b->max_slim_bytes)) <
+            0)
         goto fail;
     for (size_t i = 0; i < b->n_sections; i++) {
         struct section *s = &b->sections[i];
@@ -778,6 +828,12 @@ int catalog_build(const char *input_path, const char *spec_path, const char *out
     snprintf(version, sizeof(version), "v-%.16s", manifest);
     if ((rc = index_text(&b, manifest, spec, &index)) < 0) {
         errf(&b, "catalog build: out of memory");
+        goto out;
+    }
+    if (index.len > CATALOG__INDEX_MAX_BYTES) {
+        rc = errf(&b,
+                  "input: the index would be %zu bytes, over the %u bytes a catalog worker loads",
+                  index.len, CATALOG__INDEX_MAX_BYTES);
         goto out;
     }
     int unchanged = 0;

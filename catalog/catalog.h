@@ -21,9 +21,11 @@
  *   {"format":1,"manifest_sha256":"<64 hex>",
  *    "sections":{"<name>":[<slim entry>,...],...},"spec":<effective spec>}
  * with sections and entries in input order. The effective spec is
- *   {"id_field":"id","sections":{"<name>":{"index_fields":[...]?,
- *    "partition_field":"..."?},...}}
- * (every section of the input, the top-level spec keys already applied).
+ *   {"id_field":"id","max_slim_bytes":N?,"sections":{"<name>":
+ *    {"index_fields":[...]?,"partition_field":"..."?},...}}
+ * (every section of the input, the top-level spec keys already applied;
+ * max_slim_bytes only when not CATALOG_MAX_SLIM_BYTES_DEFAULT, so default
+ * builds keep the versions they had before the cap).
  *
  * Manifest: manifest_sha256 is the SHA-256 of this text, in this order:
  *   "herd-catalog-manifest 1\n"
@@ -40,6 +42,16 @@
  * not listed. Without index_fields (the default rule), every top-level
  * member except those whose value is an array of objects (a non-empty array
  * whose every element is an object), in input order. An empty array is kept.
+ *
+ * Slim cap: an entry's slim JSON (compact, as index.json and the worker
+ * hold it) is at most max_slim_bytes bytes: the spec's top-level
+ * "max_slim_bytes", an integer from 1 to CATALOG_MAX_SLIM_BYTES_MAX, default
+ * CATALOG_MAX_SLIM_BYTES_DEFAULT. The compiler refuses a larger entry
+ * ("components[12] (id \"x\"): slim fields take 70123 bytes, over
+ * max_slim_bytes 65536"); the loader refuses an index.json with one (the cap
+ * read from its spec, the default when absent). Bodies are not limited.
+ * index.json itself is shorter than 2 GiB (the loader's offsets are 31 bits);
+ * the compiler refuses an input whose index would not be.
  *
  * Ids and section names: non-empty, at most CATALOG_NAME_MAX bytes, no '/',
  * no "..", not ".", no NUL or control bytes (< 0x20, 0x7f); ids unique per
@@ -69,6 +81,11 @@
 #define CATALOG_LRU_ENTRIES_DEFAULT 64
 #define CATALOG_LRU_BYTES_DEFAULT (4u * 1024 * 1024)
 #define CATALOG_POLL_MS_DEFAULT 1000
+/* spec.max_slim_bytes: default 64 KiB (the largest ESPHome slim entry is
+ * 4.7 KB); at most 16 MiB (a quarter of the bus's default reply: an entry
+ * is meant to be listed) */
+#define CATALOG_MAX_SLIM_BYTES_DEFAULT (64u * 1024)
+#define CATALOG_MAX_SLIM_BYTES_MAX (16u * 1024 * 1024)
 
 /* ---- compiler ---------------------------------------------------------- */
 
@@ -84,17 +101,16 @@ typedef struct catalog_build_result {
  * catalog_build: compiles INPUT (a JSON object whose array members are
  * sections of entry objects) into OUTDIR. spec_path may be NULL (default
  * rule). The whole input is validated before anything is written; a bad
- * input or spec is refused with -EINVAL and a message, and OUTDIR is left
- * untouched. OUTDIR is created (one level) if missing. The new version is
- * built in OUTDIR/.tmp-<random>, fsynced, renamed to v-<hex>, then
- * `current` is replaced by rename(2) of a temporary symlink, and only then
- * are stale .tmp-* entries and every v-* but the new and the previous
- * version removed: a kill at any instant leaves `current` naming a complete
- * version, and a worker still serving the previous version (reads in
- * flight, or validating the new one) keeps its files. Concurrent builds into one
- * OUTDIR are serialised with flock(2) on the directory. Memory: the input
- * is mmap'ed and scanned; only one entry at a time is parsed. res may be
- * NULL. Blocks.
+ * input or spec (an entry over the slim cap included) is refused with
+ * -EINVAL and a message, and OUTDIR is left untouched. OUTDIR is created
+ * (one level) if missing. The new version is built in OUTDIR/.tmp-<random>,
+ * fsynced, renamed to v-<hex>, then `current` is replaced by rename(2) of a
+ * temporary symlink, and only then are stale .tmp-* entries and every v-*
+ * but the new and the previous version removed: a kill at any instant leaves `current` naming a
+ * complete version, and a worker still serving the previous version (reads in flight, or validating
+ * the new one) keeps its files. Concurrent builds into one OUTDIR are serialised with flock(2) on
+ * the directory. Memory: the input is mmap'ed and scanned; only one entry at a time is parsed. res
+ * may be NULL. Blocks.
  */
 int catalog_build(const char *input_path, const char *spec_path, const char *outdir,
                   catalog_build_result *res, char *err, size_t err_size);

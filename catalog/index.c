@@ -15,6 +15,11 @@
  *   scanner; only the small "spec" member is parsed with jansson, and freed.
  * - Validation reads every body: the manifest is recomputed from the
  *   bytes on disk, which also proves every body is present.
+ * - Nothing read from the file is trusted for a size: index.json is at most
+ *   CATALOG__INDEX_MAX_BYTES (checked before it is read), every range comes
+ *   from the scanner within it, and each slim entry is at most the
+ *   max_slim_bytes its spec names (the default when absent), so the index
+ *   holds at most that much per entry whatever wrote the file.
  * - The reference count is touched only on the loop thread; the load itself
  *   runs on the thread pool and touches nothing shared.
  */
@@ -26,10 +31,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define TEXT_BIT 0x80000000u
 #define NONE UINT32_MAX
+_Static_assert(CATALOG__INDEX_MAX_BYTES < TEXT_BIT, "an index.json offset fits in 31 bits");
 
 typedef struct istr {
     uint32_t off; /* NONE: absent; TEXT_BIT set: in text, else in slim */
@@ -84,6 +91,7 @@ struct loader {
     size_t err_size;
     base_htab itab; /* interns by value, during the load */
     size_t cap_entries;
+    size_t max_slim_bytes; /* the spec's, or the default */
 };
 
 /* lerr: base_errf with the version directory in front of the message. */
@@ -259,6 +267,10 @@ static int load_entry(struct loader *l, base_json_scan *sc, size_t si, size_t po
     size_t a, z;
     if (base_json_scan_value(sc, &a, &z) < 0)
         return lerr(l, "index.json: %s[%zu]: invalid JSON: %s", sname, pos, sc->err);
+    /* the bytes the arena will hold for it (the compiler's compact slim JSON) */
+    if (z - a > l->max_slim_bytes)
+        return lerr(l, "index.json: %s[%zu]: slim entry is %zu bytes, over max_slim_bytes %zu",
+                    sname, pos, z - a, l->max_slim_bytes);
     if (idx->n_entries == l->cap_entries) {
         size_t cap = l->cap_entries ? l->cap_entries * 2 : 256;
         struct ientry *n = realloc(idx->entries, cap * sizeof(*n));
@@ -336,6 +348,16 @@ static int load_sections(struct loader *l, size_t a, size_t z, const json_t *spe
     const char *id_field = json_string_value(json_object_get(spec, "id_field"));
     if (!json_is_object(spec_secs) || id_field == NULL)
         return lerr(l, "index.json: spec: missing id_field or sections");
+    /* absent: a default build (the compiler writes only another value) */
+    const json_t *max = json_object_get(spec, "max_slim_bytes");
+    l->max_slim_bytes = CATALOG_MAX_SLIM_BYTES_DEFAULT;
+    if (max != NULL) {
+        if (!json_is_integer(max) || json_integer_value(max) < 1 ||
+            json_integer_value(max) > (json_int_t)CATALOG_MAX_SLIM_BYTES_MAX)
+            return lerr(l, "index.json: spec.max_slim_bytes: expected an integer from 1 to %u",
+                        CATALOG_MAX_SLIM_BYTES_MAX);
+        l->max_slim_bytes = (size_t)json_integer_value(max);
+    }
     base_json_scan sc;
     base_json_scan_init(&sc, l->text, z);
     sc.pos = a;
@@ -553,6 +575,16 @@ int catalog_index_load(const char *version_dir, catalog_index **out, char *err, 
         lerr(&l, "%s", strerror(errno));
         goto fail;
     }
+    /* the size is checked before the file is read whole: a huge index.json
+     * is refused without being held (the check after the read still counts,
+     * as the file may grow in between) */
+    struct stat st;
+    if (fstatat(dfd, "index.json", &st, 0) == 0 && st.st_size > CATALOG__INDEX_MAX_BYTES) {
+        close(dfd);
+        rc = lerr(&l, "index.json: too large (%lld bytes, at most %u)", (long long)st.st_size,
+                  CATALOG__INDEX_MAX_BYTES);
+        goto fail;
+    }
     size_t len;
     rc = base_read_file(dfd, "index.json", &text, &len);
     close(dfd);
@@ -560,8 +592,9 @@ int catalog_index_load(const char *version_dir, catalog_index **out, char *err, 
         lerr(&l, "index.json: %s", strerror(-rc));
         goto fail;
     }
-    if (len >= TEXT_BIT) {
-        rc = lerr(&l, "index.json: too large");
+    if (len > CATALOG__INDEX_MAX_BYTES) {
+        rc = lerr(&l, "index.json: too large (%zu bytes, at most %u)", len,
+                  CATALOG__INDEX_MAX_BYTES);
         goto fail;
     }
     l.text = text;

@@ -15,6 +15,11 @@
 
 #include <mbedtls/sha256.h>
 
+/* index.json is shorter than this (index.c keeps offsets in 31 bits): the
+ * compiler refuses an input whose index would not be, the loader a file
+ * that is not. */
+#define CATALOG__INDEX_MAX_BYTES 0x7fffffffu
+
 /* ---- manifest.c: SHA-256 (mbedtls, which nng already links) ------------ */
 
 typedef mbedtls_sha256_context catalog__sha256;

@@ -41,6 +41,10 @@ int cli_request(cli_ctx *ctx, const char *service, const char *op, const json_t 
 int cli_query(cli_ctx *ctx, const char *service, const char *op, const json_t *args,
               json_t **result);
 
+/* cli_bus_error is what to print for a failed bus call: the client's own
+ * account when it has one (a refused runtime directory), else strerror. */
+const char *cli_bus_error(const cli_ctx *ctx, int rv);
+
 /* cli_print_json prints v on stdout: compact with --json, indented else. */
 void cli_print_json(const cli_ctx *ctx, const json_t *v);
 

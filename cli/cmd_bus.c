@@ -89,7 +89,7 @@ static int cmd_pub(cli_ctx *ctx, int argc, char **argv)
     if (rv == -ECONNREFUSED)
         return unreachable(ctx, rv);
     if (rv < 0) {
-        fprintf(stderr, "herdctl pub: %s\n", strerror(-rv));
+        fprintf(stderr, "herdctl pub: %s\n", cli_bus_error(ctx, rv));
         return CLI_ERROR;
     }
     return CLI_OK;
@@ -131,7 +131,7 @@ static int cmd_sub(cli_ctx *ctx, int argc, char **argv)
     if (rv == -ECONNREFUSED)
         return unreachable(ctx, rv);
     if (rv < 0) {
-        fprintf(stderr, "herdctl sub: %s\n", strerror(-rv));
+        fprintf(stderr, "herdctl sub: %s\n", cli_bus_error(ctx, rv));
         return CLI_ERROR;
     }
     for (long n = 0; count < 0 || n < count; n++) {

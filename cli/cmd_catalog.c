@@ -37,8 +37,11 @@ static const char help_build[] =
     "worker watching OUTDIR swaps to it. A bad input is refused with the entry's\n"
     "section and position, and nothing is written. SPEC:\n"
     "  {\"id_field\": \"id\", \"index_fields\": [...], \"partition_field\": \"domain\",\n"
+    "   \"max_slim_bytes\": 65536,\n"
     "   \"sections\": {\"<name>\": {\"index_fields\": [...], \"partition_field\": \"...\"}}}\n"
-    "Prints the version and counts (with --json: an object).\n";
+    "An entry whose slim fields (what the index keeps of it) take more than\n"
+    "max_slim_bytes (default 65536, at most 16777216) is refused; bodies have no\n"
+    "such limit. Prints the version and counts (with --json: an object).\n";
 
 static const char help_list[] =
     "Usage: herdctl catalog list W [--section S] [--category C] [--domain D]\n"

@@ -443,7 +443,7 @@ static int run_follow(cli_ctx *ctx, const job_sub *sub, int argc, char **argv)
             return CLI_UNREACHABLE;
         }
         if (rv < 0) {
-            fprintf(stderr, "herdctl job follow: %s\n", strerror(-rv));
+            fprintf(stderr, "herdctl job follow: %s\n", cli_bus_error(ctx, rv));
             return CLI_ERROR;
         }
     }
@@ -482,7 +482,7 @@ static int run_follow(cli_ctx *ctx, const job_sub *sub, int argc, char **argv)
             continue;
         }
         if (rv < 0) {
-            fprintf(stderr, "herdctl job follow: %s\n", strerror(-rv));
+            fprintf(stderr, "herdctl job follow: %s\n", cli_bus_error(ctx, rv));
             return CLI_ERROR;
         }
         json_t *p = json_loadb(ev.payload, ev.payload_len, JSON_ALLOW_NUL, NULL);

@@ -132,6 +132,13 @@ int cli_query(cli_ctx *ctx, const char *service, const char *op, const json_t *a
     return handle_reply(ctx, rv, reply, result);
 }
 
+const char *cli_bus_error(const cli_ctx *ctx, int rv)
+{
+    const char *why = ctx->client != NULL ? bus_client_why(ctx->client) : "";
+
+    return why[0] != '\0' ? why : strerror(-rv);
+}
+
 static int handle_reply(cli_ctx *ctx, int rv, json_t *reply, json_t **result)
 {
     *result = NULL;
@@ -142,7 +149,7 @@ static int handle_reply(cli_ctx *ctx, int rv, json_t *reply, json_t **result)
         return CLI_UNREACHABLE;
     }
     if (rv < 0) {
-        fprintf(stderr, "herdctl: request failed: %s\n", strerror(-rv));
+        fprintf(stderr, "herdctl: request failed: %s\n", cli_bus_error(ctx, rv));
         return CLI_UNREACHABLE;
     }
     if (json_is_true(json_object_get(reply, "ok"))) {

@@ -114,9 +114,11 @@ typedef struct jobs_job {
     int32_t pgid; /* 0 when none */
     size_t lane;
     uint64_t seq;
-    uint64_t term_gen; /* jobs.json generation holding its terminal state */
+    uint64_t term_gen;   /* jobs.json generation holding its terminal state */
+    uint64_t submit_gen; /* generation that first holds it; not run before it is on disk */
     int64_t created_ms, started_ms, completed_ms; /* 0 when unset */
     uint64_t output_bytes, output_lines;
+    uint64_t log_lost_bytes; /* output that could not be written to the sidecar */
     const char *type;
     char *configuration;          /* NULL when none */
     char *error;                  /* NULL when none */
@@ -147,10 +149,15 @@ typedef struct jobs__run {
 } jobs__run;
 
 /* Something to deliver once jobs.json generation `gen` is on disk (gen 0:
- * at the next kick): a publication, a reply, or both. */
+ * at the next kick): a publication, a reply, or both. A durable report
+ * goes out only if that generation's write succeeded: otherwise its
+ * publication is dropped and the submit of submit_id (when set) is undone
+ * and refused. */
 typedef struct jobs__report {
     struct jobs__report *next;
     uint64_t gen;
+    bool durable;
+    char submit_id[JOBS__ID_LEN + 1]; /* "" unless it answers a submit */
     char *topic;
     char *payload;
     size_t len;
@@ -188,8 +195,8 @@ struct jobs {
     bool store_timer_armed;
     uint64_t last_write_ms; /* uv_now of the last write start */
     uint64_t json_writes;
-
     jobs__report *reports, *reports_tail;
+    unsigned submits_waiting; /* submit replies waiting for their write */
 
     size_t heap_bytes;
     unsigned n_work;         /* thread-pool requests in flight */
@@ -290,7 +297,13 @@ void jobs__set_status(jobs *j, jobs_job *job, int status);
 /* Record a terminal transition and queue its state event (and an optional
  * reply) behind the next jobs.json write. */
 void jobs__terminal(jobs *j, jobs_job *job, int status, const char *error);
-void jobs__publish_state(jobs *j, jobs_job *job, uint64_t gen);
+/* A durable state event is dropped if generation gen failed to reach the
+ * disk (a submit that is undone). */
+void jobs__publish_state(jobs *j, jobs_job *job, uint64_t gen, bool durable);
+/* jobs__reply_submit answers a submit with {"job_id"} once the job's
+ * submit_gen is on disk, or with `unavailable` (the job removed) if that
+ * write failed. */
+int jobs__reply_submit(jobs *j, jobs_job *job, jobs_reply_cb cb, void *data);
 void jobs__report_queue(jobs *j, jobs__report *r);
 int jobs__reply(jobs *j, uint64_t gen, jobs_reply_cb cb, void *data, json_t *result,
                 const char *code, const char *fmt, ...) __attribute__((format(printf, 7, 8)));

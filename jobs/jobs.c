@@ -358,9 +358,35 @@ int jobs__reply(jobs *j, uint64_t gen, jobs_reply_cb cb, void *data, json_t *res
     return 0;
 }
 
+/* A submit whose jobs.json write failed is undone: the job never reached
+ * the disk, so it must not run, and its client hears why. */
+static void submit_undo(jobs *j, jobs__report *r)
+{
+    jobs_job *job = jobs__find(j, r->submit_id);
+
+    if (job != NULL) {
+        jobs__job_unlink(j, job);
+        jobs__job_free(j, job);
+    }
+    json_decref(r->result);
+    r->result = NULL;
+    r->code = "unavailable";
+    jobs__free(j, r->message);
+    char msg[sizeof(j->last_write_error) + 64];
+    snprintf(msg, sizeof(msg), "the job could not be recorded: %s",
+             j->last_write_error[0] ? j->last_write_error : "jobs.json was not written");
+    r->message = jobs__strdup(j, msg);
+}
+
 static void report_deliver(jobs *j, jobs__report *r)
 {
-    if (r->topic != NULL && j->hooks.publish != NULL && !j->closed)
+    bool lost = r->durable && r->gen > j->disk_gen;
+
+    if (r->submit_id[0] != '\0')
+        j->submits_waiting--;
+    if (lost && r->submit_id[0] != '\0')
+        submit_undo(j, r);
+    if (r->topic != NULL && !lost && j->hooks.publish != NULL && !j->closed)
         j->hooks.publish(r->topic, r->payload, r->len, j->hooks.data);
     if (r->cb != NULL) {
         if (r->result != NULL)
@@ -396,7 +422,27 @@ void jobs__reports_flush(jobs *j)
     }
 }
 
-void jobs__publish_state(jobs *j, jobs_job *job, uint64_t gen)
+int jobs__reply_submit(jobs *j, jobs_job *job, jobs_reply_cb cb, void *data)
+{
+    jobs__report *r = jobs__calloc(j, sizeof(*r));
+
+    if (r == NULL)
+        return -ENOMEM;
+    if ((r->result = json_pack("{s:s}", "job_id", job->id)) == NULL) {
+        jobs__free(j, r);
+        return -ENOMEM;
+    }
+    r->gen = job->submit_gen;
+    r->durable = true;
+    memcpy(r->submit_id, job->id, sizeof(r->submit_id));
+    r->cb = cb;
+    r->data = data;
+    j->submits_waiting++;
+    jobs__report_queue(j, r);
+    return 0;
+}
+
+void jobs__publish_state(jobs *j, jobs_job *job, uint64_t gen, bool durable)
 {
     if (j->hooks.publish == NULL)
         return;
@@ -408,6 +454,7 @@ void jobs__publish_state(jobs *j, jobs_job *job, uint64_t gen)
     jobs__report *r = payload != NULL ? jobs__calloc(j, sizeof(*r)) : NULL;
     if (r != NULL) {
         r->gen = gen;
+        r->durable = durable;
         r->topic = jobs__strdup(j, topic);
         r->len = strlen(payload);
         r->payload = jobs__malloc(j, r->len + 1);
@@ -438,7 +485,7 @@ void jobs__terminal(jobs *j, jobs_job *job, int status, const char *error)
     job->cancel_requested = false;
     jobs__store_dirty(j);
     job->term_gen = j->dirty_gen;
-    jobs__publish_state(j, job, j->dirty_gen);
+    jobs__publish_state(j, job, j->dirty_gen, false);
     while (job->waiters != NULL) {
         jobs__report *r = job->waiters;
         job->waiters = r->next;

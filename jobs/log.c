@@ -15,10 +15,11 @@
  *  - Offsets (published and in `output`) are byte offsets in the sidecar as
  *    it is now. Compaction rewrites the sidecar (temp file, rename) as a
  *    trim notice line plus the last lines, so offsets restart lower after
- *    it; readers that page by offset see `offset` jump back.
- *  - A sidecar write error is logged once per job, recorded as the
- *    instance's last_write_error, and the output is dropped from the
- *    sidecar; the job itself goes on and its counters stay exact.
+ *    it; readers that page by offset see `offset` jump back. *  - A sidecar write error is logged
+ * once per job, recorded as the instance's last_write_error, and the output is dropped from the
+ *    sidecar; the job itself goes on and its counters stay exact. The
+ *    bytes that did not reach the sidecar are counted in log_lost_bytes
+ *    and the job's error says so at its end (runner.c).
  *  - `output` reads at most 1 MiB with pread on the loop thread. This is a
  *    deliberate bound: page-cache reads of that size cost well under a
  *    millisecond, and it keeps the request path free of thread-pool
@@ -255,6 +256,26 @@ static void run_log_error(jobs__run *run, int err)
     jobs__write_error(run->j, path, err);
 }
 
+/* n bytes of output did not reach the sidecar: the job's record says so
+ * at its end, and log_size stays what the file holds. */
+static void run_log_lost(jobs__run *run, size_t n, int err)
+{
+    run->job->log_lost_bytes += n;
+    run->log_size -= n;
+    if (err)
+        run_log_error(run, err);
+}
+
+/* Writes to the sidecar, counting what did not reach it. */
+static void run_log_write(jobs__run *run, const char *data, size_t len)
+{
+    size_t written = 0;
+    int rc = run->log_fd >= 0 ? base_write_counted(run->log_fd, data, len, &written) : 0;
+
+    if (written < len)
+        run_log_lost(run, len - written, rc);
+}
+
 /* Over log_max_bytes while running: compact what is on disk now, on the
  * loop (the job keeps writing, so this cannot move to another thread
  * without holding its output). Keeps at most half the limit so it does not
@@ -292,26 +313,15 @@ void jobs__run_flush_log(jobs__run *run)
     jobs *j = run->j;
     if (run->logbuf.len == 0)
         return;
-    if (run->log_fd < 0) {
-        base_buf_consume(&run->logbuf, run->logbuf.len);
-        return;
-    }
     /* Compact before a write that would take the sidecar over the limit,
      * so that it never holds more than log_max_bytes (unless one buffer
      * alone is larger: then again after the write). */
     if (run->log_size > j->cfg->log_max_bytes && run->log_size > run->logbuf.len)
         run_compact(run);
-    if (run->log_fd < 0) {
-        base_buf_consume(&run->logbuf, run->logbuf.len);
-        return;
-    }
-    int rc = base_write_all(run->log_fd, run->logbuf.data, run->logbuf.len);
+    uint64_t lost = run->job->log_lost_bytes;
+    run_log_write(run, run->logbuf.data, run->logbuf.len);
     base_buf_consume(&run->logbuf, run->logbuf.len);
-    if (rc) {
-        run_log_error(run, rc);
-        return;
-    }
-    if (run->log_size > j->cfg->log_max_bytes)
+    if (run->job->log_lost_bytes == lost && run->log_size > j->cfg->log_max_bytes)
         run_compact(run);
 }
 
@@ -399,11 +409,7 @@ void jobs__run_output(jobs__run *run, const char *data, size_t len)
     run->log_size += len;
     if (jobs__buf_append(j, &run->logbuf, data, len)) {
         jobs__run_flush_log(run);
-        if (run->log_fd >= 0) {
-            int rc = base_write_all(run->log_fd, data, len);
-            if (rc)
-                run_log_error(run, rc);
-        }
+        run_log_write(run, data, len);
     } else if (run->logbuf.len >= JOBS__LOG_BUF_BYTES) {
         jobs__run_flush_log(run);
     }

@@ -299,13 +299,18 @@ static void op_submit(jobs *j, const json_t *args, jobs_reply_cb cb, void *data)
         return;
     }
     job->seq = j->next_seq++;
+    /* Durable before it is answered or run: the reply and the queued event
+     * wait for the jobs.json write that first holds the job (a write asked
+     * for by a waiting submit starts without the coalescing delay). */
+    job->submit_gen = j->dirty_gen + 1;
+    if (jobs__reply_submit(j, job, cb, data) < 0) {
+        jobs__job_free(j, job);
+        jobs__reply(j, 0, cb, data, NULL, "internal", "out of memory");
+        return;
+    }
     jobs__job_link(j, job);
     jobs__store_dirty(j);
-    jobs__publish_state(j, job, 0);
-    json_t *res = json_pack("{s:s}", "job_id", job->id);
-    jobs__reply(j, 0, cb, data, res, res != NULL ? NULL : "internal",
-                res != NULL ? NULL : "out of memory");
-    jobs__kick(j);
+    jobs__publish_state(j, job, job->submit_gen, true);
 }
 
 static void op_list(jobs *j, const json_t *args, jobs_reply_cb cb, void *data)

@@ -56,8 +56,31 @@ typedef struct run_end {
     char error[96];
     int err;
     const char *failed_step;
+    int log_errno; /* the run's last sidecar write error */
     char path[];
 } run_end;
+
+/* end_error is the job's error at its end: why it failed, if it did, and
+ * whether its log lost output (a full disk, a failed fsync): a job whose
+ * log is incomplete must say so even when it completed. */
+static const char *end_error(const jobs_job *job, const char *why, int log_errno, int fsync_err,
+                             char *out, size_t size)
+{
+    const char *sep = why[0] != '\0' ? "; " : "";
+
+    if (job->log_lost_bytes > 0)
+        snprintf(out, size,
+                 "%s%sits log is incomplete: %llu of %llu output bytes could not be written (%s)",
+                 why, sep, (unsigned long long)job->log_lost_bytes,
+                 (unsigned long long)job->output_bytes,
+                 log_errno ? strerror(-log_errno) : "no log file");
+    else if (fsync_err)
+        snprintf(out, size, "%s%sits log may be incomplete: fsync failed (%s)", why, sep,
+                 strerror(-fsync_err));
+    else
+        snprintf(out, size, "%s", why);
+    return out[0] != '\0' ? out : NULL;
+}
 
 static void run_close_cb_body(uv_handle_t *h)
 {
@@ -132,7 +155,10 @@ static void run_end_done_body(uv_work_t *req, int status)
         jobs__store_dirty(j);
         jobs__kick(j);
     } else {
-        jobs__terminal(j, job, e->status, e->error[0] ? e->error : NULL);
+        char error[512];
+        int fsync_err = e->failed_step != NULL && strcmp(e->failed_step, "fsync") == 0 ? e->err : 0;
+        jobs__terminal(j, job, e->status,
+                       end_error(job, e->error, e->log_errno, fsync_err, error, sizeof(error)));
     }
     jobs__free(j, e);
 }
@@ -197,6 +223,7 @@ static void run_maybe_end(jobs__run *run)
         e->job = job;
         e->fd = fd;
         e->status = status;
+        e->log_errno = run->log_errno;
         memcpy(e->error, error, sizeof(error));
         memcpy(e->path, path, plen);
         e->req.data = e;
@@ -213,10 +240,13 @@ static void run_maybe_end(jobs__run *run)
     jobs__free(j, e);
     j->lane_running[job->lane]--;
     job->finishing = false;
-    if (j->closing)
+    if (j->closing) {
         jobs__store_dirty(j);
-    else
-        jobs__terminal(j, job, status, error[0] ? error : NULL);
+    } else {
+        char full[512];
+        jobs__terminal(j, job, status,
+                       end_error(job, error, run->log_errno, 0, full, sizeof(full)));
+    }
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -435,7 +465,7 @@ int jobs__run_start(jobs *j, jobs_job *job)
     if (!uv_is_active((uv_handle_t *)&j->tick))
         uv_timer_start(&j->tick, tick_cb, JOBS__TICK_MS, JOBS__TICK_MS);
     jobs__store_dirty(j);
-    jobs__publish_state(j, job, 0);
+    jobs__publish_state(j, job, 0, false);
     return 0;
 
 fail_handles:
@@ -503,7 +533,7 @@ void jobs__schedule(jobs *j)
     if (!j->started || j->closing)
         return;
     for (jobs_job *job = jobs__first(j); job != NULL; job = jobs__next(j, job)) {
-        if (job->status != JOBS__QUEUED)
+        if (job->status != JOBS__QUEUED || job->submit_gen > j->disk_gen)
             continue;
         if (job->depends_on[0]) {
             jobs_job *pre = jobs__find(j, job->depends_on);

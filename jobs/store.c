@@ -12,7 +12,11 @@
  *  - A finished write moves done_gen on, which releases the reports waiting
  *    for that generation (jobs.c). A failed write still releases them (the
  *    failure is in health and the log) and is retried after
- *    JOBS__STORE_RETRY_MS.
+ *    JOBS__STORE_RETRY_MS, except a submit's: a job is answered and run
+ *    only once a write holding it succeeded, and a failed one undoes the
+ *    submit (`unavailable`). A submit waiting for its write skips the
+ *    coalescing delay; submits that arrive during a write share the next
+ *    one (group commit).
  */
 #include "jobs/internal.h"
 
@@ -20,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- metadata JSON ----------------------------------------------------- */
@@ -60,6 +65,7 @@ json_t *jobs__job_json(const jobs *j, const jobs_job *job, bool for_disk)
                               job->depends_on[0] ? json_string(job->depends_on) : json_null());
     rc |= json_object_set_new(o, "output_bytes", json_integer((json_int_t)job->output_bytes));
     rc |= json_object_set_new(o, "output_lines", json_integer((json_int_t)job->output_lines));
+    rc |= json_object_set_new(o, "log_lost_bytes", json_integer((json_int_t)job->log_lost_bytes));
     if (for_disk) {
         if (job->pgid)
             rc |= json_object_set_new(o, "pgid", json_integer(job->pgid));
@@ -114,14 +120,16 @@ static void store_timer_cb(uv_timer_t *t);
 
 static void store_arm(jobs *j)
 {
-    if (j->write_in_flight || j->store_timer_armed || j->dirty_gen <= j->disk_gen)
+    if (j->write_in_flight || j->dirty_gen <= j->disk_gen)
+        return;
+    if (j->store_timer_armed && j->submits_waiting == 0)
         return;
     uint64_t now = uv_now(j->loop);
     uint64_t gap = j->last_write_failed ? JOBS__STORE_RETRY_MS : JOBS__STORE_MIN_MS;
     uint64_t delay = 0;
     if (j->json_writes && j->last_write_ms + gap > now)
         delay = j->last_write_ms + gap - now;
-    if (j->closing)
+    if (j->closing || j->submits_waiting > 0)
         delay = 0;
     j->store_timer_armed = true;
     uv_timer_start(&j->store_timer, store_timer_cb, delay, 0);
@@ -150,8 +158,11 @@ static void store_write_done_body(uv_work_t *req, int status)
         j->done_gen = w->gen;
     free(w->data);
     jobs__free(j, w);
-    /* A failed final write during close is not retried: the reports go out
-     * and close completes with the error in the log. */
+    /* The reports go out before the next write starts: a submit this write
+     * failed to record is undone first, so no later write holds it. */
+    jobs__reports_flush(j);
+    /* A failed final write during close is not retried: close completes
+     * with the error in the log. */
     if (!(j->closing && j->last_write_failed))
         store_arm(j);
     jobs__kick(j);
@@ -217,9 +228,10 @@ static void store_timer_cb_body(uv_timer_t *t)
     if (rc) {
         jobs__write_error(j, j->json_path, rc);
         j->last_write_failed = true;
-        j->last_write_ms = uv_now(j->loop);
-        /* Nothing reached the disk, but waiting reports must not hang. */
+        j->last_write_ms =
+            uv_now(j->loop); /* Nothing reached the disk, but waiting reports must not hang. */
         j->done_gen = j->dirty_gen;
+        jobs__reports_flush(j);
         jobs__kick(j);
         if (!j->closing)
             store_arm(j);
@@ -345,6 +357,8 @@ static jobs_job *job_restore(jobs *j, const json_t *o, bool *oom)
     json_int_t ol = json_integer_value(json_object_get(o, "output_lines"));
     job->output_bytes = ob > 0 ? (uint64_t)ob : 0;
     job->output_lines = ol > 0 ? (uint64_t)ol : 0;
+    json_int_t lost = json_integer_value(json_object_get(o, "log_lost_bytes"));
+    job->log_lost_bytes = lost > 0 ? (uint64_t)lost : 0;
     if (!jobs__is_terminal(status)) {
         bool bad = false;
         job->spec = jobs__calloc(j, sizeof(*job->spec));
@@ -417,6 +431,17 @@ int jobs__store_restore(jobs *j)
         int rc = -errno;
         jobs__log(j, BASE_LOG_ERROR, "%s: %s", j->json_path, strerror(errno));
         return rc;
+    }
+    /* One written by an older herd was readable by everyone, and it holds
+     * the env of queued jobs. */
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && (st.st_mode & 0777 & ~JOBS__JSON_MODE) != 0) {
+        if (fchmod(fileno(f), JOBS__JSON_MODE) == 0)
+            jobs__log(j, BASE_LOG_WARN, "%s: was mode %04o; now %04o", j->json_path,
+                      (unsigned)(st.st_mode & 0777), JOBS__JSON_MODE);
+        else
+            jobs__log(j, BASE_LOG_WARN, "%s: cannot narrow its mode: %s", j->json_path,
+                      strerror(errno));
     }
     json_error_t jerr;
     json_t *root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);

@@ -45,6 +45,35 @@ echo '{"sections": 5}' >"$T/bad-spec.json"
 [ $? = 2 ] || fail "usage"
 pass "every bad-input class refused with its place, nothing written"
 
+# An entry whose slim fields are over max_slim_bytes (default 64 KiB) is
+# refused with its place, id and size; the spec raises the cap; bad values
+# of it are refused; the loader refuses an index over the cap it names.
+python3 -c 'import sys; sys.stdout.write("{\"s\":[{\"id\":\"a\"},{\"id\":\"big\",\"d\":\"%s\"}]}" % ("x" * 70000))' >"$T/big.json"
+"$HERDCTL" catalog build "$T/big.json" "$T/out" 2>"$T/err.txt" >/dev/null
+[ $? = 1 ] || fail "slim over the cap: not refused"
+grep -qF 's[1] (id "big"): slim fields take 70019 bytes, over max_slim_bytes 65536' "$T/err.txt" ||
+    fail "slim over the cap: message $(cat "$T/err.txt")"
+[ "$(snapshot)" = "$before" ] || fail "slim over the cap: OUTDIR changed"
+echo '{"max_slim_bytes": 70019}' >"$T/cap-spec.json"
+"$HERDCTL" catalog build --spec "$T/cap-spec.json" "$T/big.json" "$T/big" >/dev/null ||
+    fail "slim at a raised cap: refused"
+"$HERD_CATALOG_CHECK" verify "$T/big" >/dev/null || fail "slim at a raised cap: does not load"
+for v in 0 -1 1.5 '"64K"' 16777217; do
+    echo "{\"max_slim_bytes\": $v}" >"$T/cap-spec.json"
+    "$HERDCTL" catalog build --spec "$T/cap-spec.json" "$T/good.json" "$T/out" 2>"$T/err.txt"
+    [ $? = 1 ] || fail "max_slim_bytes $v: not refused"
+    grep -qF "spec.max_slim_bytes: expected an integer from 1 to 16777216 (bytes), got $v" \
+        "$T/err.txt" || fail "max_slim_bytes $v: message $(cat "$T/err.txt")"
+    [ "$(snapshot)" = "$before" ] || fail "max_slim_bytes $v: OUTDIR changed"
+done
+# the same version without the spec's cap (as an older compiler would have
+# written it): the default applies and the version is refused
+sed -i 's/"max_slim_bytes":70019,//' "$T/big/current/index.json"
+"$HERD_CATALOG_CHECK" verify "$T/big" 2>"$T/err.txt" && fail "index over the default cap loaded"
+grep -qF 's[1]: slim entry is 70019 bytes, over max_slim_bytes 65536' "$T/err.txt" ||
+    fail "index over the cap: message $(cat "$T/err.txt")"
+pass "slim fields over max_slim_bytes refused (compiler and loader), the cap validated"
+
 # ---- workers on bad OUTDIRs -----------------------------------------------------
 mkdir -p "$T/empty" "$T/corrupt"
 "$HERDCTL" catalog build "$T/good.json" "$T/corrupt" >/dev/null || fail "corrupt base"

@@ -35,17 +35,41 @@ static void test_jobs_json_unwritable(void **state)
     char path[4200], tmp[4200];
     snprintf(path, sizeof(path), "%s/jobs.json", t.dir);
     snprintf(tmp, sizeof(tmp), "%s/jobs.json.tmp", t.dir);
+
+    /* A job that runs while writes start to fail. */
+    char flag[4200], second[33], args[8600];
+    snprintf(flag, sizeof(flag), "%s/go", t.dir);
+    snprintf(args, sizeof(args),
+             "{\"argv\": [\"sh\", \"-c\", \"while [ ! -e %s ]; do sleep 0.01; done; exit 3\"]}",
+             flag);
+    strcpy(second, ts_submit(&t, args));
+    ts_wait_status(&t, second, "running");
+    while (t.j->write_in_flight || t.j->dirty_gen > t.j->disk_gen)
+        uv_run(&t.loop, UV_RUN_ONCE);
     size_t good_len;
     char *good = ts_read_file(path, &good_len);
     assert_non_null(good);
 
     /* The temp file's name is taken by a directory: every write fails. */
     assert_int_equal(mkdir(tmp, 0700), 0);
-    char second[33];
-    strcpy(second, ts_submit(&t, "{\"argv\": [\"false\"]}"));
-    json_t *m = ts_wait(&t, second); /* reported although not durable */
+    fclose(fopen(flag, "w"));
+    json_t *m = ts_wait(&t, second); /* an end is reported although not durable */
     assert_string_equal(json_string_value(json_object_get(m, "status")), "failed");
     json_decref(m);
+
+    /* A submit that cannot be made durable is refused and leaves nothing:
+     * no job, no queued event. */
+    size_t events_before = t.n_events;
+    ts_reply r = ts_req(&t, "submit", "{\"argv\": [\"true\"]}");
+    assert_null(r.result);
+    assert_string_equal(r.code, "unavailable");
+    assert_non_null(strstr(r.message, "the job could not be recorded"));
+    assert_non_null(strstr(r.message, "Is a directory"));
+    for (size_t i = events_before; i < t.n_events; i++)
+        assert_null(strstr(t.events[i].payload, "\"queued\""));
+    r = ts_req(&t, "list", NULL);
+    assert_int_equal(json_array_size(json_object_get(r.result, "jobs")), 2);
+    json_decref(r.result);
     json_t *h = health(&t);
     const char *err = json_string_value(json_object_get(h, "last_write_error"));
     assert_non_null(err);
@@ -58,14 +82,16 @@ static void test_jobs_json_unwritable(void **state)
     char *now = ts_read_file(path, &len);
     assert_int_equal(len, good_len);
     assert_memory_equal(now, good, len); /* untouched */
-    free(now);
-
-    /* Once writable again, the retry catches up. */
+    free(now); /* Once writable again, submits are recorded and the retry catches up;
+                * the refused job is nowhere. */
     assert_int_equal(rmdir(tmp), 0);
+    char third[33];
+    strcpy(third, ts_submit(&t, "{\"argv\": [\"true\"]}"));
+    json_decref(ts_wait(&t, third));
     while (t.j->write_in_flight || t.j->dirty_gen > t.j->disk_gen)
         uv_run(&t.loop, UV_RUN_ONCE);
     json_t *root = json_load_file(path, 0, NULL);
-    assert_int_equal(json_array_size(json_object_get(root, "jobs")), 2);
+    assert_int_equal(json_array_size(json_object_get(root, "jobs")), 3);
     json_decref(root);
     free(good);
     ts_fini(&t);
@@ -85,6 +111,17 @@ static void test_log_over_fsize_limit(void **state)
     json_t *m = ts_wait(&t, id);
     assert_string_equal(json_string_value(json_object_get(m, "status")), "completed");
     assert_int_equal(json_integer_value(json_object_get(m, "output_lines")), 30000);
+    /* The sidecar took 64 KiB, the rest is counted as lost and named. */
+    json_int_t out = json_integer_value(json_object_get(m, "output_bytes"));
+    assert_int_equal(json_integer_value(json_object_get(m, "log_lost_bytes")), out - 65536);
+    const char *why = json_string_value(json_object_get(m, "error"));
+    assert_non_null(why);
+    char want[200];
+    snprintf(want, sizeof(want),
+             "its log is incomplete: %lld of %lld output bytes could not be written (File too "
+             "large)",
+             (long long)(out - 65536), (long long)out);
+    assert_string_equal(why, want);
     json_decref(m);
     json_t *h = health(&t);
     const char *err = json_string_value(json_object_get(h, "last_write_error"));
