@@ -15,8 +15,9 @@
  *  - Offsets (published and in `output`) are byte offsets in the sidecar as
  *    it is now. Compaction rewrites the sidecar (temp file, rename) as a
  *    trim notice line plus the last lines, so offsets restart lower after
- *    it; readers that page by offset see `offset` jump back. *  - A sidecar write error is logged
- * once per job, recorded as the instance's last_write_error, and the output is dropped from the
+ *    it; readers that page by offset see `offset` jump back.
+ *  - A sidecar write error is logged once per job, recorded as the
+ *    instance's last_write_error, and the output is dropped from the
  *    sidecar; the job itself goes on and its counters stay exact. The
  *    bytes that did not reach the sidecar are counted in log_lost_bytes
  *    and the job's error says so at its end (runner.c).

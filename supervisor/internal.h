@@ -63,10 +63,14 @@ struct sup {
     bus *bus;
     uint64_t started_ns;
     uv_timer_t heartbeat;
-    uv_timer_t tick; /* memory checks */
+    uv_timer_t tick; /* memory checks and heap trims */
     sup_worker *workers;
     uint64_t start_seq;
-    uint64_t control_unknown; /* control messages refused */
+    uint64_t control_unknown;      /* control messages refused */
+    uint64_t malloc_trims;         /* malloc_trim calls (service.c, heap_trim) */
+    uint64_t malloc_trimmed_bytes; /* resident bytes they gave back */
+    uint64_t trim_quiet_until_ms;  /* loop time before which no threshold trim runs */
+    bool trim_wanted;              /* a worker was freed: trim on the next tick */
     int shutting_down;
     int exit_code;
     int handles_open;
@@ -107,6 +111,9 @@ int sup__worker_action(sup_worker *sw, const char *action, bus_request *req);
  * releases the supervisor once none is left. */
 void sup__shutdown_next(struct sup *s);
 void sup__handle_released(struct sup *s);
+/* sup__heap_trim_soon: a worker's memory was freed; the next tick gives
+ * the free heap back to the system (malloc_trim). */
+void sup__heap_trim_soon(struct sup *s);
 
 /* kinds.c */
 const worker_kind *sup__kind_find(const char *name);

@@ -215,8 +215,10 @@ static void after_stop(sup_worker *sw, int abandoned)
     enum sup_stop_reason why = sw->stop_reason;
     uint64_t uptime = now_ms(sw) - sw->started_ms;
 
-    if (!abandoned)
+    if (!abandoned) {
         worker_free(sw->inst);
+        sup__heap_trim_soon(s);
+    }
     sw->inst = NULL;
     sw->stop_reason = SUP_STOP_NONE;
     if (s->shutting_down && why != SUP_STOP_REMOVE)

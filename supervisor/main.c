@@ -163,11 +163,13 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    signal(SIGPIPE, SIG_IGN);    bool tightened;
+    signal(SIGPIPE, SIG_IGN);
+    bool tightened;
     err[0] = '\0';
     if ((rv = base_mkdir_p(cfg.state_dir, 0750)) < 0 ||
         (rv = base_private_dir(cfg.state_dir, 0750, false, true, &tightened, err, sizeof(err))) <
-            0) {        if (err[0] != '\0')
+            0) {
+        if (err[0] != '\0')
             fprintf(stderr, "herdd: state_dir %s\n", err);
         else
             fprintf(stderr, "herdd: state_dir %s: %s\n", cfg.state_dir, strerror(-rv));

@@ -1,10 +1,13 @@
 /* Resident, proportional and unique set sizes from /proc/PID/smaps_rollup:
- * the kernel's own sums, one small read, no walk over every mapping. */
+ * the kernel's own sums, one small read, no walk over every mapping; and
+ * the resident size alone from /proc/self/statm, the kernel's counters,
+ * for measuring what a heap trim gave back. */
 #include "supervisor/supervisor.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 int sup_memory_read(int pid, sup_memory *out)
 {
@@ -31,5 +34,22 @@ int sup_memory_read(int pid, sup_memory *out)
     }
     fclose(f);
     out->uss_bytes = priv * 1024;
+    return 0;
+}
+
+int sup_memory_resident(uint64_t *rss_bytes)
+{
+    unsigned long long size, resident;
+    FILE *f = fopen("/proc/self/statm", "re");
+    int n;
+
+    *rss_bytes = 0;
+    if (f == NULL)
+        return -errno;
+    n = fscanf(f, "%llu %llu", &size, &resident);
+    fclose(f);
+    if (n != 2)
+        return -EIO;
+    *rss_bytes = resident * (uint64_t)sysconf(_SC_PAGESIZE);
     return 0;
 }

@@ -8,17 +8,24 @@
  * smaps_rollup), never cached, so they cost nothing while nobody looks. The
  * supervisor is freed when its last handle (heartbeat, tick, each worker's
  * timers, the shutdown hold) is closed. Reload compares the new config with
- * the running one by name: an unchanged worker keeps its instance.
+ * the running one by name: an unchanged worker keeps its instance. Freed
+ * heap goes back to the system from the 1 s tick (heap_trim, below).
  */
 #include "supervisor/internal.h"
 
 #include <errno.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+/* mallinfo2 came with glibc 2.33; elsewhere the heap figures read 0 and
+ * nothing is trimmed. */
+#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 33)
+#define HAVE_MALLINFO2 1
+#include <malloc.h>
+#endif
 
 #define MEMORY_CHECK_MS 1000
 
@@ -75,6 +82,86 @@ static void memory_check(struct sup *s)
             sw->memory_high_warned = 0;
         }
     }
+}
+
+/* ---- giving freed heap back ------------------------------------------- */
+
+/*
+ * glibc keeps what is freed in its arenas: after a burst of large messages
+ * (a stuck subscriber's queue dropped, or delivered at last) the pages stay
+ * resident though nothing uses them, unless they happened to lie at the top
+ * of a heap. malloc_trim(0) gives the free pages of every arena back
+ * (madvise), at the cost of a walk over every free chunk, so:
+ * - it runs from the 1 s tick, at most once a tick, and only when mallinfo2
+ *   counts more than TRIM_FREE_BYTES free in the heap;
+ * - pages it gave back still count as free in mallinfo2, so that figure
+ *   alone would ask for a trim on every tick for as long as the chunks
+ *   stay free: after a trim that gave back less than TRIM_MEANINGFUL_BYTES,
+ *   the next waits TRIM_QUIET_MS. A trim that did give back memory may be
+ *   followed by another on the next tick (a burst still being freed);
+ * - after a worker's instance is freed (sup__heap_trim_soon), the next tick
+ *   trims regardless of the free figure and of the quiet period: its memory
+ *   is known to have just been freed, and stops are rare (a worker
+ *   restarting in a loop still costs at most one trim a tick);
+ * - glibc's fastbins are off (heap_trim_setup), or malloc_trim itself could
+ *   leave memory where it cannot reach it.
+ * What a trim gave back is the drop in herdd's resident size across the
+ * call: approximate, since other threads may allocate meanwhile, and never
+ * counted below zero.
+ */
+#define TRIM_FREE_BYTES (8u << 20)
+#define TRIM_MEANINGFUL_BYTES (1u << 20)
+#define TRIM_QUIET_MS 5000
+
+/* heap_trim_setup runs once, at start, and turns glibc's fastbins off
+ * (tcache still serves small blocks first). malloc_trim begins by
+ * consolidating the fastbins; in a thread arena (nng's threads have their
+ * own) that can merge free chunks into the arena's top chunk, which
+ * malloc_trim never gives back there: glibc shrinks a thread arena's top only
+ * on a later free in that arena. Up to a heap (64 MiB) per arena stayed
+ * resident after a burst; with fastbins off, none (bench/trim), at no cost
+ * that bench/bus could measure. */
+static void heap_trim_setup(void)
+{
+#ifdef HAVE_MALLINFO2
+    mallopt(M_MXFAST, 0);
+#endif
+}
+
+void sup__heap_trim_soon(struct sup *s)
+{
+    s->trim_wanted = true;
+}
+
+static void heap_trim(struct sup *s)
+{
+#ifdef HAVE_MALLINFO2
+    uint64_t now = uv_now(s->loop), before, after, released;
+    bool wanted = s->trim_wanted;
+
+    s->trim_wanted = false;
+    if (!wanted) {
+        if (now < s->trim_quiet_until_ms)
+            return;
+        struct mallinfo2 mi = mallinfo2();
+        if (mi.fordblks <= TRIM_FREE_BYTES)
+            return;
+    }
+    sup_memory_resident(&before);
+    uint64_t t0 = uv_hrtime();
+    malloc_trim(0);
+    uint64_t took_us = (uv_hrtime() - t0) / 1000;
+    sup_memory_resident(&after);
+    released = before > after ? before - after : 0;
+    s->malloc_trims++;
+    s->malloc_trimmed_bytes += released;
+    s->trim_quiet_until_ms = released < TRIM_MEANINGFUL_BYTES ? now + TRIM_QUIET_MS : 0;
+    sup_log(BASE_LOG_DEBUG, "supervisor", "malloc_trim%s: %llu bytes given back in %llu us",
+            wanted ? " (a worker was freed)" : "", (unsigned long long)released,
+            (unsigned long long)took_us);
+#else
+    s->trim_wanted = false;
+#endif
 }
 
 /* ---- reload ------------------------------------------------------------ */
@@ -232,6 +319,9 @@ json_t *sup_health(sup *s)
         o, "config", s->config_file[0] ? json_string(s->config_file) : json_string("(built-in)"));
     json_object_set_new(o, "workers", counts);
     json_object_set_new(o, "control_refused", json_integer((json_int_t)s->control_unknown));
+    json_object_set_new(o, "malloc_trims", json_integer((json_int_t)s->malloc_trims));
+    json_object_set_new(o, "malloc_trimmed_bytes",
+                        json_integer((json_int_t)s->malloc_trimmed_bytes));
     json_object_set_new(o, "bus", bus_stats_json(&st));
     json_object_set_new(o, "ts", sup__iso_now());
     return o;
@@ -251,20 +341,27 @@ static json_t *status(sup *s)
 static json_t *mem_report(sup *s)
 {
     sup_memory mem;
-    struct mallinfo2 mi = mallinfo2();
+    size_t arena = 0, in_use = 0, free_bytes = 0;
     json_t *workers = json_object();
 
+#ifdef HAVE_MALLINFO2
+    struct mallinfo2 mi = mallinfo2();
+    arena = mi.arena;
+    in_use = mi.uordblks;
+    free_bytes = mi.fordblks;
+#endif
     for (sup_worker *sw = s->workers; sw != NULL; sw = sw->next)
         json_object_set_new(
             workers, sw->cfg.name,
             json_integer(sw->inst != NULL ? (json_int_t)worker_heap_bytes(sw->inst) : 0));
     sup_memory_read(0, &mem);
-    return json_pack("{s:{s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I},s:o}", "supervisor", "rss_bytes",
+    return json_pack("{s:{s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I},s:o}", "supervisor", "rss_bytes",
                      (json_int_t)mem.rss_bytes, "pss_bytes", (json_int_t)mem.pss_bytes, "uss_bytes",
                      (json_int_t)mem.uss_bytes, "unaccounted_heap_bytes",
-                     (json_int_t)base_mem_slot_bytes(0), "malloc", "arena_bytes",
-                     (json_int_t)mi.arena, "in_use_bytes", (json_int_t)mi.uordblks, "free_bytes",
-                     (json_int_t)mi.fordblks, "workers", workers);
+                     (json_int_t)base_mem_slot_bytes(0), "malloc", "arena_bytes", (json_int_t)arena,
+                     "in_use_bytes", (json_int_t)in_use, "free_bytes", (json_int_t)free_bytes,
+                     "trims", (json_int_t)s->malloc_trims, "trimmed_bytes",
+                     (json_int_t)s->malloc_trimmed_bytes, "workers", workers);
 }
 
 static void worker_op(sup *s, bus_request *req, const char *op)
@@ -345,6 +442,7 @@ static void heartbeat(uv_timer_t *t)
 static void tick(uv_timer_t *t)
 {
     memory_check(t->data);
+    heap_trim(t->data);
 }
 
 int sup_new(uv_loop_t *loop, sup_config *cfg, const char *config_file, bus *b, sup **out)
@@ -361,6 +459,7 @@ int sup_new(uv_loop_t *loop, sup_config *cfg, const char *config_file, bus *b, s
         snprintf(s->config_file, sizeof(s->config_file), "%s", config_file);
     s->bus = b;
     s->started_ns = uv_hrtime();
+    heap_trim_setup();
     if ((rv = bus_service_register(b, "supervisor", on_request, s)) < 0) {
         sup_config_free(&s->cfg);
         free(s);

@@ -122,6 +122,11 @@ typedef struct sup_memory {
  * USS is Private_Clean + Private_Dirty. Returns 0 or a negative errno. */
 int sup_memory_read(int pid, sup_memory *out);
 
+/* sup_memory_resident reads herdd's own resident size from /proc/self/statm
+ * (kernel counters: cheaper than smaps_rollup, no USS or PSS). Returns 0 or
+ * a negative errno (then *rss_bytes is 0). */
+int sup_memory_resident(uint64_t *rss_bytes);
+
 /* ---- the supervisor service -------------------------------------------- */
 
 typedef struct sup sup;
