@@ -34,18 +34,9 @@ avail=$(df --output=avail -B1 "$SMALL" | tail -1)
 
 dd if=/dev/zero of="$SMALL/fill" bs=64k count=$(((avail - 1048576) / 65536)) 2>/dev/null
 
-wait_terminal() {
-    local i s
-    for i in $(seq 1 300); do
-        s=$($C --json job get jobs "$1" | json_get status)
-        case $s in completed|failed|cancelled) echo "$s"; return 0 ;; esac
-        sleep 0.1
-    done
-    fail "job $1 never ended ($s)"
-}
 
 id=$($C job submit jobs -- sh -c 'yes 0123456789abcdef | head -c 5000005') || fail "submit"
-[ "$(wait_terminal "$id")" = completed ] || fail "the job did not complete"
+[ "$(job_end jobs "$id")" = completed ] || fail "the job did not complete"
 $C --json job get jobs "$id" >"$T/meta.json"
 cat "$T/meta.json"
 [ "$(json_get_file "$T/meta.json" exit_code)" = 0 ] || fail "exit code"
@@ -85,7 +76,7 @@ pass "full disk: the job says its log is incomplete, a submit is refused unavail
 # Space back: submits are recorded, jobs run, and all of it survives a restart.
 rm -f "$SMALL/fill" "$SMALL/fill2"
 id2=$($C job submit jobs -- echo back again) || fail "submit once space is back"
-[ "$(wait_terminal "$id2")" = completed ] || fail "the later job"
+[ "$(job_end jobs "$id2")" = completed ] || fail "the later job"
 [ "$($C job output jobs "$id2")" = "back again" ] || fail "the later job's output"
 kill -TERM "$HERDD_PID"
 for i in $(seq 1 100); do kill -0 "$HERDD_PID" 2>/dev/null || break; sleep 0.1; done

@@ -26,15 +26,6 @@ expect_mode() {
 logged() {
     grep -qF -- " $1 $2: $3" "$T/herdd.log" || fail "herdd's log lacks \"$1 $2: $3\""
 }
-wait_done() {
-    local i s
-    for i in $(seq 1 100); do
-        s=$($C --json job get "$1" "$2" | json_get status)
-        case $s in completed | failed | cancelled) echo "$s"; return 0 ;; esac
-        sleep 0.1
-    done
-    return 1
-}
 stop_herdd() {
     kill -TERM "$HERDD_PID"; wait "$HERDD_PID"; local rc=$?
     [ $rc = 0 ] || fail "herdd exit $rc after SIGTERM"
@@ -68,9 +59,9 @@ grep -F "fresh" "$T/herdd.log" | grep -q "open to other users" &&
 a=$($C job submit jobs --type hello --configuration a) || fail "submit jobs"
 b=$($C job submit other -- echo b) || fail "submit other"
 c=$($C job submit fresh -- echo c) || fail "submit fresh"
-[ "$(wait_done jobs "$a")" = completed ] || fail "job on jobs"
-[ "$(wait_done other "$b")" = completed ] || fail "job on other"
-[ "$(wait_done fresh "$c")" = completed ] || fail "job on fresh"
+[ "$(job_end jobs "$a")" = completed ] || fail "job on jobs"
+[ "$(job_end other "$b")" = completed ] || fail "job on other"
+[ "$(job_end fresh "$c")" = completed ] || fail "job on fresh"
 [ "$($C job output jobs "$a")" = "hello a" ] || fail "output of $a"
 for f in "$STATE/jobs/jobs.json" "$OTHER/jobs.json" "$STATE/fresh/jobs.json"; do
     wait_until test -f "$f" || fail "$f not written"
@@ -109,7 +100,7 @@ watcher=$!
 track $watcher
 sleep 0.1
 d=$($C job submit jobs --type hello --configuration d) || fail "submit after restart"
-[ "$(wait_done jobs "$d")" = completed ] || fail "job after restart"
+[ "$(job_end jobs "$d")" = completed ] || fail "job after restart"
 wait_until yields 600 mode "$STATE/jobs/jobs.json" || fail "jobs.json mode $(mode "$STATE/jobs/jobs.json") after a write"
 sleep 0.2 # the last write is seen by the watcher
 touch "$T/stop-watch"

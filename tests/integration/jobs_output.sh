@@ -14,16 +14,6 @@ start_herdd "$T/c.json"
 C="$HERDCTL --runtime-dir $RUN"
 LOGS="$STATE/jobs/logs"
 
-# wait_done ID: until the job is terminal (30 s); prints its status.
-wait_done() {
-    local i s
-    for i in $(seq 1 300); do
-        s=$($C --json job get jobs "$1" | json_get status)
-        case $s in completed|failed|cancelled) echo "$s"; return 0 ;; esac
-        sleep 0.1
-    done
-    return 1
-}
 
 # --help on every level.
 $C job --help | grep -q "Usage: herdctl job SUBCOMMAND" || fail "job --help"
@@ -42,7 +32,7 @@ script='i=0; while [ $i -lt 100 ]; do if [ $((i%3)) = 0 ]; then printf "line %d\
 sh -c "$script" >"$T/want100"
 id=$($C job submit jobs -- sh -c "$script") || fail "submit"
 echo "$id" | grep -Eq '^[0-9a-f]{32}$' || fail "submit printed \"$id\", not a job id"
-[ "$(wait_done "$id")" = completed ] || fail "100-line job did not complete"
+[ "$(job_end jobs "$id")" = completed ] || fail "100-line job did not complete"
 cmp "$T/want100" "$LOGS/$id.log" || fail "sidecar differs from the child's bytes"
 $C job output jobs "$id" >"$T/out100" || fail "job output"
 cmp "$T/want100" "$T/out100" || fail "job output differs from the child's bytes"
@@ -57,7 +47,7 @@ pass "100 lines with \\n and \\r kept exactly"
 
 # 10,000 lines: afterwards the sidecar is the trim notice plus the last 2,000.
 id=$($C job submit jobs -- sh -c 'seq 1 10000 | sed "s/^/output line /"') || fail "submit 10k"
-[ "$(wait_done "$id")" = completed ] || fail "10k job did not complete"
+[ "$(job_end jobs "$id")" = completed ] || fail "10k job did not complete"
 [ "$($C --json job get jobs "$id" | json_get output_lines)" = 10000 ] || fail "10k output_lines"
 head -n 1 "$LOGS/$id.log" | grep -q "trim" || fail "no trim notice: $(head -n 1 "$LOGS/$id.log")"
 [ "$(wc -l <"$LOGS/$id.log")" = 2001 ] || fail "10k log holds $(wc -l <"$LOGS/$id.log") lines"
@@ -96,7 +86,7 @@ pass "job follow streams live output and exits with the job's code"
 
 # A configured type: the placeholder is one argv element.
 id=$($C job submit jobs --type compile --configuration "dir/my device.yaml")
-[ "$(wait_done "$id")" = completed ] || fail "typed job"
+[ "$(job_end jobs "$id")" = completed ] || fail "typed job"
 [ "$($C job output jobs "$id")" = "compiling dir/my device.yaml" ] || fail "typed output"
 $C job list jobs | grep -q "$id  completed  compile" || fail "job list: $($C job list jobs)"
 $C --json job list jobs --status completed | python3 -c '

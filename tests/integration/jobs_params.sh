@@ -18,15 +18,6 @@ start_herdd "$T/c.json"
 C="$HERDCTL --runtime-dir $RUN"
 
 n_jobs() { $C --json job list jobs | json_get jobs | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
-wait_done() {
-    local i s
-    for i in $(seq 1 100); do
-        s=$($C --json job get jobs "$1" | json_get status)
-        case $s in completed | failed | cancelled) echo "$s"; return 0 ;; esac
-        sleep 0.1
-    done
-    return 1
-}
 # expect_refused PARAM CMD...: exit 1 and exactly herdctl's rendering of
 # the worker's bad_request for PARAM; nothing on stdout.
 expect_refused() {
@@ -61,7 +52,7 @@ $C --json job submit jobs --type args --configuration -x --port 1 --new-name n 2
 [ -z "$(ls "$STATE/jobs/logs")" ] || fail "a refused submit left a log: $(ls "$STATE/jobs/logs")"
 # A '-' inside a value, or a path that starts "./-", is fine.
 id=$($C job submit jobs --type args --configuration ./-rf --port 1-2 --new-name a-b) || fail "submit ./-rf"
-[ "$(wait_done "$id")" = completed ] || fail "job with ./-rf"
+[ "$(job_end jobs "$id")" = completed ] || fail "job with ./-rf"
 [ "$($C job output jobs "$id")" = "./-rf 1-2 a-b" ] || fail "output: $($C job output jobs "$id")"
 [ "$(n_jobs)" = 1 ] || fail "jobs: $(n_jobs), want 1"
 pass "parameters starting with '-' refused (bad_request naming the parameter), no job created"
@@ -69,7 +60,7 @@ pass "parameters starting with '-' refused (bad_request naming the parameter), n
 # 2. NUL bytes in output: `job output` and `job follow` after the end.
 printf 'a\000b\n' >"$T/want"
 id=$($C job submit jobs --type nul) || fail "submit nul"
-[ "$(wait_done "$id")" = completed ] || fail "nul job"
+[ "$(job_end jobs "$id")" = completed ] || fail "nul job"
 cmp "$T/want" "$STATE/jobs/logs/$id.log" || fail "the log differs: $(od -c "$STATE/jobs/logs/$id.log")"
 $C job output jobs "$id" >"$T/out"; rc=$?
 [ $rc = 0 ] || fail "job output exit $rc"
@@ -80,7 +71,7 @@ cmp "$T/want" "$T/out" || fail "job follow: $(od -c "$T/out")"
 [ "$($C --json job output jobs "$id" | json_get data | od -c | head -n 1)" = "$(printf 'a\000b\n\n' | od -c | head -n 1)" ] ||
     fail "--json job output data"
 id2=$($C job submit jobs --type nul2) || fail "submit nul2"
-[ "$(wait_done "$id2")" = completed ] || fail "nul2 job"
+[ "$(job_end jobs "$id2")" = completed ] || fail "nul2 job"
 $C job output jobs "$id2" --tail 1 >"$T/out" || fail "job output --tail 1"
 printf 'z\000w\n' | cmp - "$T/out" || fail "job output --tail 1: $(od -c "$T/out")"
 $C job output jobs "$id2" >"$T/out" || fail "job output nul2"

@@ -115,6 +115,18 @@ for w in json.load(sys.stdin)["workers"]:
 
 worker_state_is() { [ "$(worker_get "$1" state)" = "$2" ]; }
 
+# job_end WORKER ID: waits until the job is terminal (30 s) and prints its
+# status; returns 1 if it never ends.
+job_end() {
+    local i s
+    for i in $(seq 1 300); do
+        s=$("$HERDCTL" --json job get "$1" "$2" | json_get status)
+        case $s in completed | failed | cancelled) echo "$s"; return 0 ;; esac
+        sleep 0.1
+    done
+    return 1
+}
+
 # check_refuses: reads "CONFIG_JSON|EXPECTED MESSAGE PART" lines on stdin;
 # `herdd --check` must exit 1 for each config and print the part. Prints
 # the number of cases.

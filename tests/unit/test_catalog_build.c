@@ -24,23 +24,7 @@
 
 #include <cmocka.h>
 
-static char tmp_root[PATH_MAX];
-
-static void make_tmp(const char *name, char *out, size_t size)
-{
-    snprintf(out, size, "%s/%s", tmp_root, name);
-    char cmd[PATH_MAX + 32];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", out, out);
-    assert_int_equal(system(cmd), 0);
-}
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
-    assert_int_equal(fclose(f), 0);
-}
+#include "tests/unit/catalog_support.h"
 
 static void gunzip(const char *name, const char *dest)
 {

@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-static char tmp_root[PATH_MAX];
+#include "tests/unit/catalog_support.h"
 
 struct events {
     int started, start_status;
@@ -66,14 +66,6 @@ static void run_until(uv_loop_t *loop, const int *flag, int want, uint64_t timeo
         uv_run(loop, UV_RUN_ONCE);
         uv_update_time(loop);
     }
-}
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    assert_int_equal(fclose(f), 0);
 }
 
 static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -26,39 +26,7 @@
 
 #include <cmocka.h>
 
-static char tmp_root[PATH_MAX];
-
-static void make_tmp(const char *name, char *out, size_t size)
-{
-    snprintf(out, size, "%s/%s", tmp_root, name);
-    char cmd[PATH_MAX + 32];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", out, out);
-    assert_int_equal(system(cmd), 0);
-}
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
-    assert_int_equal(fclose(f), 0);
-}
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    assert_true(n >= 0);
-    rewind(f);
-    char *s = malloc((size_t)n + 1);
-    assert_non_null(s);
-    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    return s;
-}
+#include "tests/unit/catalog_support.h"
 
 /* `{"s":[{"id":"a"},{"id":"big","d":"xxx..."}]}` whose second slim entry
  * (`{"id":"big","d":"..."}`, the default rule keeps every scalar member) is
