@@ -14,8 +14,9 @@
  * - Nothing is written before the whole input has been validated.
  * - Atomicity: the version is built in OUTDIR/.tmp-<random> (files inside a
  *   temp directory need no temp names of their own: the directory is the
- *   unit renamed into place), the filesystem is synced (one syncfs for the whole version), the
- *   directory is renamed to v-<hex>, OUTDIR is fsynced, and only then is
+ *   unit renamed into place), the filesystem is synced (one syncfs for
+ *   the whole version), the directory is renamed to v-<hex>, OUTDIR is
+ *   fsynced, and only then is
  *   `current` replaced by renaming a temp symlink over it (and OUTDIR
  *   fsynced again). Removal of other versions and of stale temp entries
  *   comes last. At any instant `current` names a complete version.

@@ -106,11 +106,12 @@ typedef struct catalog_build_result {
  * (one level) if missing. The new version is built in OUTDIR/.tmp-<random>,
  * fsynced, renamed to v-<hex>, then `current` is replaced by rename(2) of a
  * temporary symlink, and only then are stale .tmp-* entries and every v-*
- * but the new and the previous version removed: a kill at any instant leaves `current` naming a
- * complete version, and a worker still serving the previous version (reads in flight, or validating
- * the new one) keeps its files. Concurrent builds into one OUTDIR are serialised with flock(2) on
- * the directory. Memory: the input is mmap'ed and scanned; only one entry at a time is parsed. res
- * may be NULL. Blocks.
+ * but the new and the previous version removed: a kill at any instant
+ * leaves `current` naming a complete version, and a worker still serving
+ * the previous version (reads in flight, or validating the new one) keeps
+ * its files. Concurrent builds into one OUTDIR are serialised with flock(2)
+ * on the directory. Memory: the input is mmap'ed and scanned; only one
+ * entry at a time is parsed. res may be NULL. Blocks.
  */
 int catalog_build(const char *input_path, const char *spec_path, const char *outdir,
                   catalog_build_result *res, char *err, size_t err_size);

@@ -472,7 +472,18 @@ static int run_follow(cli_ctx *ctx, const job_sub *sub, int argc, char **argv)
     for (;;) {
         bus_event ev;
         rv = bus_client_next(ctx->client, POLL_MS, &ev);
-        if (rv == -ETIMEDOUT) {
+        if (rv < 0 && rv != -ETIMEDOUT) {
+            fprintf(stderr, "herdctl job follow: %s\n", cli_bus_error(ctx, rv));
+            return CLI_ERROR;
+        }
+        json_t *p = rv == 0 ? json_loadb(ev.payload, ev.payload_len, JSON_ALLOW_NUL, NULL) : NULL;
+        size_t tl = rv == 0 ? ev.topic_len : 0;
+        bool is_state = p != NULL && tl > 6 && memcmp(ev.topic + tl - 6, ".state", 6) == 0;
+        /* A quiet poll, or a state event saying the job ended: ask herdd.
+         * An event only says where to look: the end is what herdd's own
+         * `get` says (a client cannot forge that). */
+        if (rv == -ETIMEDOUT || (is_state && is_terminal(str_or(p, "status", NULL)))) {
+            json_decref(p);
             if ((rv = get_meta(ctx, w, id, &meta)) != CLI_OK)
                 return rv;
             if (is_terminal(str_or(meta, "status", NULL)))
@@ -481,26 +492,7 @@ static int run_follow(cli_ctx *ctx, const job_sub *sub, int argc, char **argv)
             meta = NULL;
             continue;
         }
-        if (rv < 0) {
-            fprintf(stderr, "herdctl job follow: %s\n", cli_bus_error(ctx, rv));
-            return CLI_ERROR;
-        }
-        json_t *p = json_loadb(ev.payload, ev.payload_len, JSON_ALLOW_NUL, NULL);
-        size_t tl = ev.topic_len;
-        if (p != NULL && tl > 6 && memcmp(ev.topic + tl - 6, ".state", 6) == 0) {
-            /* An event only says where to look: the end is what herdd's
-             * own `get` says (a client cannot forge that). */
-            if (is_terminal(str_or(p, "status", NULL))) {
-                json_decref(p);
-                if ((rv = get_meta(ctx, w, id, &meta)) != CLI_OK)
-                    return rv;
-                if (is_terminal(str_or(meta, "status", NULL)))
-                    break;
-                json_decref(meta);
-                meta = NULL;
-                continue;
-            }
-        } else if (p != NULL && tl > 7 && memcmp(ev.topic + tl - 7, ".output", 7) == 0) {
+        if (!is_state && p != NULL && tl > 7 && memcmp(ev.topic + tl - 7, ".output", 7) == 0) {
             const json_t *data = json_object_get(p, "data");
             uint64_t off = (uint64_t)json_integer_value(json_object_get(p, "offset"));
             size_t len = json_string_length(data);

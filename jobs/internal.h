@@ -253,12 +253,8 @@ int jobs__buf_shrink(jobs *j, base_buf *b, size_t cap);
 void jobs__buf_free(jobs *j, base_buf *b);
 
 /* ---- utilities (util.c) ------------------------------------------------ */
-int64_t jobs__now_ms(void);
-void jobs__format_time(int64_t ms, char out[32]);
-int base_time_parse(const char *s, int64_t *ms);
 int jobs__new_id(char out[JOBS__ID_LEN + 1]);
 bool jobs__id_valid(const char *s);
-bool base_name_valid(const char *s);
 const char *jobs__status_name(int status);
 int jobs__status_parse(const char *s);
 /* jobs__utf8_json makes a JSON string from arbitrary bytes: invalid UTF-8
@@ -274,7 +270,6 @@ bool jobs__is_terminal(int status);
 json_t *jobs__job_json(const jobs *j, const jobs_job *job, bool for_disk);
 void jobs__store_dirty(jobs *j);
 int jobs__store_restore(jobs *j);
-void jobs__store_on_write_done(jobs *j);
 void jobs__job_link(jobs *j, jobs_job *job);
 void jobs__job_unlink(jobs *j, jobs_job *job);
 void jobs__job_free(jobs *j, jobs_job *job);

@@ -122,19 +122,11 @@ static void run_end_work(uv_work_t *req)
         e->err = rc;
         e->failed_step = "compaction";
     }
-    if (compacted) {
-        /* The rename must survive a crash as well as the bytes. */
-        char dir[4096];
-        snprintf(dir, sizeof(dir), "%s", e->path);
-        char *slash = strrchr(dir, '/');
-        if (slash != NULL)
-            *slash = '\0';
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-    }
+    /* The rename must survive a crash as well as the bytes. If it does
+     * not, the log is whole, only uncompacted: no error to report.
+     * logs_dir is immutable while j lives (safe on this thread). */
+    if (compacted)
+        base_fsync_dir(e->j->logs_dir);
 }
 
 static void run_end_done_body(uv_work_t *req, int status)

@@ -26,7 +26,6 @@ wait_until worker_state_is cat running || fail "catalog worker"
 size=$("$HERDCTL" req cat list '{"limit": 100000}' | wc -c)
 [ "$size" -gt 300000 ] || fail "a list reply is only $size bytes"
 
-rss_mb() { awk '/^VmRSS/{print int($2 / 1024)}' "/proc/$HERDD_PID/status"; }
 # A raw req0 client: SP handshake, 400 requests, and it never reads.
 python3 - "$RUN/request.ipc" >"$T/raw.log" 2>&1 <<'PY' &
 import json, socket, struct, sys, time
@@ -46,7 +45,7 @@ track $raw
 peak=0
 slow=0
 for i in $(seq 1 20); do
-    r=$(rss_mb); [ "$r" -gt "$peak" ] && peak=$r
+    r=$(herdd_rss_mib); [ "$r" -gt "$peak" ] && peak=$r
     start=$(date +%s%N)
     "$HERDCTL" --timeout 3 status >/dev/null || fail "status failed while a client does not read"
     ms=$((($(date +%s%N) - start) / 1000000))

@@ -115,6 +115,9 @@ for w in json.load(sys.stdin)["workers"]:
 
 worker_state_is() { [ "$(worker_get "$1" state)" = "$2" ]; }
 
+# herdd_rss_mib: herdd's resident set in MiB (smaps_rollup).
+herdd_rss_mib() { awk '/^Rss:/{print int($2 / 1024)}' "/proc/$HERDD_PID/smaps_rollup"; }
+
 # job_end WORKER ID: waits until the job is terminal (30 s) and prints its
 # status; returns 1 if it never ends.
 job_end() {

@@ -23,8 +23,7 @@ JSON
 start_herdd "$T/herd.json"
 wait_until worker_state_is w running || fail "worker w did not start"
 
-rss_mib() { awk '/^Rss:/{print int($2 / 1024)}' "/proc/$HERDD_PID/smaps_rollup"; }
-rss_below() { [ "$(rss_mib)" -lt "$1" ]; }
+rss_below() { [ "$(herdd_rss_mib)" -lt "$1" ]; }
 trims() { status_get "$RUN" supervisor.malloc_trims; }
 
 # A raw sub0 subscriber that never reads (SP handshake only).
@@ -46,7 +45,7 @@ nngcat --push0 --dial "ipc://$RUN/publish.ipc" --file "$T/frame.bin" --count $FR
     fail "nngcat push"
 wait_until at_least $FRAMES status_get "$RUN" supervisor.bus.remote_in ||
     fail "herdd took $(status_get "$RUN" supervisor.bus.remote_in) of $FRAMES frames"
-peak=$(rss_mib)
+peak=$(herdd_rss_mib)
 kill $stuck
 wait $stuck 2>/dev/null
 wait_until yields 0 status_get "$RUN" supervisor.bus.remote_subscribers ||
@@ -57,13 +56,13 @@ if [ "${HERD_SANITIZE:-0}" = 1 ]; then
 else
     [ "$peak" -ge 128 ] || fail "the burst held only $peak MiB: nothing to give back"
     wait_until rss_below 64 ||
-        fail "RSS still $(rss_mib) MiB after the burst (peak $peak MiB); $(trims) trims"
+        fail "RSS still $(herdd_rss_mib) MiB after the burst (peak $peak MiB); $(trims) trims"
     wait_until at_least 1 trims || fail "no malloc_trim counted"
     given=$(status_get "$RUN" supervisor.malloc_trimmed_bytes)
     [ "$given" -gt 0 ] || fail "malloc_trimmed_bytes is $given"
     mem=$("$HERDCTL" --json mem)
     [ "$(echo "$mem" | json_get malloc.trims)" -ge 1 ] || fail "mem: $mem"
-    pass "burst of $FRAMES x 1 MiB: RSS $peak MiB -> $(rss_mib) MiB; $(trims) trims gave back $((given >> 20)) MiB"
+    pass "burst of $FRAMES x 1 MiB: RSS $peak MiB -> $(herdd_rss_mib) MiB; $(trims) trims gave back $((given >> 20)) MiB"
 fi
 
 # A stopped worker's memory is given back on the next tick, whatever the

@@ -1,7 +1,7 @@
 /* The output fast paths and the host hooks: word-at-a-time line counting
  * and tail search against byte-at-a-time references, published batches of
- * bytes that JSON must escape, and jobs_hooks enter/leave and realloc/free (balanced, every block
- * back). */
+ * bytes that JSON must escape, and jobs_hooks enter/leave and
+ * realloc/free (balanced, every block back). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
