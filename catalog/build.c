@@ -53,8 +53,9 @@
 struct section {
     char *name;
     size_t name_len;
-    const json_t *index_fields; /* borrowed from the spec, NULL: default rule */
-    const char *partition;      /* borrowed from the spec, may be NULL */
+    const json_t *index_fields;  /* borrowed from the spec, NULL: default rule */
+    const char *partition;       /* borrowed from the spec, may be NULL */
+    const json_t *search_fields; /* borrowed from the spec, NULL: the default */
     size_t first;
     size_t n;
 };
@@ -80,11 +81,14 @@ struct build {
     size_t index_bytes;    /* running total of the slim entries and their separators */
     const json_t *index_fields;
     const char *partition;
+    const json_t *search_fields;
     struct section *sections;
     size_t n_sections, cap_sections;
     struct entry *entries;
     size_t n_entries, cap_entries;
-    base_htab ids; /* entries by (section, id) */
+    base_htab ids;      /* entries by (section, id) */
+    catalog__raw *keys; /* check_dups' stack of member names */
+    size_t n_keys, cap_keys;
 };
 
 #define errf(b, ...) base_errf((b)->err, (b)->err_size, __VA_ARGS__)
@@ -163,6 +167,10 @@ static int load_spec(struct build *b, const char *spec_path)
             if (check_partition(b, "spec.partition_field", v) < 0)
                 return -EINVAL;
             b->partition = json_string_value(v);
+        } else if (strcmp(key, "search_fields") == 0) {
+            if (check_fields(b, "spec.search_fields", v) < 0)
+                return -EINVAL;
+            b->search_fields = v;
         } else if (strcmp(key, "max_slim_bytes") == 0) {
             if (check_max_slim(b, v) < 0)
                 return -EINVAL;
@@ -187,6 +195,9 @@ static int load_spec(struct build *b, const char *spec_path)
                     } else if (strcmp(k2, "partition_field") == 0) {
                         if (check_partition(b, where, v2) < 0)
                             return -EINVAL;
+                    } else if (strcmp(k2, "search_fields") == 0) {
+                        if (check_fields(b, where, v2) < 0)
+                            return -EINVAL;
                     } else {
                         return errf(b, "%s: unknown key", where);
                     }
@@ -204,6 +215,7 @@ static void resolve_section(struct build *b, struct section *s)
 {
     s->index_fields = b->index_fields;
     s->partition = b->partition;
+    s->search_fields = b->search_fields;
     json_t *sv = json_object_get(json_object_get(b->spec, "sections"), s->name);
     if (sv == NULL)
         return;
@@ -213,6 +225,9 @@ static void resolve_section(struct build *b, struct section *s)
     json_t *p = json_object_get(sv, "partition_field");
     if (p != NULL)
         s->partition = json_string_value(p); /* null: no partition */
+    json_t *sf = json_object_get(sv, "search_fields");
+    if (sf != NULL)
+        s->search_fields = sf;
 }
 
 /* ---- scan pass ----------------------------------------------------------- */
@@ -241,55 +256,178 @@ static int id_seen(struct build *b, size_t e)
     return base_htab_insert(&b->ids, h, (uint32_t)e, entry_hash, b);
 }
 
-static int is_array_of_objects(const json_t *v)
+/* A non-empty array whose every element is an object: kept in the body only. */
+static int is_array_of_objects(catalog__raw v)
 {
-    size_t i;
-    json_t *x;
-    if (!json_is_array(v) || json_array_size(v) == 0)
+    if (catalog__type(v) != CATALOG__T_ARRAY)
         return 0;
-    json_array_foreach(v, i, x)
-    {
-        if (!json_is_object(x))
+    catalog__iter it;
+    catalog__raw x;
+    int n = 0;
+    catalog__iter_init(&it, v.p, v.len);
+    while (catalog__arr_next(&it, &x)) {
+        if (x.p[0] != '{')
             return 0;
+        n++;
     }
-    return 1;
+    return n > 0;
 }
 
-static int make_slim(struct build *b, const struct section *s, json_t *e, struct entry *out)
+/* The value of the entry's member `name`, or a missing value. */
+static catalog__raw member(catalog__raw entry, const char *name)
 {
-    json_t *slim = json_object();
-    if (slim == NULL)
+    catalog__iter it;
+    catalog__raw k, v;
+    size_t n = strlen(name);
+    catalog__iter_init(&it, entry.p, entry.len);
+    while (catalog__obj_next(&it, &k, &v))
+        if (catalog__key_is(k, name, n))
+            return v;
+    return (catalog__raw){NULL, 0};
+}
+
+/* Appends "key":value with the value's insignificant whitespace dropped:
+ * numbers and strings stay the input's bytes. */
+static int add_member(base_buf *out, const char *key_raw, size_t key_len, catalog__raw v)
+{
+    if (base_buf_reserve(out, key_len + v.len + 2) < 0)
         return -ENOMEM;
-    int rc = 0;
-    if (s->index_fields != NULL) {
-        rc |= json_object_set(slim, b->id_field, json_object_get(e, b->id_field));
+    if (out->len > 1)
+        out->data[out->len++] = ',';
+    memcpy(out->data + out->len, key_raw, key_len);
+    out->len += key_len;
+    out->data[out->len++] = ':';
+    out->len += catalog__compact(v.p, v.len, out->data + out->len);
+    out->data[out->len] = '\0';
+    return 0;
+}
+
+/* Appends a listed member: its key as the spec names it, escaped. */
+static int add_named(base_buf *out, const char *name, catalog__raw v)
+{
+    base_buf key = {0};
+    int rc = base_buf_json_string(&key, name, strlen(name));
+    if (rc == 0)
+        rc = add_member(out, key.data, key.len, v);
+    base_buf_free(&key);
+    return rc;
+}
+
+static int listed_before(const json_t *fields, size_t i, const char *name)
+{
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(json_string_value(json_array_get(fields, j)), name) == 0)
+            return 1;
+    return 0;
+}
+
+static int make_slim(struct build *b, const struct section *s, catalog__raw e, struct entry *out)
+{
+    base_buf slim = {0};
+    int rc = base_buf_add(&slim, "{", 1);
+    if (rc == 0 && s->index_fields != NULL) {
+        rc = add_named(&slim, b->id_field, member(e, b->id_field));
         size_t i;
         json_t *f;
         json_array_foreach(s->index_fields, i, f)
         {
-            json_t *v = json_object_get(e, json_string_value(f));
-            if (v != NULL && json_object_get(slim, json_string_value(f)) == NULL)
-                rc |= json_object_set(slim, json_string_value(f), v);
+            const char *name = json_string_value(f);
+            catalog__raw v = member(e, name);
+            if (rc == 0 && v.p != NULL && strcmp(name, b->id_field) != 0 &&
+                !listed_before(s->index_fields, i, name))
+                rc = add_named(&slim, name, v);
         }
-        if (s->partition != NULL) {
-            json_t *v = json_object_get(e, s->partition);
-            if (v != NULL && json_object_get(slim, s->partition) == NULL)
-                rc |= json_object_set(slim, s->partition, v);
+        if (rc == 0 && s->partition != NULL && strcmp(s->partition, b->id_field) != 0 &&
+            !listed_before(s->index_fields, json_array_size(s->index_fields), s->partition)) {
+            catalog__raw v = member(e, s->partition);
+            if (v.p != NULL)
+                rc = add_named(&slim, s->partition, v);
         }
-    } else {
-        const char *k;
-        json_t *v;
-        json_object_foreach(e, k, v)
-        {
+    } else if (rc == 0) {
+        catalog__iter it;
+        catalog__raw k, v;
+        catalog__iter_init(&it, e.p, e.len);
+        while (rc == 0 && catalog__obj_next(&it, &k, &v))
             if (!is_array_of_objects(v))
-                rc |= json_object_set(slim, k, v);
-        }
+                rc = add_member(&slim, k.p, k.len, v);
     }
-    out->slim = rc ? NULL : base_json_dumps(slim, JSON_COMPACT);
-    json_decref(slim);
-    if (out->slim == NULL)
+    if (rc == 0)
+        rc = base_buf_add(&slim, "}", 1);
+    if (rc < 0) {
+        base_buf_free(&slim);
         return -ENOMEM;
-    out->slim_len = strlen(out->slim);
+    }
+    out->slim = slim.data; /* base_buf memory: freed with base_free */
+    out->slim_len = slim.len;
+    return 0;
+}
+
+/* ---- duplicate member names, at every depth ------------------------------ */
+
+static int raw_cmp(const void *x, const void *y)
+{
+    const catalog__raw *a = x, *b = y;
+    int c = catalog__str_cmp(*a, *b, 0);
+    /* equal names: the later one in the input last, so it is the one named */
+    return c ? c : (a->p > b->p) - (a->p < b->p);
+}
+
+/* The object's keys are checked in the build's key stack (no allocation
+ * per object once it has grown), then its values are descended into. */
+static int check_dups(struct build *b, catalog__raw v, const char *where)
+{
+    catalog__iter it;
+    catalog__raw k, x;
+    if (v.p[0] == '[') {
+        catalog__iter_init(&it, v.p, v.len);
+        while (catalog__arr_next(&it, &x))
+            if ((x.p[0] == '{' || x.p[0] == '[') && check_dups(b, x, where) < 0)
+                return -EINVAL;
+        return 0;
+    }
+    size_t base = b->n_keys;
+    catalog__iter_init(&it, v.p, v.len);
+    while (catalog__obj_next(&it, &k, &x)) {
+        if (b->n_keys == b->cap_keys) {
+            size_t cap = b->cap_keys ? b->cap_keys * 2 : 64;
+            catalog__raw *n = realloc(b->keys, cap * sizeof(*n));
+            if (n == NULL)
+                return errf(b, "%s: out of memory", where);
+            b->keys = n;
+            b->cap_keys = cap;
+        }
+        b->keys[b->n_keys++] = k;
+    }
+    catalog__raw *keys = b->keys + base;
+    size_t n = b->n_keys - base;
+    const catalog__raw *dup = NULL;
+    if (n <= 16) {
+        for (size_t i = 1; i < n && dup == NULL; i++)
+            for (size_t j = 0; j < i && dup == NULL; j++)
+                if (catalog__str_cmp(keys[i], keys[j], 0) == 0)
+                    dup = &keys[i];
+    } else {
+        qsort(keys, n, sizeof(*keys), raw_cmp);
+        for (size_t i = 1; i < n && dup == NULL; i++)
+            if (catalog__str_cmp(keys[i], keys[i - 1], 0) == 0)
+                dup = &keys[i];
+    }
+    if (dup != NULL) {
+        char q[80], *name = malloc(dup->len);
+        size_t line, col, nl = name != NULL ? catalog__str_decode(*dup, name) : 0;
+        base_json_scan sc;
+        base_json_scan_init(&sc, b->in, b->in_len);
+        base_json_scan_where(&sc, (size_t)(dup->p - b->in), &line, &col);
+        catalog__quote(name != NULL ? name : "?", name != NULL ? nl : 1, q, sizeof(q));
+        free(name);
+        b->n_keys = base;
+        return errf(b, "%s: duplicate member %s at line %zu column %zu", where, q, line, col);
+    }
+    b->n_keys = base;
+    catalog__iter_init(&it, v.p, v.len);
+    while (catalog__obj_next(&it, &k, &x))
+        if ((x.p[0] == '{' || x.p[0] == '[') && check_dups(b, x, where) < 0)
+            return -EINVAL;
     return 0;
 }
 
@@ -315,28 +453,20 @@ static int add_entry(struct build *b, base_json_scan *sc, size_t si, size_t pos)
     if (base_json_scan_value(sc, &a, &z) < 0)
         return json_fail(b, sc, where);
 
-    json_error_t je;
-    json_t *e = json_loadb(b->in + a, z - a, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
-    if (e == NULL) {
-        base_json_scan tmp;
-        size_t line, col;
-        base_json_scan_init(&tmp, b->in, b->in_len);
-        base_json_scan_where(&tmp, a + (size_t)(je.position > 0 ? je.position : 0), &line, &col);
-        return errf(b, "%s: invalid JSON at line %zu column %zu: %s", where, line, col, je.text);
-    }
-    int rc = 0;
-    json_t *id = json_object_get(e, b->id_field);
+    catalog__raw e = {b->in + a, z - a};
+    int rc = check_dups(b, e, where);
+    if (rc < 0)
+        return rc;
+    catalog__raw id = member(e, b->id_field);
     char why[64], q[80];
-    if (id == NULL) {
-        rc = errf(b, "%s: missing id member \"%s\"", where, b->id_field);
-        goto out;
-    }
-    if (!json_is_string(id)) {
-        rc = errf(b, "%s: id \"%s\" is not a string", where, b->id_field);
-        goto out;
-    }
-    const char *idv = json_string_value(id);
-    size_t id_len = json_string_length(id);
+    if (id.p == NULL)
+        return errf(b, "%s: missing id member \"%s\"", where, b->id_field);
+    if (id.p[0] != '"')
+        return errf(b, "%s: id \"%s\" is not a string", where, b->id_field);
+    char *idv = malloc(id.len);
+    if (idv == NULL)
+        return errf(b, "%s: out of memory", where);
+    size_t id_len = catalog__str_decode(id, idv);
     if (catalog__check_name(idv, id_len, why, sizeof(why)) < 0) {
         catalog__quote(idv, id_len, q, sizeof(q));
         rc = errf(b, "%s: id %s %s", where, q, why);
@@ -358,20 +488,17 @@ static int add_entry(struct build *b, base_json_scan *sc, size_t si, size_t pos)
     en->off = a;
     en->len = z - a;
     en->id_len = id_len;
-    en->id = malloc(id_len + 1);
-    if (en->id == NULL) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    memcpy(en->id, idv, id_len + 1);
+    idv[id_len] = '\0'; /* id.len > id_len: the quotes */
+    en->id = idv;
+    idv = NULL;
     int seen = id_seen(b, b->n_entries);
     if (seen != 0) {
-        free(en->id);
+        idv = en->id;
         if (seen < 0) {
             rc = -ENOMEM;
             goto out;
         }
-        catalog__quote(idv, id_len, q, sizeof(q));
+        catalog__quote(en->id, id_len, q, sizeof(q));
         rc = errf(b, "%s: duplicate id %s", where, q);
         goto out;
     }
@@ -384,7 +511,7 @@ static int add_entry(struct build *b, base_json_scan *sc, size_t si, size_t pos)
      * it, so that the index stays small whatever the input holds (the body
      * stays on disk and has no such limit). */
     if (en->slim_len > b->max_slim_bytes) {
-        catalog__quote(idv, id_len, q, sizeof(q));
+        catalog__quote(en->id, id_len, q, sizeof(q));
         rc = errf(b, "%s (id %s): slim fields take %zu bytes, over max_slim_bytes %zu", where, q,
                   en->slim_len, b->max_slim_bytes);
         goto out;
@@ -397,7 +524,7 @@ static int add_entry(struct build *b, base_json_scan *sc, size_t si, size_t pos)
         goto out;
     }
 out:
-    json_decref(e);
+    free(idv);
     if (rc == -ENOMEM)
         errf(b, "%s: out of memory", where);
     return rc;
@@ -529,6 +656,9 @@ static json_t *effective_spec(struct build *b)
             goto fail;
         if (s->partition != NULL &&
             json_object_set_new(o, "partition_field", json_string(s->partition)) < 0)
+            goto fail;
+        if (s->search_fields != NULL &&
+            json_object_set_new(o, "search_fields", json_deep_copy(s->search_fields)) < 0)
             goto fail;
     }
     json_decref(secs);
@@ -818,7 +948,7 @@ int catalog_build(const char *input_path, const char *spec_path, const char *out
         goto out;
     }
     catalog__manifest m;
-    catalog__manifest_init(&m, spec_hex);
+    catalog__manifest_init(&m, CATALOG_FORMAT, spec_hex);
     for (size_t i = 0; i < b.n_entries; i++) {
         struct entry *e = &b.entries[i];
         struct section *s = &b.sections[e->section];
@@ -852,13 +982,14 @@ out:
     json_decref(spec);
     for (size_t i = 0; i < b.n_entries; i++) {
         free(b.entries[i].id);
-        free(b.entries[i].slim);
+        base_free(b.entries[i].slim);
     }
     free(b.entries);
     for (size_t i = 0; i < b.n_sections; i++)
         free(b.sections[i].name);
     free(b.sections);
     base_htab_free(&b.ids);
+    free(b.keys);
     json_decref(b.spec);
     if (map != MAP_FAILED)
         munmap(map, b.in_len);

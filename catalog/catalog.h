@@ -76,7 +76,9 @@
 
 #include "base/base.h"
 
-#define CATALOG_FORMAT 1
+/* index.json's format: 2 keeps the slim entries as the input's bytes (whitespace
+ * dropped); the loader still reads format 1 (slim entries re-serialised by jansson) */
+#define CATALOG_FORMAT 2
 #define CATALOG_NAME_MAX 200
 #define CATALOG_LRU_ENTRIES_DEFAULT 64
 #define CATALOG_LRU_BYTES_DEFAULT (4u * 1024 * 1024)
@@ -157,21 +159,39 @@ catalog_index_info catalog_index_get_info(const catalog_index *idx);
 const char *catalog_index_section_name(const catalog_index *idx, size_t i);
 
 /*
- * A query. section NULL: every section. category: exact match on the
- * entry's "category" string member. domain: exact match on the value of
+ * A query (DESIGN.md section 6, op `list`). section NULL: every section.
+ * category and domain: shorthands for a where clause on "category" and on
  * the section's partition field (no partition field: nothing matches).
- * q (search only): case-insensitive (ASCII folding) substring of the id,
- * "name" or "description". Results are in index order; `total` counts every
- * match, `entries` holds those from `offset`, at most `limit` of them (the
- * worker applies its own default limit; 0 returns only the total).
- * max_bytes (0: none) bounds the reply: a query whose answer would be
- * longer fails with -EFBIG as soon as it is, without building the rest.
+ * where: NULL or an object of clauses, each `field path: matcher`, all of
+ * which must hold; a matcher is a scalar (equal, or contained in an array
+ * field), an array (any of), {"not": M}, {"empty_or": M} (missing, null,
+ * [] or M) or {"fold": M} (strings under Unicode simple case folding).
+ * any: NULL or an array of where objects, one of which must hold. q: NULL
+ * or search text over each section's search_fields, folded; phrase 0:
+ * every whitespace-separated term is in some field, 1: the whole text is.
+ * order: NULL (index order, relevance with q), "index", "relevance", or
+ * an array of sort keys {"field", "desc"?, "fold"?, "first"?: [values]}
+ * (missing values last, ties in input order). facets: NULL or an array of
+ * field paths, each answered with the value counts of the entries that
+ * pass every clause but its own. Results are paged: `total` counts every
+ * match, `entries` holds those from `offset`, at most `limit` of them (0
+ * returns only the total). max_bytes (0: none) bounds the reply: a query
+ * whose answer would be longer fails with -EFBIG. The json_t values are
+ * the request's, borrowed for the call. A field path no entry of the range
+ * holds, named in where, any, order or facets, is -EINVAL (a typo is
+ * never an empty answer); so is any malformed clause, with a message
+ * naming it.
  */
 typedef struct catalog_query {
     const char *section;
     const char *category;
     const char *domain;
+    const json_t *where;
+    const json_t *any;
     const char *q;
+    int phrase;
+    const json_t *order;
+    const json_t *facets;
     size_t offset;
     size_t limit;
     size_t max_bytes;
@@ -179,12 +199,13 @@ typedef struct catalog_query {
 
 /*
  * catalog_index_list / catalog_index_search: append
- * {"total":N,"entries":[...]} to out. Each entry is the stored slim JSON,
+ * {"total":N,"entries":[...],"facets":{...}?} to out. Each entry is the stored slim JSON,
  * byte for byte, except when the query names no section and the catalog
  * has several sections: then "section":"<name>" is spliced in as the
  * entry's first member (unless the entry has its own top-level "section"
  * member). Unknown section: -ENOENT with a message. search with an empty
- * or missing q: -EINVAL. -ENOMEM on allocation failure. Does not block.
+ * or missing q: -EINVAL (list takes an empty q as none). -ENOMEM on allocation failure. Does not
+ * block.
  */
 int catalog_index_list(const catalog_index *idx, const catalog_query *q, base_buf *out, char *err,
                        size_t err_size);
@@ -193,7 +214,8 @@ int catalog_index_search(const catalog_index *idx, const catalog_query *q, base_
 /*
  * catalog_index_categories / catalog_index_domains: append an object
  * {"<value>":count,...} sorted by value (bytewise), over one section or all
- * (section NULL). Entries without the member (or with a non-string value)
+ * (section NULL), of the "category" member and of each section's partition
+ * field. An array value counts each of its string elements; other values
  * are not counted.
  */
 int catalog_index_categories(const catalog_index *idx, const char *section, base_buf *out,

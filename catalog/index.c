@@ -1,14 +1,16 @@
 /*
- * The loaded index of one catalog version, and the queries over it.
+ * The loaded index of one catalog version: its load, lookups by id, and
+ * stats (the queries over it are query.c's).
  *
  * Design notes
  * - Layout: every entry's slim JSON sits in one arena (`slim`), byte for
- *   byte as in index.json. Filter strings (id, name, description) point
- *   into that arena when their JSON form has no escapes, else into a second
- *   arena (`text`) holding decoded copies. Category and partition values
- *   and section names are interned once in `text`; entries hold their
- *   intern number. So the index is a handful of allocations whatever the
- *   entry count, and catalog_index_get_info() sums exactly those.
+ *   byte as in index.json. Each entry's id and name point into that arena
+ *   when their JSON form has no escapes, else into a second arena (`text`)
+ *   holding decoded copies. Section names and each section's partition
+ *   and search field names are interned once in `text`. Every other field
+ *   is read from the slim bytes when a query needs it, so the index is a
+ *   handful of allocations whatever the entry count, and
+ *   catalog_index_get_info() sums exactly those.
  * - String references are offsets, never pointers, so arenas may move when
  *   they grow or shrink; the top bit of an offset selects the arena.
  * - No jansson tree survives the load: index.json is walked with the
@@ -34,52 +36,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TEXT_BIT 0x80000000u
-#define NONE UINT32_MAX
-_Static_assert(CATALOG__INDEX_MAX_BYTES < TEXT_BIT, "an index.json offset fits in 31 bits");
-
-typedef struct istr {
-    uint32_t off; /* NONE: absent; TEXT_BIT set: in text, else in slim */
-    uint32_t len;
-} istr;
-
-struct ientry {
-    uint32_t slim_off, slim_len;
-    istr id, name, desc;
-    uint32_t category;  /* intern number or NONE */
-    uint32_t partition; /* intern number or NONE */
-    uint16_t section;
-    uint16_t own_section; /* the slim entry has a top-level "section" member */
-};
-
-struct isection {
-    uint32_t name; /* intern number */
-    uint32_t first, n;
-};
-
-struct catalog_index {
-    int refs;
-    char *dir;
-    char version[64];
-    char manifest[65];
-    char *slim;
-    size_t slim_len;
-    char *text;
-    size_t text_len, text_cap;
-    struct ientry *entries;
-    size_t n_entries;
-    struct isection *sections;
-    size_t n_sections;
-    istr *interns;
-    size_t n_interns, cap_interns;
-    base_htab ids; /* entries by (section, id) */
-    size_t bytes;
-};
-
-static inline const char *sp(const catalog_index *idx, istr s)
-{
-    return (s.off & TEXT_BIT) ? idx->text + (s.off & ~TEXT_BIT) : idx->slim + s.off;
-}
+#define TEXT_BIT CATALOG__TEXT_BIT
+#define NONE CATALOG__NONE
+typedef catalog__istr istr;
+#define sp catalog__sp
 
 /* ---- load ---------------------------------------------------------------- */
 
@@ -92,6 +52,7 @@ struct loader {
     base_htab itab; /* interns by value, during the load */
     size_t cap_entries;
     size_t max_slim_bytes; /* the spec's, or the default */
+    int format;            /* index.json's, which the manifest's header names */
 };
 
 /* lerr: base_errf with the version directory in front of the message. */
@@ -223,7 +184,7 @@ struct idkey {
 static uint32_t entry_hash(uint32_t e, void *ctx)
 {
     const catalog_index *idx = ctx;
-    const struct ientry *x = &idx->entries[e];
+    const struct catalog__entry *x = &idx->entries[e];
     return base_hash(sp(idx, x->id), x->id.len, x->section);
 }
 
@@ -231,7 +192,7 @@ static bool entry_is(uint32_t e, const void *key, void *ctx)
 {
     const catalog_index *idx = ctx;
     const struct idkey *k = key;
-    const struct ientry *x = &idx->entries[e];
+    const struct catalog__entry *x = &idx->entries[e];
     return x->section == k->section && x->id.len == k->len &&
            memcmp(sp(idx, x->id), k->id, k->len) == 0;
 }
@@ -247,7 +208,7 @@ static size_t id_lookup(const catalog_index *idx, size_t section, const char *id
 /* 1 when entry e's (section, id) is already in, 0 after adding it. */
 static int id_insert(catalog_index *idx, uint32_t e)
 {
-    struct ientry *n = &idx->entries[e];
+    struct catalog__entry *n = &idx->entries[e];
     if (id_lookup(idx, n->section, sp(idx, n->id), n->id.len) != SIZE_MAX)
         return 1;
     return base_htab_insert(&idx->ids, entry_hash(e, idx), e, entry_hash, idx);
@@ -255,7 +216,6 @@ static int id_insert(catalog_index *idx, uint32_t e)
 
 struct sec_fields {
     const char *id_field;
-    const char *partition; /* may be NULL */
 };
 
 static int load_entry(struct loader *l, base_json_scan *sc, size_t si, size_t pos,
@@ -273,16 +233,15 @@ static int load_entry(struct loader *l, base_json_scan *sc, size_t si, size_t po
                     sname, pos, z - a, l->max_slim_bytes);
     if (idx->n_entries == l->cap_entries) {
         size_t cap = l->cap_entries ? l->cap_entries * 2 : 256;
-        struct ientry *n = realloc(idx->entries, cap * sizeof(*n));
+        struct catalog__entry *n = realloc(idx->entries, cap * sizeof(*n));
         if (n == NULL)
             return -ENOMEM;
         idx->entries = n;
         l->cap_entries = cap;
     }
-    struct ientry *e = &idx->entries[idx->n_entries];
+    struct catalog__entry *e = &idx->entries[idx->n_entries];
     memset(e, 0, sizeof(*e));
-    e->id.off = e->name.off = e->desc.off = NONE;
-    e->category = e->partition = NONE;
+    e->id.off = e->name.off = NONE;
     e->section = (uint16_t)si;
     e->slim_off = (uint32_t)idx->slim_len;
     e->slim_len = (uint32_t)(z - a);
@@ -304,7 +263,6 @@ static int load_entry(struct loader *l, base_json_scan *sc, size_t si, size_t po
         const char *kraw = idx->slim + ka;
         size_t klen = kz - ka;
         int is_str = idx->slim[va] == '"';
-        istr v;
         if (key_is(kraw, klen, f->id_field)) {
             if (!is_str)
                 return lerr(l, "index.json: %s[%zu]: id is not a string", sname, pos);
@@ -312,19 +270,6 @@ static int load_entry(struct loader *l, base_json_scan *sc, size_t si, size_t po
                 return rc;
         } else if (key_is(kraw, klen, "name") && is_str) {
             if ((rc = str_value(l, va, vz, &e->name)) < 0)
-                return rc;
-        } else if (key_is(kraw, klen, "description") && is_str) {
-            if ((rc = str_value(l, va, vz, &e->desc)) < 0)
-                return rc;
-        } else if (key_is(kraw, klen, "category") && is_str) {
-            if ((rc = str_value(l, va, vz, &v)) < 0 ||
-                (rc = intern(l, sp(idx, v), v.len, &e->category)) < 0)
-                return rc;
-        }
-        /* the partition member may also be "category": not an else-if */
-        if (f->partition != NULL && is_str && key_is(kraw, klen, f->partition)) {
-            if ((rc = str_value(l, va, vz, &v)) < 0 ||
-                (rc = intern(l, sp(idx, v), v.len, &e->partition)) < 0)
                 return rc;
         }
         if (key_is(kraw, klen, "section"))
@@ -338,6 +283,45 @@ static int load_entry(struct loader *l, base_json_scan *sc, size_t si, size_t po
         return lerr(l, "index.json: %s[%zu]: id %s %s", sname, pos, q, why);
     }
     idx->n_entries++;
+    return 0;
+}
+
+/* The section's partition field and search fields, as interned names. */
+static int section_fields(struct loader *l, struct catalog__section *s, const json_t *ss,
+                          const char *name)
+{
+    static const char *const defaults[] = {"id", "name", "description"};
+    catalog_index *idx = l->idx;
+    const json_t *pf = json_object_get(ss, "partition_field");
+    const json_t *sf = json_object_get(ss, "search_fields");
+    size_t n = sf != NULL ? json_array_size(sf) : 3;
+    int rc;
+
+    s->partition = NONE;
+    if (pf != NULL && !json_is_null(pf)) {
+        if (!json_is_string(pf) || json_string_length(pf) == 0)
+            return lerr(l, "index.json: spec.sections.%s.partition_field: expected a name", name);
+        if ((rc = intern(l, json_string_value(pf), json_string_length(pf), &s->partition)) < 0)
+            return rc;
+    }
+    if (sf != NULL && (!json_is_array(sf) || n > CATALOG__SEARCH_FIELDS_MAX))
+        return lerr(l, "index.json: spec.sections.%s.search_fields: expected at most %d names",
+                    name, CATALOG__SEARCH_FIELDS_MAX);
+    uint32_t *grown = realloc(idx->search, (idx->n_search + n) * sizeof(*grown));
+    if (grown == NULL && n > 0)
+        return -ENOMEM;
+    if (grown != NULL)
+        idx->search = grown;
+    s->search_first = (uint32_t)idx->n_search;
+    s->n_search = (uint32_t)n;
+    for (size_t i = 0; i < n; i++) {
+        const char *f = sf != NULL ? json_string_value(json_array_get(sf, i)) : defaults[i];
+        if (f == NULL || !f[0])
+            return lerr(l, "index.json: spec.sections.%s.search_fields[%zu]: expected a name", name,
+                        i);
+        if ((rc = intern(l, f, strlen(f), &idx->search[idx->n_search++])) < 0)
+            return rc;
+    }
     return 0;
 }
 
@@ -383,24 +367,23 @@ static int load_sections(struct loader *l, size_t a, size_t z, const json_t *spe
         const json_t *ss = json_object_get(spec_secs, name);
         if (!json_is_object(ss))
             return lerr(l, "index.json: section \"%s\" is not in the spec", name);
-        struct sec_fields f = {
-            .id_field = id_field,
-            .partition = json_string_value(json_object_get(ss, "partition_field")),
-        };
+        struct sec_fields f = {.id_field = id_field};
         if (idx->n_sections == cap_sections) {
             cap_sections = cap_sections ? cap_sections * 2 : 8;
-            struct isection *n = realloc(idx->sections, cap_sections * sizeof(*n));
+            struct catalog__section *n = realloc(idx->sections, cap_sections * sizeof(*n));
             if (n == NULL)
                 return -ENOMEM;
             idx->sections = n;
         }
         if (idx->n_sections >= UINT16_MAX)
             return lerr(l, "index.json: too many sections");
-        struct isection *s = &idx->sections[idx->n_sections];
+        struct catalog__section *s = &idx->sections[idx->n_sections];
         s->first = (uint32_t)idx->n_entries;
         s->n = 0;
         int rc = intern(l, name, nlen, &s->name);
         if (rc < 0)
+            return rc;
+        if ((rc = section_fields(l, s, ss, name)) < 0)
             return rc;
         for (size_t i = 0; i < idx->n_sections; i++)
             if (idx->sections[i].name == s->name)
@@ -434,7 +417,7 @@ static int build_ids(struct loader *l)
         if (rc < 0)
             return rc;
         if (rc > 0) {
-            struct ientry *e = &idx->entries[i];
+            struct catalog__entry *e = &idx->entries[i];
             char q[80];
             catalog__quote(sp(idx, e->id), e->id.len, q, sizeof(q));
             return lerr(l, "index.json: duplicate id %s in section \"%.*s\"", q,
@@ -483,7 +466,7 @@ static int check_manifest(struct loader *l, const json_t *spec)
     if (buf == NULL)
         return -ENOMEM;
     catalog__manifest m;
-    catalog__manifest_init(&m, spec_hex);
+    catalog__manifest_init(&m, l->format, spec_hex);
     int rc = 0;
     int bfd = open(idx->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (bfd < 0) {
@@ -491,7 +474,7 @@ static int check_manifest(struct loader *l, const json_t *spec)
         goto out;
     }
     for (size_t si = 0; si < idx->n_sections && rc == 0; si++) {
-        struct isection *s = &idx->sections[si];
+        struct catalog__section *s = &idx->sections[si];
         istr sn = idx->interns[s->name];
         char path[CATALOG_NAME_MAX + 16];
         snprintf(path, sizeof(path), "bodies/%.*s", (int)sn.len, sp(idx, sn));
@@ -501,7 +484,7 @@ static int check_manifest(struct loader *l, const json_t *spec)
             break;
         }
         for (uint32_t j = 0; j < s->n; j++) {
-            struct ientry *e = &idx->entries[s->first + j];
+            struct catalog__entry *e = &idx->entries[s->first + j];
             char name[CATALOG_NAME_MAX + 8];
             snprintf(name, sizeof(name), "%.*s.json", (int)e->id.len, sp(idx, e->id));
             int r = hash_file(sfd, name, buf, buf_size, hex);
@@ -633,10 +616,11 @@ int catalog_index_load(const char *version_dir, catalog_index **out, char *err, 
         rc = lerr(&l, "index.json: %s", sc.err);
         goto fail;
     }
-    if (fz - fa != 1 || text[fa] != '0' + CATALOG_FORMAT) {
-        rc = lerr(&l, "index.json: format: expected %d", CATALOG_FORMAT);
+    if (fz - fa != 1 || text[fa] < '1' || text[fa] > '0' + CATALOG_FORMAT) {
+        rc = lerr(&l, "index.json: format: expected 1 to %d", CATALOG_FORMAT);
         goto fail;
     }
+    l.format = text[fa] - '0';
     if (mz - ma != 66 || text[ma] != '"' || strspn(text + ma + 1, "0123456789abcdef") < 64) {
         rc = lerr(&l, "index.json: manifest_sha256: expected 64 hex digits");
         goto fail;
@@ -679,7 +663,8 @@ int catalog_index_load(const char *version_dir, catalog_index **out, char *err, 
     idx->cap_interns = idx->n_interns;
     idx->bytes = sizeof(*idx) + strlen(idx->dir) + 1 + idx->slim_len + idx->text_len +
                  idx->n_entries * sizeof(*idx->entries) + idx->n_sections * sizeof(*idx->sections) +
-                 idx->n_interns * sizeof(*idx->interns) + base_htab_bytes(&idx->ids);
+                 idx->n_interns * sizeof(*idx->interns) + base_htab_bytes(&idx->ids) +
+                 idx->n_search * sizeof(*idx->search);
     /* sections was grown by doubling: trim it too so bytes is exact */
     if (shrink((void **)&idx->sections, idx->n_sections * sizeof(*idx->sections)) < 0) {
         rc = -ENOMEM;
@@ -714,6 +699,7 @@ void catalog_index_free(catalog_index *idx)
     free(idx->entries);
     free(idx->sections);
     free(idx->interns);
+    free(idx->search);
     base_htab_free(&idx->ids);
     free(idx);
 }
@@ -756,8 +742,8 @@ const char *catalog_index_entry_slim(const catalog_index *idx, size_t entry, siz
 #define qerr(err, err_size, rc, ...) (base_errf((err), (err_size), __VA_ARGS__), (rc))
 
 /* Section number range [*lo, *hi) for a section name (NULL: all). */
-static int section_range(const catalog_index *idx, const char *section, size_t *lo, size_t *hi,
-                         char *err, size_t err_size)
+int catalog__section_range(const catalog_index *idx, const char *section, size_t *lo, size_t *hi,
+                           char *err, size_t err_size)
 {
     if (section == NULL) {
         *lo = 0;
@@ -776,213 +762,6 @@ static int section_range(const catalog_index *idx, const char *section, size_t *
     char q[80];
     catalog__quote(section, n, q, sizeof(q));
     return qerr(err, err_size, -ENOENT, "no section %s", q);
-}
-
-/* Intern number of a value, NONE when absent (so nothing can match it). */
-static uint32_t find_intern(const catalog_index *idx, const char *s)
-{
-    size_t n = strlen(s);
-    for (size_t i = 0; i < idx->n_interns; i++)
-        if (idx->interns[i].len == n && memcmp(sp(idx, idx->interns[i]), s, n) == 0)
-            return (uint32_t)i;
-    return NONE;
-}
-
-static int lower(int c)
-{
-    return c >= 'A' && c <= 'Z' ? c + 32 : c;
-}
-
-static int icontains(const catalog_index *idx, istr h, const char *needle, size_t nl)
-{
-    if (h.off == NONE || h.len < nl)
-        return 0;
-    const char *p = sp(idx, h);
-    for (size_t i = 0; i + nl <= h.len; i++) {
-        size_t j = 0;
-        while (j < nl && lower((unsigned char)p[i + j]) == (unsigned char)needle[j])
-            j++;
-        if (j == nl)
-            return 1;
-    }
-    return 0;
-}
-
-struct filter {
-    size_t lo, hi; /* sections */
-    int use_category, use_partition;
-    uint32_t category, partition;
-    char *needle; /* lower-cased search text, or NULL */
-    size_t needle_len;
-};
-
-static int matches(const catalog_index *idx, const struct filter *f, const struct ientry *e)
-{
-    if (f->use_category && e->category != f->category)
-        return 0;
-    if (f->use_partition && e->partition != f->partition)
-        return 0;
-    if (f->use_category && f->category == NONE)
-        return 0;
-    if (f->use_partition && f->partition == NONE)
-        return 0;
-    if (f->needle != NULL)
-        return icontains(idx, e->id, f->needle, f->needle_len) ||
-               icontains(idx, e->name, f->needle, f->needle_len) ||
-               icontains(idx, e->desc, f->needle, f->needle_len);
-    return 1;
-}
-
-static int emit_entry(const catalog_index *idx, const struct ientry *e, int with_section,
-                      base_buf *out)
-{
-    const char *slim = idx->slim + e->slim_off;
-    if (!with_section || e->own_section)
-        return base_buf_add(out, slim, e->slim_len);
-    istr sn = section_name(idx, e->section);
-    int rc = base_buf_add(out, "{\"section\":", 11);
-    rc |= base_buf_json_string(out, sp(idx, sn), sn.len);
-    /* slim is "{...}" compact; "{}" needs no comma */
-    if (e->slim_len > 2)
-        rc |= base_buf_add(out, ",", 1);
-    rc |= base_buf_add(out, slim + 1, e->slim_len - 1);
-    return rc ? -ENOMEM : 0;
-}
-
-static int run_query(const catalog_index *idx, const catalog_query *q, int search, base_buf *out,
-                     char *err, size_t err_size)
-{
-    struct filter f = {0};
-    int rc = section_range(idx, q->section, &f.lo, &f.hi, err, err_size);
-    if (rc < 0)
-        return rc;
-    if (q->category != NULL) {
-        f.use_category = 1;
-        f.category = find_intern(idx, q->category);
-    }
-    if (q->domain != NULL) {
-        f.use_partition = 1;
-        f.partition = find_intern(idx, q->domain);
-    }
-    if (search) {
-        if (q->q == NULL || !q->q[0])
-            return qerr(err, err_size, -EINVAL, "q: expected a non-empty search text");
-        f.needle_len = strlen(q->q);
-        f.needle = malloc(f.needle_len + 1);
-        if (f.needle == NULL)
-            return -ENOMEM;
-        for (size_t i = 0; i <= f.needle_len; i++)
-            f.needle[i] = (char)lower((unsigned char)q->q[i]);
-    }
-    size_t lo_e = 0, hi_e = 0;
-    if (f.hi > f.lo) {
-        lo_e = idx->sections[f.lo].first;
-        hi_e = idx->sections[f.hi - 1].first + idx->sections[f.hi - 1].n;
-    }
-    size_t total = 0;
-    for (size_t i = lo_e; i < hi_e; i++)
-        total += (size_t)matches(idx, &f, &idx->entries[i]);
-    int with_section = q->section == NULL && idx->n_sections > 1;
-    rc = base_buf_addf(out, "{\"total\":%zu,\"entries\":[", total);
-    size_t seen = 0, emitted = 0;
-    for (size_t i = lo_e; i < hi_e && rc == 0 && emitted < q->limit; i++) {
-        const struct ientry *e = &idx->entries[i];
-        if (!matches(idx, &f, e))
-            continue;
-        if (seen++ < q->offset)
-            continue;
-        if (emitted++)
-            rc = base_buf_add(out, ",", 1);
-        if (rc == 0)
-            rc = emit_entry(idx, e, with_section, out);
-        if (rc == 0 && q->max_bytes != 0 && out->len > q->max_bytes) {
-            free(f.needle);
-            return qerr(err, err_size, -EFBIG,
-                        "the answer is over %zu bytes after %zu of %zu entries: ask for fewer "
-                        "(limit, offset)",
-                        q->max_bytes, emitted, total);
-        }
-    }
-    if (rc == 0)
-        rc = base_buf_add(out, "]}", 2);
-    free(f.needle);
-    return rc ? qerr(err, err_size, -ENOMEM, "out of memory") : 0;
-}
-
-int catalog_index_list(const catalog_index *idx, const catalog_query *q, base_buf *out, char *err,
-                       size_t err_size)
-{
-    return run_query(idx, q, 0, out, err, err_size);
-}
-
-int catalog_index_search(const catalog_index *idx, const catalog_query *q, base_buf *out, char *err,
-                         size_t err_size)
-{
-    return run_query(idx, q, 1, out, err, err_size);
-}
-
-static int cmp_interns(const void *a, const void *b, void *arg)
-{
-    const catalog_index *idx = arg;
-    istr x = idx->interns[*(const uint32_t *)a], y = idx->interns[*(const uint32_t *)b];
-    size_t n = x.len < y.len ? x.len : y.len;
-    int c = memcmp(sp(idx, x), sp(idx, y), n);
-    return c ? c : (x.len > y.len) - (x.len < y.len);
-}
-
-static int counts(const catalog_index *idx, const char *section, int partition, base_buf *out,
-                  char *err, size_t err_size)
-{
-    size_t lo, hi;
-    int rc = section_range(idx, section, &lo, &hi, err, err_size);
-    if (rc < 0)
-        return rc;
-    uint32_t *count = calloc(idx->n_interns + 1, sizeof(*count));
-    uint32_t *order = calloc(idx->n_interns + 1, sizeof(*order));
-    if (count == NULL || order == NULL) {
-        free(count);
-        free(order);
-        return qerr(err, err_size, -ENOMEM, "out of memory");
-    }
-    for (size_t si = lo; si < hi; si++) {
-        const struct isection *s = &idx->sections[si];
-        for (uint32_t j = 0; j < s->n; j++) {
-            const struct ientry *e = &idx->entries[s->first + j];
-            uint32_t v = partition ? e->partition : e->category;
-            if (v != NONE)
-                count[v]++;
-        }
-    }
-    size_t n = 0;
-    for (size_t i = 0; i < idx->n_interns; i++)
-        if (count[i])
-            order[n++] = (uint32_t)i;
-    qsort_r(order, n, sizeof(*order), cmp_interns, (void *)idx);
-    rc = base_buf_add(out, "{", 1);
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        istr s = idx->interns[order[i]];
-        if (i)
-            rc |= base_buf_add(out, ",", 1);
-        rc |= base_buf_json_string(out, sp(idx, s), s.len);
-        rc |= base_buf_addf(out, ":%u", count[order[i]]);
-    }
-    if (rc == 0)
-        rc = base_buf_add(out, "}", 1);
-    free(count);
-    free(order);
-    return rc ? qerr(err, err_size, -ENOMEM, "out of memory") : 0;
-}
-
-int catalog_index_categories(const catalog_index *idx, const char *section, base_buf *out,
-                             char *err, size_t err_size)
-{
-    return counts(idx, section, 0, out, err, err_size);
-}
-
-int catalog_index_domains(const catalog_index *idx, const char *section, base_buf *out, char *err,
-                          size_t err_size)
-{
-    return counts(idx, section, 1, out, err, err_size);
 }
 
 int catalog_index_stats(const catalog_index *idx, base_buf *out)
@@ -1007,7 +786,7 @@ int catalog_index_find(const catalog_index *idx, const char *section, const char
                        char *err, size_t err_size)
 {
     size_t lo, hi;
-    int rc = section_range(idx, section, &lo, &hi, err, err_size);
+    int rc = catalog__section_range(idx, section, &lo, &hi, err, err_size);
     if (rc < 0)
         return rc;
     size_t len = strlen(id), found = SIZE_MAX, n_found = 0;
@@ -1038,7 +817,7 @@ int catalog_index_body_path(const catalog_index *idx, size_t entry, char *out, s
 {
     if (entry >= idx->n_entries)
         return -ERANGE;
-    const struct ientry *e = &idx->entries[entry];
+    const struct catalog__entry *e = &idx->entries[entry];
     istr s = section_name(idx, e->section);
     int n = snprintf(out, out_size, "%s/bodies/%.*s/%.*s.json", idx->dir, (int)s.len, sp(idx, s),
                      (int)e->id.len, sp(idx, e->id));

@@ -61,10 +61,14 @@ void catalog__sha256_buf(const void *data, size_t len, char out_hex[65])
     catalog__sha256_hex(d, out_hex);
 }
 
-void catalog__manifest_init(catalog__manifest *m, const char *spec_sha256_hex)
+void catalog__manifest_init(catalog__manifest *m, int format, const char *spec_sha256_hex)
 {
+    /* the header names the format: a format 2 build of an input gets
+     * another version than its format 1 build had (the slim entries differ) */
+    char head[48];
+    int n = snprintf(head, sizeof(head), "herd-catalog-manifest %d\nspec ", format);
     catalog__sha256_init(&m->ctx);
-    catalog__sha256_update(&m->ctx, "herd-catalog-manifest 1\nspec ", 29);
+    catalog__sha256_update(&m->ctx, head, (size_t)n);
     catalog__sha256_update(&m->ctx, spec_sha256_hex, 64);
     catalog__sha256_update(&m->ctx, "\n", 1);
 }

@@ -38,6 +38,8 @@
 #define SEARCH_LIMIT_DEFAULT 50
 #define LRU_ENTRIES_MAX 1000000
 #define LRU_BYTES_MAX ((uint64_t)1 << 40)
+/* ids in one get: a page of a dashboard, not the catalog */
+#define GET_IDS_MAX 1000
 
 struct catw {
     worker *w;
@@ -320,26 +322,62 @@ static void reply_buf(bus_request *req, int rc, base_buf *out, const char *err)
     base_buf_free(out);
 }
 
+/* A JSON argument of a type the index checks further; absent or null: NULL. */
+static int arg_json(bus_request *req, const json_t *args, const char *key, int type,
+                    const char *what, const json_t **out)
+{
+    const json_t *v = json_object_get(args, key);
+    *out = NULL;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (type >= 0 && (int)json_typeof(v) != type) {
+        bus_reply_error(req, "bad_request", "%s: expected %s", key, what);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 static void op_query(struct catw *c, catalog_index *idx, bus_request *req, int search)
 {
-    static const char *const list_keys[] = {"section", "category", "domain",
-                                            "offset",  "limit",    NULL};
-    static const char *const search_keys[] = {"q",      "section", "category", "domain",
-                                              "offset", "limit",   NULL};
+    static const char *const keys[] = {"section", "category", "domain", "where",  "any",   "q",
+                                       "match",   "order",    "facets", "offset", "limit", NULL};
     const json_t *args = bus_request_args(req);
     catalog_query q = {0};
     base_buf out = {0};
     char err[512] = "";
+    const char *match = NULL;
+    const json_t *qv = json_object_get(args, "q");
 
-    if (check_args(req, args, search ? search_keys : list_keys) < 0 ||
-        arg_string(req, args, "section", 0, &q.section) < 0 ||
+    if (check_args(req, args, keys) < 0 || arg_string(req, args, "section", 0, &q.section) < 0 ||
         arg_string(req, args, "category", 0, &q.category) < 0 ||
         arg_string(req, args, "domain", 0, &q.domain) < 0 ||
-        (search && arg_string(req, args, "q", 1, &q.q) < 0) ||
+        arg_json(req, args, "where", JSON_OBJECT, "an object of field: value clauses", &q.where) <
+            0 ||
+        arg_json(req, args, "any", JSON_ARRAY, "an array of where objects", &q.any) < 0 ||
+        arg_json(req, args, "order", -1, "", &q.order) < 0 ||
+        arg_json(req, args, "facets", JSON_ARRAY, "an array of field names", &q.facets) < 0 ||
+        arg_string(req, args, "match", 0, &match) < 0 ||
         arg_count(req, args, "offset", 0, &q.offset) < 0 ||
         arg_count(req, args, "limit", search ? SEARCH_LIMIT_DEFAULT : LIST_LIMIT_DEFAULT,
                   &q.limit) < 0)
         return;
+    /* search needs a text; list takes an empty one (an empty search box) as none */
+    if (search && arg_string(req, args, "q", 1, &q.q) < 0)
+        return;
+    if (!search && qv != NULL && !json_is_null(qv)) {
+        if (!json_is_string(qv) || strlen(json_string_value(qv)) != json_string_length(qv)) {
+            bus_reply_error(req, "bad_request", "q: expected a string");
+            return;
+        }
+        q.q = json_string_value(qv);
+    }
+    if (match != NULL && strcmp(match, "terms") != 0 && strcmp(match, "phrase") != 0) {
+        bus_reply_error(req, "bad_request", "match: \"%.32s\": expected \"terms\" or \"phrase\"",
+                        match);
+        return;
+    }
+    q.phrase = match != NULL && strcmp(match, "phrase") == 0;
     q.max_bytes = bus_max_reply_bytes(worker_bus(c->w)) - REPLY_ENVELOPE_BYTES;
     int rc = search ? catalog_index_search(idx, &q, &out, err, sizeof(err))
                     : catalog_index_list(idx, &q, &out, err, sizeof(err));
@@ -408,16 +446,47 @@ static void on_body(int status, const char *body, size_t len, void *data)
     worker_leave(prev);
 }
 
-static void op_get(struct catw *c, bus_request *req)
+/* An entry's slim JSON from memory, or -ENOENT / -ENOTUNIQ with a message. */
+static int find_slim(catalog_index *idx, const char *section, const char *id, const char **slim,
+                     size_t *len, char *err, size_t err_size)
 {
-    static const char *const keys[] = {"id", "section", NULL};
-    const json_t *args = bus_request_args(req);
-    const char *id, *section;
-    char err[512] = "";
+    size_t entry;
+    int rc = catalog_index_find(idx, section, id, &entry, err, err_size);
+    if (rc == 0)
+        *slim = catalog_index_entry_slim(idx, entry, len);
+    return rc;
+}
 
-    if (check_args(req, args, keys) < 0 || arg_string(req, args, "id", 1, &id) < 0 ||
-        arg_string(req, args, "section", 0, &section) < 0)
+static void reply_get_error(struct catw *c, bus_request *req, int rc, const char *err)
+{
+    if (rc == -ENOENT)
+        bus_reply_error(req, "not_found", "%s", err[0] ? err : "no such entry");
+    else if (rc == -ENOTUNIQ || rc == -EINVAL)
+        bus_reply_error(req, "bad_request", "%s", err);
+    else if (rc == -EAGAIN || rc == -ECANCELED)
+        bus_reply_error(req, "unavailable", "%s has no catalog loaded", worker_name(c->w));
+    else if (rc == -EFBIG)
+        bus_reply_error(req, "too_large",
+                        "the answer is over bus.max_reply_bytes (%zu): ask for fewer ids",
+                        bus_max_reply_bytes(worker_bus(c->w)));
+    else
+        bus_reply_error(req, "internal", "get: %s", err[0] ? err : strerror(-rc));
+}
+
+static void get_one(struct catw *c, catalog_index *idx, bus_request *req, const char *section,
+                    const char *id, int slim)
+{
+    char err[512] = "";
+    if (slim) {
+        const char *s;
+        size_t len;
+        int rc = find_slim(idx, section, id, &s, &len, err, sizeof(err));
+        if (rc == 0)
+            bus_reply_raw(req, s, len);
+        else
+            reply_get_error(c, req, rc, err);
         return;
+    }
     struct get_ctx *g = malloc(sizeof(*g));
     if (g == NULL) {
         bus_reply_error(req, "internal", "out of memory");
@@ -432,18 +501,222 @@ static void op_get(struct catw *c, bus_request *req)
     if (rc == -ENOENT || rc == -ENOTUNIQ) {
         /* the index says why (unknown section, unknown id, ambiguous id) */
         size_t entry;
-        catalog_index_find(catalog_service_index(c->svc), section, id, &entry, err, sizeof(err));
-        bus_reply_error(req, rc == -ENOENT ? "not_found" : "bad_request", "%s",
-                        err[0] ? err : "no such entry");
-    } else if (rc == -EAGAIN || rc == -ECANCELED) {
-        bus_reply_error(req, "unavailable", "%s has no catalog loaded", worker_name(c->w));
-    } else if (rc == -EFBIG) {
-        bus_reply_error(req, "too_large",
-                        "the entry's body is over bus.max_reply_bytes (%zu): it cannot be sent",
-                        bus_max_reply_bytes(worker_bus(c->w)));
-    } else {
-        bus_reply_error(req, "internal", "get: %s", strerror(-rc));
+        catalog_index_find(idx, section, id, &entry, err, sizeof(err));
     }
+    reply_get_error(c, req, rc, err);
+}
+
+/* ---- get {ids}: bodies read in parallel, answered as one object ---------- */
+
+struct batch_item {
+    struct batch *b;
+    char *id;
+    char *body; /* its copy, until the reply is built */
+    size_t len;
+    int found;
+};
+
+struct batch {
+    struct catw *c;
+    bus_request *req;
+    size_t n, pending;
+    size_t bytes, max_bytes;
+    int status; /* the first failure */
+    struct batch_item items[];
+};
+
+static void batch_free(struct batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->items[i].id);
+        free(b->items[i].body);
+    }
+    free(b);
+}
+
+/* `{"<id>":<body>,...}` in the order asked, or the first failure. */
+static void batch_finish(struct batch *b)
+{
+    base_buf out = {0};
+    int rc = b->status;
+    if (b->req == NULL) { /* answered already */
+        struct catw *c = b->c;
+        batch_free(b);
+        update_memory(c);
+        return;
+    }
+    if (rc == 0)
+        rc = base_buf_add(&out, "{", 1);
+    for (size_t i = 0, k = 0; i < b->n && rc == 0; i++) {
+        struct batch_item *it = &b->items[i];
+        if (!it->found)
+            continue;
+        if (k++)
+            rc |= base_buf_add(&out, ",", 1);
+        rc |= base_buf_json_string(&out, it->id, strlen(it->id));
+        rc |= base_buf_add(&out, ":", 1);
+        rc |= base_buf_add(&out, it->body, it->len);
+        free(it->body);
+        it->body = NULL;
+    }
+    if (rc == 0)
+        rc = base_buf_add(&out, "}", 1);
+    if (rc == 0)
+        bus_reply_raw(b->req, out.data, out.len);
+    else
+        reply_get_error(b->c, b->req, rc < 0 ? rc : -ENOMEM, "");
+    base_buf_free(&out);
+    struct catw *c = b->c;
+    batch_free(b);
+    update_memory(c);
+}
+
+static void batch_done_one(struct batch *b)
+{
+    if (--b->pending == 0)
+        batch_finish(b);
+}
+
+static void on_batch_body(int status, const char *body, size_t len, void *data)
+{
+    struct batch_item *it = data;
+    struct batch *b = it->b;
+    worker *prev = worker_enter(b->c->w);
+    if (status == 0 && b->status == 0) {
+        /* the reply's bytes are bounded as the bodies arrive */
+        if (b->bytes + len + strlen(it->id) * 6 + 8 > b->max_bytes) {
+            b->status = -EFBIG;
+        } else if ((it->body = malloc(len ? len : 1)) == NULL) {
+            b->status = -ENOMEM;
+        } else {
+            memcpy(it->body, body, len);
+            it->len = len;
+            it->found = 1;
+            b->bytes += len + strlen(it->id) * 6 + 8;
+        }
+    } else if (status == -ENOENT) {
+        /* gone from disk and from the current version too: left out */
+    } else if (status < 0 && b->status == 0) {
+        b->status = status;
+    }
+    batch_done_one(b);
+    worker_leave(prev);
+}
+
+static int section_known(catalog_index *idx, const char *section)
+{
+    for (size_t i = 0; section != NULL && catalog_index_section_name(idx, i) != NULL; i++)
+        if (strcmp(catalog_index_section_name(idx, i), section) == 0)
+            return 1;
+    return section == NULL;
+}
+
+static void get_many(struct catw *c, catalog_index *idx, bus_request *req, const char *section,
+                     const json_t *ids, int slim)
+{
+    char err[512] = "";
+    size_t n = json_array_size(ids);
+    if (!json_is_array(ids) || n == 0 || n > GET_IDS_MAX) {
+        bus_reply_error(req, "bad_request", "ids: expected an array of 1 to %d ids", GET_IDS_MAX);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const json_t *v = json_array_get(ids, i);
+        if (!json_is_string(v) || json_string_length(v) == 0 ||
+            strlen(json_string_value(v)) != json_string_length(v)) {
+            bus_reply_error(req, "bad_request", "ids[%zu]: expected a non-empty string", i);
+            return;
+        }
+    }
+    if (!section_known(idx, section)) {
+        bus_reply_error(req, "not_found", "no section \"%.200s\"", section);
+        return;
+    }
+    struct batch *b = calloc(1, sizeof(*b) + n * sizeof(b->items[0]));
+    if (b == NULL) {
+        bus_reply_error(req, "internal", "out of memory");
+        return;
+    }
+    b->c = c;
+    b->req = req;
+    b->max_bytes = bus_max_reply_bytes(worker_bus(c->w)) - REPLY_ENVELOPE_BYTES;
+    b->pending = 1; /* held until every read is asked for */
+    for (size_t i = 0; i < n; i++) {
+        const char *id = json_string_value(json_array_get(ids, i));
+        size_t entry;
+        int dup = 0;
+        for (size_t j = 0; j < b->n && !dup; j++)
+            dup = strcmp(b->items[j].id, id) == 0;
+        if (dup)
+            continue; /* once */
+        int rc = catalog_index_find(idx, section, id, &entry, err, sizeof(err));
+        if (rc == -ENOENT)
+            continue; /* unknown ids are left out */
+        if (rc < 0 || (b->items[b->n].id = strdup(id)) == NULL) {
+            b->status = rc < 0 ? rc : -ENOMEM;
+            break;
+        }
+        struct batch_item *it = &b->items[b->n++];
+        it->b = b;
+        if (slim) {
+            it->body = NULL;
+            const char *s = catalog_index_entry_slim(idx, entry, &it->len);
+            if (b->bytes + it->len + strlen(id) * 6 + 8 > b->max_bytes) {
+                b->status = -EFBIG;
+                break;
+            }
+            if ((it->body = malloc(it->len ? it->len : 1)) == NULL) {
+                b->status = -ENOMEM;
+                break;
+            }
+            memcpy(it->body, s, it->len);
+            it->found = 1;
+            b->bytes += it->len + strlen(id) * 6 + 8;
+            continue;
+        }
+        b->pending++;
+        rc = catalog_service_get(c->svc, section, id, on_batch_body, it);
+        if (rc < 0) {
+            b->pending--;
+            if (rc != -ENOENT) {
+                b->status = rc;
+                break;
+            }
+        }
+    }
+    if (b->status == -ENOTUNIQ) {
+        /* the message names the sections: answer it now, the reads still
+         * in flight complete into the batch, which is then only freed */
+        bus_reply_error(req, "bad_request", "%s", err);
+        b->req = NULL;
+    }
+    batch_done_one(b);
+}
+
+static void op_get(struct catw *c, catalog_index *idx, bus_request *req)
+{
+    static const char *const keys[] = {"id", "ids", "section", "slim", NULL};
+    const json_t *args = bus_request_args(req);
+    const json_t *ids = json_object_get(args, "ids"), *slim = json_object_get(args, "slim");
+    const char *id, *section;
+
+    if (check_args(req, args, keys) < 0 || arg_string(req, args, "section", 0, &section) < 0)
+        return;
+    if (slim != NULL && !json_is_boolean(slim)) {
+        bus_reply_error(req, "bad_request", "slim: expected true or false");
+        return;
+    }
+    if (ids != NULL && json_object_get(args, "id") != NULL) {
+        bus_reply_error(req, "bad_request", "id and ids: give one of them");
+        return;
+    }
+    if (ids != NULL) {
+        get_many(c, idx, req, section, ids, json_is_true(slim));
+        return;
+    }
+    if (arg_string(req, args, "id", 1, &id) < 0)
+        return;
+    get_one(c, idx, req, section, id, json_is_true(slim));
 }
 
 static void catw_request(worker *w, void *state, bus_request *req)
@@ -465,7 +738,7 @@ static void catw_request(worker *w, void *state, bus_request *req)
         return;
     }
     if (strcmp(op, "get") == 0)
-        op_get(c, req);
+        op_get(c, idx, req);
     else if (strcmp(op, "list") == 0)
         op_query(c, idx, req, 0);
     else if (strcmp(op, "search") == 0)

@@ -73,15 +73,21 @@ want = [(s, e["id"]) for s in auto for e in auto[s] if e.get("domain") == "light
 check("domain, all sections", got, want); assert total == len(want)
 total, got = ids("page.json")
 check("offset/limit", got, [(None, e["id"]) for e in comp if e.get("category") == "sensor"][5:12])
-def match(e, q):
-    q = q.lower()
-    return any(q in (e.get(k) or "").lower() for k in ("id", "name", "description")
-               if isinstance(e.get(k, ""), str))
+def fields(e):
+    return [e.get(k) for k in ("id", "name", "description") if isinstance(e.get(k), str)]
+def match(e, q):  # terms: each whitespace-separated term in some field, case folded
+    return all(any(t in f.lower() for f in fields(e)) for t in q.lower().split())
+def tier(e, q):  # relevance: exact id/name, id/name prefix, name, id, other fields
+    q, i, n = q.lower(), e["id"].lower(), (e.get("name") or "").lower()
+    if q in (i, n): return 0
+    if i.startswith(q) or n.startswith(q): return 1
+    return 2 if q in n else 3 if q in i else 4
 for f, entries, q, limit in (("s-wifi.json", comp, "WiFi", 50), ("s-bme.json", comp, "BME280", 1000),
                              ("s-on.json", auto["actions"], "TURN ON", 1000),
                              ("s-none.json", comp, "zzqq-no-such", 50)):
     total, got = ids(f)
-    want = [(None, e["id"]) for e in entries if match(e, q)]
+    want = [e for e in entries if match(e, q)]
+    want = [(None, e["id"]) for _, e in sorted(enumerate(want), key=lambda x: (tier(x[1], q), x[0]))]
     assert total == len(want), (f, total, len(want))
     check(f, got, want[:limit])
 # case-insensitivity really exercised: matches by name and by description only
