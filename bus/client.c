@@ -368,12 +368,11 @@ int bus_client_request_raw(bus_client *c, const void *body, size_t len, int time
     return request_bytes(c, body, len, timeout_ms, false, reply, reply_len);
 }
 
-static int request_json(bus_client *c, const char *service, const char *op, const json_t *args,
-                        int timeout_ms, bool resend, json_t **reply)
+int bus_client_call_raw(bus_client *c, const char *service, const char *op, const json_t *args,
+                        int timeout_ms, bool resend, char **reply, size_t *reply_len)
 {
     json_t *req = json_object();
-    char *body, *raw;
-    size_t raw_len;
+    char *body;
     int rv;
 
     if (req == NULL)
@@ -385,11 +384,26 @@ static int request_json(bus_client *c, const char *service, const char *op, cons
     json_decref(req);
     if (body == NULL)
         return -ENOMEM;
-    rv = request_bytes(c, body, strlen(body), timeout_ms, resend, &raw, &raw_len);
+    rv = request_bytes(c, body, strlen(body), timeout_ms, resend, reply, reply_len);
     free(body);
+    return rv;
+}
+
+static int request_json(bus_client *c, const char *service, const char *op, const json_t *args,
+                        int timeout_ms, bool resend, json_t **reply)
+{
+    char *raw;
+    size_t raw_len;
+    int rv = bus_client_call_raw(c, service, op, args, timeout_ms, resend, &raw, &raw_len);
+
     if (rv < 0)
         return rv;
     *reply = json_loadb(raw, raw_len, JSON_ALLOW_NUL, NULL);
+    /* a result holding a number beyond jansson's integers (a catalog
+     * entry's 17008162028057714984): read numbers as doubles rather than
+     * fail; bus_client_call_raw gives the exact bytes */
+    if (*reply == NULL)
+        *reply = json_loadb(raw, raw_len, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, NULL);
     free(raw);
     return *reply != NULL ? 0 : -EPROTO;
 }

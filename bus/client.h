@@ -152,6 +152,14 @@ int bus_client_request(bus_client *c, const char *service, const char *op, const
 int bus_client_query(bus_client *c, const char *service, const char *op, const json_t *args,
                      int timeout_ms, json_t **reply);
 
+/* bus_client_call_raw is bus_client_request (resend false) or
+ * bus_client_query (resend true) returning the reply's bytes as they came
+ * (caller frees): what a client that must not reinterpret a result (numbers
+ * beyond a C integer or double, escapes as written) prints. The parsed
+ * forms read numbers beyond jansson's integers as doubles. */
+int bus_client_call_raw(bus_client *c, const char *service, const char *op, const json_t *args,
+                        int timeout_ms, bool resend, char **reply, size_t *reply_len);
+
 /* bus_client_request_raw sends body bytes as they are (for tests of malformed
  * requests) and returns the raw reply bytes (caller frees). */
 int bus_client_request_raw(bus_client *c, const void *body, size_t len, int timeout_ms,

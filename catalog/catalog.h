@@ -18,17 +18,17 @@
  *   OUTDIR/v-<hex>/bodies/<section>/<id>.json   (the entry's input bytes)
  *
  * index.json is
- *   {"format":1,"manifest_sha256":"<64 hex>",
+ *   {"format":2,"manifest_sha256":"<64 hex>",
  *    "sections":{"<name>":[<slim entry>,...],...},"spec":<effective spec>}
  * with sections and entries in input order. The effective spec is
  *   {"id_field":"id","max_slim_bytes":N?,"sections":{"<name>":
- *    {"index_fields":[...]?,"partition_field":"..."?},...}}
+ *    {"index_fields":[...]?,"partition_field":"..."?,"search_fields":[...]?},...}}
  * (every section of the input, the top-level spec keys already applied;
  * max_slim_bytes only when not CATALOG_MAX_SLIM_BYTES_DEFAULT, so default
  * builds keep the versions they had before the cap).
  *
  * Manifest: manifest_sha256 is the SHA-256 of this text, in this order:
- *   "herd-catalog-manifest 1\n"
+ *   "herd-catalog-manifest " <format> "\n"   (2; format 1 indexes say 1)
  *   "spec " <64 hex sha256 of the effective spec dumped by jansson with
  *           JSON_COMPACT|JSON_SORT_KEYS> "\n"
  *   then for every section in index order, for every entry in index order:
@@ -37,7 +37,10 @@
  * covered so that the same input built with another spec gets another
  * version (its index differs).
  *
- * Slim entries: with index_fields, the entry's id member, then each listed
+ * Slim entries are the input's bytes of the members they keep, with the
+ * whitespace outside strings dropped: numbers of any size or precision and
+ * string escapes stay as written (format 1, still loaded, held jansson's
+ * re-serialisation). With index_fields, the entry's id member, then each listed
  * member present in the entry (in spec order), then the partition member if
  * not listed. Without index_fields (the default rule), every top-level
  * member except those whose value is an array of objects (a non-empty array
@@ -150,7 +153,9 @@ typedef struct catalog_index_info {
     size_t n_entries;
     size_t n_sections;
     size_t heap_bytes; /* exact heap bytes the index holds, summed from the sizes of its
-                        * own allocations (deterministic; allocator overhead not included) */
+                        * own allocations (deterministic; allocator overhead not included):
+                        * what the load built, plus the field columns queries have kept
+                        * (at most 12 fields, 8 bytes an entry each) */
 } catalog_index_info;
 
 /* catalog_index_get_info describes idx. */

@@ -700,6 +700,10 @@ void catalog_index_free(catalog_index *idx)
     free(idx->sections);
     free(idx->interns);
     free(idx->search);
+    for (size_t i = 0; i < idx->n_columns; i++) {
+        free(idx->columns[i].path);
+        free(idx->columns[i].at);
+    }
     base_htab_free(&idx->ids);
     free(idx);
 }
@@ -712,7 +716,7 @@ catalog_index_info catalog_index_get_info(const catalog_index *idx)
         .manifest = idx->manifest,
         .n_entries = idx->n_entries,
         .n_sections = idx->n_sections,
-        .heap_bytes = idx->bytes,
+        .heap_bytes = idx->bytes + idx->column_bytes,
     };
 }
 
@@ -769,7 +773,7 @@ int catalog_index_stats(const catalog_index *idx, base_buf *out)
     int rc = base_buf_add(out, "{\"version\":", 11);
     rc |= base_buf_json_string(out, idx->version, strlen(idx->version));
     rc |= base_buf_addf(out, ",\"entries\":%zu,\"index_bytes\":%zu,\"sections\":{", idx->n_entries,
-                        idx->bytes);
+                        idx->bytes + idx->column_bytes);
     for (size_t i = 0; i < idx->n_sections && rc == 0; i++) {
         istr s = section_name(idx, i);
         if (i)

@@ -139,6 +139,20 @@ struct catalog__section {
     uint32_t n_search;
 };
 
+/* A field's value in every entry, kept once a query has named the field:
+ * the query after it reads the value at once instead of walking the
+ * entry's members. At most CATALOG__COLUMNS_MAX, the least recently used
+ * replaced; 8 bytes an entry each. Touched only on the loop thread. */
+#define CATALOG__COLUMNS_MAX 12
+
+struct catalog__column {
+    char *path; /* the field path (the partition field: "" with partition set) */
+    size_t path_len;
+    int partition;
+    uint64_t used;     /* the query that last used it */
+    uint32_t (*at)[2]; /* per entry: {offset in slim, length}; length 0: missing */
+};
+
 struct catalog_index {
     int refs;
     char *dir;
@@ -157,7 +171,11 @@ struct catalog_index {
     uint32_t *search; /* intern numbers of every section's search fields */
     size_t n_search;
     base_htab ids; /* entries by (section, id) */
-    size_t bytes;
+    size_t bytes;  /* what the load allocated */
+    struct catalog__column columns[CATALOG__COLUMNS_MAX];
+    size_t n_columns;
+    uint64_t queries;
+    size_t column_bytes;
 };
 
 static inline const char *catalog__sp(const catalog_index *idx, catalog__istr s)

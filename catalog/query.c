@@ -122,7 +122,8 @@ struct plan {
     /* search */
     int search;
     size_t q_off, q_len; /* the folded text, trimmed (ranking) */
-    size_t term_off[MAX_TERMS], term_len[MAX_TERMS];
+    size_t term_off[MAX_TERMS], term_len[MAX_TERMS], term_anchor[MAX_TERMS];
+    size_t q_anchor;
     size_t n_terms;
     int phrase;
     /* order */
@@ -136,6 +137,8 @@ struct plan {
     /* evaluation scratch */
     uint16_t search_paths[CATALOG__SEARCH_FIELDS_MAX];
     size_t n_search_paths;
+    int16_t col[MAX_PATHS]; /* each path's column in the index, -1: walked */
+    uint64_t walk;          /* the paths walked */
     char *fold_buf, *decode_buf;
     size_t fold_cap, decode_cap;
     char err_field[80];
@@ -358,6 +361,41 @@ static int add_where(struct plan *p, const json_t *where, size_t group, const ch
     return 0;
 }
 
+/* How common a byte is in text (26 most common ... 0 rare): a term is
+ * looked for by its rarest byte, so memchr stops at few false starts. */
+static int commonness(unsigned char c)
+{
+    static const char order[] = "etaoinshrdlcumwfgypbvkjxqz";
+    const char *x = c >= 'a' && c <= 'z' ? strchr(order, c) : NULL;
+    return x != NULL ? 26 - (int)(x - order) : c == ' ' ? 27 : 0;
+}
+
+static size_t anchor_of(const char *t, size_t n)
+{
+    size_t best = 0;
+    for (size_t i = 1; i < n; i++)
+        if (commonness((unsigned char)t[i]) < commonness((unsigned char)t[best]))
+            best = i;
+    return best;
+}
+
+/* Whether h holds the term n (nn bytes), found through its byte at k. */
+static int contains(const char *h, size_t hn, const char *n, size_t nn, size_t k)
+{
+    if (nn > hn)
+        return 0;
+    const char *p = h + k, *end = h + (hn - nn) + k + 1;
+    while (p < end) {
+        const char *c = memchr(p, n[k], (size_t)(end - p));
+        if (c == NULL)
+            return 0;
+        if (memcmp(c - k, n, nn) == 0)
+            return 1;
+        p = c + 1;
+    }
+    return 0;
+}
+
 static int is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
@@ -382,9 +420,11 @@ static int compile_search(struct plan *p, const catalog_query *q, int required, 
         return rc;
     p->search = 1;
     p->phrase = q->phrase;
+    p->q_anchor = anchor_of(ptext(p, p->q_off), p->q_len);
     if (p->phrase) {
         p->term_off[0] = p->q_off;
         p->term_len[0] = p->q_len;
+        p->term_anchor[0] = p->q_anchor;
         p->n_terms = 1;
         return 0;
     }
@@ -400,6 +440,7 @@ static int compile_search(struct plan *p, const catalog_query *q, int required, 
         if (p->n_terms == MAX_TERMS)
             return qerr(err, err_size, -EINVAL, "q: more than %d terms", MAX_TERMS);
         p->term_off[p->n_terms] = (size_t)(t - p->text.data);
+        p->term_anchor[p->n_terms] = anchor_of(t, (size_t)(z - t));
         p->term_len[p->n_terms++] = (size_t)(z - t);
         t = z;
     }
@@ -616,33 +657,156 @@ static raw descend(raw v, const struct path *x)
     return v;
 }
 
-/* Every path's value in entry e (one walk of its top-level members). */
+/* Every path's value in entry e: one walk of its top-level members, which
+ * stops once every path is settled (found, or its member was found and
+ * the path descends to nothing). Member names are compared as raw bytes
+ * unless the name has an escape. */
 static void resolve(struct plan *p, const struct catalog__entry *e, const catalog__istr *partition,
-                    raw *vals)
+                    uint64_t open, raw *vals)
 {
     const catalog_index *idx = p->idx;
     for (size_t i = 0; i < p->n_paths; i++)
-        vals[i] = missing;
+        if (open & ((uint64_t)1 << i))
+            vals[i] = missing;
+    if (open == 0)
+        return;
     catalog__iter it;
     raw k, v;
     catalog__iter_init(&it, idx->slim + e->slim_off, e->slim_len);
-    while (catalog__obj_next(&it, &k, &v)) {
+    while (open != 0 && catalog__obj_next(&it, &k, &v)) {
+        const char *kn = k.p + 1;
+        size_t kl = k.len - 2;
+        int esc = memchr(kn, '\\', kl) != NULL;
         for (size_t i = 0; i < p->n_paths; i++) {
             const struct path *x = &p->paths[i];
-            if (vals[i].p != NULL)
+            const char *name = x->seg[0];
+            size_t len = x->seg_len[0];
+            if (!(open & ((uint64_t)1 << i)))
                 continue;
             if (x->partition) {
-                if (partition != NULL &&
-                    catalog__key_is(k, catalog__sp(idx, *partition), partition->len))
-                    vals[i] = v;
-            } else if (catalog__key_is(k, x->seg[0], x->seg_len[0])) {
-                vals[i] = x->n_seg == 1 ? v : descend(v, x);
+                if (partition == NULL)
+                    continue;
+                name = catalog__sp(idx, *partition);
+                len = partition->len;
+            }
+            if (esc ? !catalog__key_is(k, name, len) : kl != len || memcmp(kn, name, len) != 0)
+                continue;
+            vals[i] = x->partition || x->n_seg == 1 ? v : descend(v, x);
+            open &= ~((uint64_t)1 << i);
+        }
+    }
+}
+
+static const catalog__istr *section_partition(const catalog_index *idx, size_t s)
+{
+    uint32_t n = idx->sections[s].partition;
+    return n != CATALOG__NONE ? &idx->interns[n] : NULL;
+}
+
+static void drop_column(catalog_index *idx, struct catalog__column *c)
+{
+    if (c->path != NULL) /* not a slot a failed allocation left empty */
+        idx->column_bytes -= idx->n_entries * sizeof(*c->at) + c->path_len + 1;
+    free(c->path);
+    free(c->at);
+    memset(c, 0, sizeof(*c));
+}
+
+/*
+ * Gives each path of the plan its column: one kept from an earlier query,
+ * or one built now (every new one in a single walk of every entry). A path
+ * that gets none (the columns are all in use by this query, or memory ran
+ * out) is walked entry by entry as before: p->walk has its bit.
+ */
+static void prepare_columns(struct plan *p)
+{
+    catalog_index *idx = (catalog_index *)p->idx; /* the column cache only */
+    uint64_t tick = ++idx->queries, build = 0;
+    p->walk = 0;
+    for (size_t i = 0; i < p->n_paths; i++) {
+        const struct path *x = &p->paths[i];
+        struct catalog__column *c = NULL;
+        p->col[i] = -1;
+        for (size_t k = 0; k < idx->n_columns && c == NULL; k++) {
+            struct catalog__column *y = &idx->columns[k];
+            if (y->partition == x->partition && y->path_len == x->len &&
+                memcmp(y->path, x->text, x->len) == 0)
+                c = y;
+        }
+        if (c == NULL) {
+            if (idx->n_columns < CATALOG__COLUMNS_MAX) {
+                c = &idx->columns[idx->n_columns++];
+                memset(c, 0, sizeof(*c));
+            } else {
+                for (size_t k = 0; k < idx->n_columns; k++) {
+                    struct catalog__column *y = &idx->columns[k];
+                    if (y->used != tick && (c == NULL || y->used < c->used))
+                        c = y;
+                }
+                if (c != NULL)
+                    drop_column(idx, c);
+            }
+            if (c != NULL) {
+                c->path = malloc(x->len + 1);
+                c->at = idx->n_entries ? malloc(idx->n_entries * sizeof(*c->at)) : NULL;
+                if (c->path == NULL || (c->at == NULL && idx->n_entries)) {
+                    free(c->path);
+                    free(c->at);
+                    memset(c, 0, sizeof(*c));
+                    c = NULL; /* walked; the empty slot is reused */
+                } else {
+                    memcpy(c->path, x->text, x->len);
+                    c->path[x->len] = '\0';
+                    c->path_len = x->len;
+                    c->partition = x->partition;
+                    idx->column_bytes += idx->n_entries * sizeof(*c->at) + x->len + 1;
+                    build |= (uint64_t)1 << i;
+                }
+            }
+        }
+        if (c == NULL) {
+            p->walk |= (uint64_t)1 << i;
+            continue;
+        }
+        c->used = tick;
+        p->col[i] = (int16_t)(c - idx->columns);
+    }
+    /* a slot left empty by a failed allocation is dropped from the end */
+    while (idx->n_columns > 0 && idx->columns[idx->n_columns - 1].path == NULL)
+        idx->n_columns--;
+    if (build == 0)
+        return;
+    raw vals[MAX_PATHS];
+    for (size_t s = 0; s < idx->n_sections; s++) {
+        const catalog__istr *partition = section_partition(idx, s);
+        for (uint32_t j = 0; j < idx->sections[s].n; j++) {
+            uint32_t en = idx->sections[s].first + j;
+            resolve(p, &idx->entries[en], partition, build, vals);
+            for (size_t i = 0; i < p->n_paths; i++) {
+                if (!(build & ((uint64_t)1 << i)))
+                    continue;
+                uint32_t(*at)[2] = &idx->columns[p->col[i]].at[en];
+                (*at)[0] = vals[i].p != NULL ? (uint32_t)(vals[i].p - idx->slim) : 0;
+                (*at)[1] = vals[i].p != NULL ? (uint32_t)vals[i].len : 0;
             }
         }
     }
-    for (size_t i = 0; i < p->n_paths; i++)
+}
+
+/* Every path's value in entry en: from its column, or walked. */
+static void values(struct plan *p, uint32_t en, const catalog__istr *partition, raw *vals)
+{
+    const catalog_index *idx = p->idx;
+    if (p->walk)
+        resolve(p, &idx->entries[en], partition, p->walk, vals);
+    for (size_t i = 0; i < p->n_paths; i++) {
+        if (p->col[i] >= 0) {
+            const uint32_t *at = idx->columns[p->col[i]].at[en];
+            vals[i] = at[1] ? (raw){idx->slim + at[0], at[1]} : missing;
+        }
         if (vals[i].p != NULL)
             p->paths[i].seen = 1;
+    }
 }
 
 /* A scalar node against one scalar value. */
@@ -707,8 +871,8 @@ static int scratch(char **buf, size_t *cap, size_t n)
     return 0;
 }
 
-/* The folded text of a raw string in p->fold_buf; its length, or -ENOMEM. */
-static ssize_t fold_raw(struct plan *p, raw v)
+/* Appends the folded text of a raw string to p->fold_buf at *n. */
+static int fold_append(struct plan *p, raw v, size_t *n)
 {
     const char *s = v.p + 1;
     size_t len = v.len - 2;
@@ -718,47 +882,40 @@ static ssize_t fold_raw(struct plan *p, raw v)
         len = catalog__str_decode(v, p->decode_buf);
         s = p->decode_buf;
     }
-    if (scratch(&p->fold_buf, &p->fold_cap, BASE_FOLD_MAX(len) + 1) < 0)
+    if (scratch(&p->fold_buf, &p->fold_cap, *n + BASE_FOLD_MAX(len) + 1) < 0)
         return -ENOMEM;
-    return (ssize_t)base_fold_utf8(s, len, p->fold_buf);
-}
-
-/* Marks in *found the terms that one string value holds. */
-static int search_string(struct plan *p, raw v, uint64_t *found)
-{
-    ssize_t n = fold_raw(p, v);
-    if (n < 0)
-        return (int)n;
-    for (size_t t = 0; t < p->n_terms; t++)
-        if (!(*found & ((uint64_t)1 << t)) &&
-            memmem(p->fold_buf, (size_t)n, ptext(p, p->term_off[t]), p->term_len[t]) != NULL)
-            *found |= (uint64_t)1 << t;
+    *n += base_fold_utf8(s, len, p->fold_buf + *n);
+    p->fold_buf[(*n)++] = '\0'; /* no term holds a NUL: texts never run together */
     return 0;
 }
 
-/* 1 when every term is in some search field of the entry (0, or -ENOMEM). */
+/* 1 when every term is in some search field of the entry (0, or -ENOMEM):
+ * the fields' folded texts are laid end to end, then each term looked for once. */
 static int search_match(struct plan *p, const raw *vals)
 {
-    uint64_t found = 0, all = p->n_terms == 64 ? ~(uint64_t)0 : ((uint64_t)1 << p->n_terms) - 1;
-    for (size_t i = 0; i < p->n_search_paths && found != all; i++) {
+    size_t n = 0;
+    for (size_t i = 0; i < p->n_search_paths; i++) {
         raw v = vals[p->search_paths[i]];
         int rc = 0;
         if (v.p == NULL)
             continue;
         if (v.p[0] == '"') {
-            rc = search_string(p, v, &found);
+            rc = fold_append(p, v, &n);
         } else if (v.p[0] == '[') {
             catalog__iter it;
             raw x;
             catalog__iter_init(&it, v.p, v.len);
-            while (rc == 0 && found != all && catalog__arr_next(&it, &x))
+            while (rc == 0 && catalog__arr_next(&it, &x))
                 if (x.p[0] == '"')
-                    rc = search_string(p, x, &found);
+                    rc = fold_append(p, x, &n);
         }
         if (rc < 0)
             return rc;
     }
-    return found == all;
+    for (size_t t = 0; t < p->n_terms; t++)
+        if (!contains(p->fold_buf, n, ptext(p, p->term_off[t]), p->term_len[t], p->term_anchor[t]))
+            return 0;
+    return 1;
 }
 
 /* Relevance tier of a match: 0 exact id or name, 1 id or name prefix, 2
@@ -781,7 +938,7 @@ static int tier(struct plan *p, const struct catalog__entry *e)
             t = 0;
         else if (n > ql && memcmp(p->fold_buf, q, ql) == 0)
             t = 1;
-        else if (memmem(p->fold_buf, n, q, ql) != NULL)
+        else if (contains(p->fold_buf, n, q, ql, p->q_anchor))
             t = which ? 2 : 3;
         if (t < best)
             best = t;
@@ -992,7 +1149,8 @@ static int facet_emit(struct facet *f, base_buf *out)
             f->slots[n++] = f->slots[i]; /* compacts in place: n <= i */
     for (size_t i = n; i < f->cap; i++)
         f->slots[i].s = NULL;
-    qsort(f->slots, n, sizeof(*f->slots), fcount_cmp);
+    if (n > 1)
+        qsort(f->slots, n, sizeof(*f->slots), fcount_cmp);
     int rc = base_buf_add(out, "{", 1);
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (i)
@@ -1047,10 +1205,10 @@ static int run(struct plan *p, struct page *pg, size_t *total)
     const catalog_index *idx = p->idx;
     raw vals[MAX_PATHS];
     *total = 0;
+    prepare_columns(p);
     for (size_t s = p->lo; s < p->hi; s++) {
         const struct catalog__section *sec = &idx->sections[s];
-        const catalog__istr *partition =
-            sec->partition != CATALOG__NONE ? &idx->interns[sec->partition] : NULL;
+        const catalog__istr *partition = section_partition(idx, s);
         p->n_search_paths = 0;
         if (p->search) {
             for (uint32_t i = 0; i < sec->n_search; i++) {
@@ -1064,7 +1222,7 @@ static int run(struct plan *p, struct page *pg, size_t *total)
         for (uint32_t j = 0; j < sec->n; j++) {
             const uint32_t en = sec->first + j;
             const struct catalog__entry *e = &idx->entries[en];
-            resolve(p, e, partition, vals);
+            values(p, en, partition, vals);
             /* clauses: all of them with facets, else until one fails */
             uint64_t ok = 0;
             int all = 1;

@@ -382,6 +382,7 @@ static void op_query(struct catw *c, catalog_index *idx, bus_request *req, int s
     int rc = search ? catalog_index_search(idx, &q, &out, err, sizeof(err))
                     : catalog_index_list(idx, &q, &out, err, sizeof(err));
     reply_buf(req, rc, &out, err);
+    update_memory(c); /* a query may have kept a field's column */
 }
 
 static void op_counts(struct catw *c, catalog_index *idx, bus_request *req, int domains)
@@ -397,6 +398,7 @@ static void op_counts(struct catw *c, catalog_index *idx, bus_request *req, int 
     int rc = domains ? catalog_index_domains(idx, section, &out, err, sizeof(err))
                      : catalog_index_categories(idx, section, &out, err, sizeof(err));
     reply_buf(req, rc, &out, err);
+    update_memory(c);
 }
 
 static void op_stats(struct catw *c, catalog_index *idx, bus_request *req)

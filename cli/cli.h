@@ -41,6 +41,27 @@ int cli_request(cli_ctx *ctx, const char *service, const char *op, const json_t 
 int cli_query(cli_ctx *ctx, const char *service, const char *op, const json_t *args,
               json_t **result);
 
+/* A reply kept as bytes: result points into frame (owned). */
+typedef struct cli_raw {
+    char *frame;
+    size_t frame_len;
+    const char *result;
+    size_t len;
+} cli_raw;
+
+/* cli_call_raw is cli_request (query false) or cli_query (query true)
+ * keeping the result's bytes as herdd sent them, so numbers of any size
+ * and strings print exactly as the catalog holds them. On CLI_OK out
+ * holds the result (cli_raw_free it); otherwise the error was printed as
+ * cli_request does and out is empty. */
+int cli_call_raw(cli_ctx *ctx, const char *service, const char *op, const json_t *args, bool query,
+                 cli_raw *out);
+void cli_raw_free(cli_raw *r);
+
+/* cli_print_raw prints JSON text on stdout: as it is with --json, indented
+ * else (the layout of cli_print_json). */
+void cli_print_raw(const cli_ctx *ctx, const char *json, size_t len);
+
 /* cli_bus_error is what to print for a failed bus call: the client's own
  * account when it has one (a refused runtime directory), else strerror. */
 const char *cli_bus_error(const cli_ctx *ctx, int rv);

@@ -161,7 +161,7 @@ static int cmd_sub(cli_ctx *ctx, int argc, char **argv)
 static int cmd_req(cli_ctx *ctx, int argc, char **argv)
 {
     const cli_cmd *cmd = &cli_bus_cmds[2];
-    json_t *args = NULL, *result;
+    json_t *args = NULL;
     int rv;
 
     if (cli_wants_help(argc, argv)) {
@@ -180,11 +180,12 @@ static int cmd_req(cli_ctx *ctx, int argc, char **argv)
                                    args != NULL ? "" : ": ", args != NULL ? "" : jerr.text);
         }
     }
-    rv = cli_request(ctx, argv[1], argv[2], args, &result);
+    cli_raw raw;
+    rv = cli_call_raw(ctx, argv[1], argv[2], args, false, &raw);
     json_decref(args);
     if (rv == CLI_OK) {
-        cli_print_json(ctx, result);
-        json_decref(result);
+        cli_print_raw(ctx, raw.result, raw.len);
+        cli_raw_free(&raw);
     }
     return rv;
 }

@@ -170,6 +170,98 @@ static int handle_reply(cli_ctx *ctx, int rv, json_t *reply, json_t **result)
     return CLI_ERROR;
 }
 
+int cli_call_raw(cli_ctx *ctx, const char *service, const char *op, const json_t *args, bool query,
+                 cli_raw *out)
+{
+    memset(out, 0, sizeof(*out));
+    int rv = bus_client_call_raw(ctx->client, service, op, args, ctx->timeout_ms, query,
+                                 &out->frame, &out->frame_len);
+    if (rv == 0) {
+        /* {"ok":true,"result":...}: the result's bytes, or the error path */
+        base_json_scan sc;
+        size_t ka, kz, va, vz, ra = 0, rz = 0;
+        int first = 1, ok = 0, more;
+        base_json_scan_init(&sc, out->frame, out->frame_len);
+        if (base_json_scan_expect(&sc, '{') == 0) {
+            while ((more = base_json_scan_member(&sc, &first, &ka, &kz)) > 0 &&
+                   base_json_scan_value(&sc, &va, &vz) == 0) {
+                if (kz - ka == 4 && memcmp(out->frame + ka, "\"ok\"", 4) == 0)
+                    ok = vz - va == 4 && memcmp(out->frame + va, "true", 4) == 0;
+                else if (kz - ka == 8 && memcmp(out->frame + ka, "\"result\"", 8) == 0)
+                    ra = va, rz = vz;
+            }
+        }
+        if (ok && rz > ra) {
+            out->result = out->frame + ra;
+            out->len = rz - ra;
+            return CLI_OK;
+        }
+    }
+    json_t *reply = NULL, *result = NULL;
+    if (rv == 0) {
+        reply =
+            json_loadb(out->frame, out->frame_len, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, NULL);
+        if (reply == NULL)
+            rv = -EPROTO;
+    }
+    cli_raw_free(out);
+    rv = handle_reply(ctx, rv, reply, &result);
+    json_decref(result);
+    return rv == CLI_OK ? CLI_ERROR : rv; /* ok without a result: not a reply */
+}
+
+void cli_raw_free(cli_raw *r)
+{
+    free(r->frame);
+    memset(r, 0, sizeof(*r));
+}
+
+/* Indents JSON text two spaces a level, as jansson's JSON_INDENT(2) does,
+ * copying every scalar byte for byte. */
+static void print_indented(const char *p, size_t len)
+{
+    int depth = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = p[i];
+        if (c == '"') {
+            size_t j = i + 1;
+            while (j < len && p[j] != '"')
+                j += p[j] == '\\' ? 2 : 1;
+            fwrite(p + i, 1, j + 1 - i, stdout);
+            i = j;
+        } else if (c == '{' || c == '[') {
+            size_t j = i + 1;
+            while (j < len && (p[j] == ' ' || p[j] == '\n' || p[j] == '\t' || p[j] == '\r'))
+                j++;
+            if (j < len && (p[j] == '}' || p[j] == ']')) {
+                printf("%c%c", c, p[j]);
+                i = j;
+                continue;
+            }
+            printf("%c\n%*s", c, 2 * ++depth, "");
+        } else if (c == '}' || c == ']') {
+            printf("\n%*s%c", 2 * --depth, "", c);
+        } else if (c == ',') {
+            printf(",\n%*s", 2 * depth, "");
+        } else if (c == ':') {
+            fputs(": ", stdout);
+        } else if (c != ' ' && c != '\n' && c != '\t' && c != '\r') {
+            putchar(c);
+        }
+    }
+    putchar('\n');
+}
+
+void cli_print_raw(const cli_ctx *ctx, const char *json, size_t len)
+{
+    if (ctx->json) {
+        fwrite(json, 1, len, stdout);
+        putchar('\n');
+    } else {
+        print_indented(json, len);
+    }
+}
+
 static const cli_cmd *find(const char *name)
 {
     for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)

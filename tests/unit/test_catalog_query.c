@@ -492,6 +492,57 @@ static void test_automations(void **state)
     catalog_index_free(idx);
 }
 
+/* Field columns: kept per field named, counted in heap_bytes, at most
+ * CATALOG__COLUMNS_MAX of them; a query naming more walks the rest and
+ * answers the same. */
+static void test_columns(void **state)
+{
+    (void)state;
+    base_buf in = {0};
+    base_buf_adds(&in, "{\"wide\":[");
+    for (int e = 0; e < 3; e++) {
+        base_buf_addf(&in, "%s{\"id\":\"e%d\"", e ? "," : "", e);
+        for (int f = 0; f < 16; f++)
+            base_buf_addf(&in, ",\"f%02d\":%d", f, e);
+        base_buf_adds(&in, "}");
+    }
+    base_buf_adds(&in, "]}");
+    catalog_index *idx = build_load("columns", in.data, NULL);
+    base_buf_free(&in);
+    size_t heap0 = catalog_index_get_info(idx).heap_bytes, column = 3 * 8 + 4; /* "f00" + NUL */
+    char err[256], got[64];
+    int rc;
+    char *r = run_list(idx, "{\"f00\":1}", NULL, NULL, 0, NULL, NULL, &rc, err, sizeof(err));
+    assert_non_null(r);
+    ids_of(r, got, sizeof(got));
+    assert_string_equal(got, "e1");
+    base_free(r);
+    assert_int_equal(catalog_index_get_info(idx).heap_bytes, heap0 + column);
+    /* the same field again: no new column */
+    r = run_list(idx, "{\"f00\":2}", NULL, NULL, 0, NULL, NULL, &rc, err, sizeof(err));
+    base_free(r);
+    assert_int_equal(catalog_index_get_info(idx).heap_bytes, heap0 + column);
+    /* sixteen fields in one query: twelve columns, four walked, one answer */
+    base_buf w = {0};
+    base_buf_adds(&w, "{");
+    for (int f = 0; f < 15; f++)
+        base_buf_addf(&w, "\"f%02d\":{\"not\":99},", f);
+    base_buf_adds(&w, "\"f15\":2}");
+    for (int pass = 0; pass < 2; pass++) {
+        r = run_list(idx, w.data, NULL, NULL, 0, "[{\"field\":\"f03\",\"desc\":true}]", NULL, &rc,
+                     err, sizeof(err));
+        if (r == NULL)
+            fail_msg("wide query: %s", err);
+        ids_of(r, got, sizeof(got));
+        assert_string_equal(got, "e2");
+        base_free(r);
+        assert_int_equal(catalog_index_get_info(idx).heap_bytes,
+                         heap0 + CATALOG__COLUMNS_MAX * column);
+    }
+    base_buf_free(&w);
+    catalog_index_free(idx);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -515,6 +566,7 @@ int main(void)
         cmocka_unit_test(test_bad),           cmocka_unit_test(test_paging),
         cmocka_unit_test(test_exact),         cmocka_unit_test(test_folding),
         cmocka_unit_test(test_search_fields), cmocka_unit_test(test_automations),
+        cmocka_unit_test(test_columns),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
