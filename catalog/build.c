@@ -357,9 +357,14 @@ static int make_slim(struct build *b, const struct section *s, catalog__raw e, s
         base_buf_free(&slim);
         return -ENOMEM;
     }
-    out->slim = slim.data; /* base_buf memory: freed with base_free */
+    /* exact size: a million tiny entries must not each keep a buffer's
+     * initial capacity */
+    out->slim = malloc(slim.len + 1);
+    if (out->slim != NULL)
+        memcpy(out->slim, slim.data, slim.len + 1);
     out->slim_len = slim.len;
-    return 0;
+    base_buf_free(&slim);
+    return out->slim != NULL ? 0 : -ENOMEM;
 }
 
 /* ---- duplicate member names, at every depth ------------------------------ */
@@ -982,7 +987,7 @@ out:
     json_decref(spec);
     for (size_t i = 0; i < b.n_entries; i++) {
         free(b.entries[i].id);
-        base_free(b.entries[i].slim);
+        free(b.entries[i].slim);
     }
     free(b.entries);
     for (size_t i = 0; i < b.n_sections; i++)

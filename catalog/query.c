@@ -7,17 +7,27 @@
  *   request itself, never of entries) into a plan: field paths, clause
  *   trees of value matchers, search terms, sort keys, facet fields. Then
  *   one pass over the entries of the sections asked for evaluates it.
- * - Per entry, every field the plan needs is found in one walk of the slim
- *   entry's top-level members (value.c skips values without parsing them):
- *   no tree is built, nothing is allocated per entry. Clauses compare the
- *   raw bytes: strings by code point with escapes decoded on the fly,
- *   numbers exactly by decimal value, so a 20-digit integer stays itself.
- * - What a query allocates: the plan (a few KiB, bounded by the request),
- *   the page it returns (offset + limit entries: their numbers, or with an
- *   order their sort keys), the folded copy of the longest searched string
- *   (bounded by max_slim_bytes), and one counter per distinct facet value.
- *   Nothing is in proportion to the catalog, and all of it is freed before
- *   the call returns.
+ * - A field's values come from its column: the first query that names the
+ *   field walks every slim entry once and keeps, per entry, the offset and
+ *   length of its value (index.c's `columns`, at most CATALOG__COLUMNS_MAX
+ *   fields, least recently used replaced, 8 bytes an entry, counted in
+ *   heap_bytes). A walk of an entry's top-level members (value.c skips
+ *   values without parsing them) stops once every field it looks for is
+ *   settled; it serves a field without a column (a query naming more
+ *   fields than there are columns). No tree is built, nothing is allocated
+ *   per entry. Clauses compare the raw bytes: strings by code point with
+ *   escapes decoded on the fly, numbers exactly by decimal value, so a
+ *   20-digit integer stays itself.
+ * - Search: an entry's search fields are folded end to end (NUL between
+ *   them: no term holds one) and each term is looked for once, by its
+ *   rarest byte; memmem's set-up cost more than the search on such texts.
+ * - What a query allocates: the plan (about 14 KiB, bounded by the
+ *   request), the page it returns (offset + limit entries: their numbers,
+ *   or with an order their sort keys), the folded text of one entry's
+ *   search fields (bounded by max_slim_bytes), and one counter per
+ *   distinct facet value. Nothing is in proportion to the catalog, and
+ *   all of it is freed before the call returns; a new column is the one
+ *   thing a query leaves behind.
  * - Facets: per facet field, the entries that pass every clause except
  *   those on that field (and `any` and the search text) count each of the
  *   field's values: the sidebar counts of a faceted search. So with facets

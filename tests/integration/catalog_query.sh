@@ -33,9 +33,8 @@ cat >"$T/herd.json" <<JSON
   {"name": "boards", "kind": "catalog", "path": "$T/boards"}]}
 JSON
 start_herdd "$T/herd.json"
-loaded() { [ "$(status_get "$RUN" "workers.$1.entries")" = "$2" ]; }
-wait_until loaded 0 961 || fail "comp did not load"
-wait_until loaded 1 1127 || fail "auto did not load"
+wait_until catalog_loaded 0 961 || fail "comp did not load"
+wait_until catalog_loaded 1 1127 || fail "auto did not load"
 pass "two catalog workers running"
 
 # q NAME ARGS...: `herdctl --json catalog ARGS...` into $T/NAME.json; any
@@ -444,7 +443,7 @@ pass "usage errors (exit 2) and bad_request (exit 1) named"
 
 # Exact numbers end to end: get, list --json, get of several ids and req
 # print the catalog's bytes; the text listing is not stopped by them.
-wait_until loaded 2 2 || fail "boards did not load"
+wait_until catalog_loaded 2 2 || fail "boards did not load"
 [ "$("$HERDCTL" --json catalog get boards w1)" = "$w1" ] || fail "get w1: not the input's bytes"
 "$HERDCTL" catalog get boards w1 | grep -qx '  "addr": 17008162028057714984,' ||
     fail "get w1 (indented): $("$HERDCTL" catalog get boards w1)"

@@ -24,9 +24,8 @@ cat >"$T/herd.json" <<JSON
   {"name": "auto", "kind": "catalog", "path": "$T/auto", "lru_entries": 16, "lru_bytes": "2M"}]}
 JSON
 start_herdd "$T/herd.json"
-loaded() { [ "$(status_get "$RUN" "workers.$1.entries")" = "$2" ]; }
-wait_until loaded 0 961 || fail "comp did not load"
-wait_until loaded 1 1127 || fail "auto did not load"
+wait_until catalog_loaded 0 961 || fail "comp did not load"
+wait_until catalog_loaded 1 1127 || fail "auto did not load"
 pass "two catalog workers running"
 
 # Every body, both catalogs, JSON-equal to the input's entry.

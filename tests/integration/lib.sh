@@ -76,6 +76,10 @@ status_get() {
     "$HERDCTL" --runtime-dir "$1" --json status | json_get "$2"
 }
 
+# catalog_loaded I N: worker number I of herdd in $RUN serves N entries
+# (for wait_until).
+catalog_loaded() { [ "$(status_get "$RUN" "workers.$1.entries")" = "$2" ]; }
+
 # yields WANT CMD...: CMD prints exactly WANT; at_least N CMD...: CMD
 # prints a number >= N. For wait_until, which must run CMD on every try
 # (`wait_until test "$(CMD)" = WANT` would run CMD once, before waiting).
