@@ -22,6 +22,8 @@ cat >"$T/herd.json" <<JSON
 JSON
 start_herdd "$T/herd.json"
 wait_until worker_state_is cat running || fail "catalog worker"
+# running is not loaded: the index is built on the thread pool after start
+wait_until catalog_loaded 0 20001 || fail "catalog worker did not load"
 "$HERDCTL" req cat list '{"limit": 100000}' >/dev/null 2>"$T/list.err"; rc=$?
 [ $rc = 1 ] || fail "a list over max_reply_bytes: exit $rc ($(cat "$T/list.err"))"
 grep -q "too_large" "$T/list.err" || fail "list: $(cat "$T/list.err")"
@@ -42,6 +44,7 @@ HERDD_PID=$!
 track $HERDD_PID
 wait_for_herdd "$RUN" || fail "herdd with the failing allocator did not start"
 wait_until worker_state_is cat running || fail "catalog worker (2)"
+wait_until catalog_loaded 0 20001 || fail "catalog worker (2) did not load"
 for i in 1 2 3; do
     "$HERDCTL" req cat list '{"limit": 100000}' >/dev/null 2>"$T/oom.err"; rc=$?
     [ $rc = 1 ] || fail "a reply nng cannot allocate: exit $rc ($(cat "$T/oom.err"))"

@@ -23,6 +23,7 @@ cat >"$T/herd.json" <<JSON
 JSON
 start_herdd "$T/herd.json"
 wait_until worker_state_is cat running || fail "catalog worker"
+wait_until at_least 1 status_get "$RUN" workers.0.entries || fail "catalog worker did not load"
 size=$("$HERDCTL" req cat list '{"limit": 100000}' | wc -c)
 [ "$size" -gt 300000 ] || fail "a list reply is only $size bytes"
 

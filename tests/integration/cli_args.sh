@@ -24,6 +24,7 @@ start_herdd "$T/c.json"
 C="$HERDCTL --runtime-dir $RUN"
 wait_until worker_state_is p running || fail "p did not start"
 wait_until worker_state_is cat running || fail "cat did not start"
+wait_until at_least 1 status_get "$RUN" workers.0.entries || fail "cat did not load"
 
 # 1. Supervisor ops with an unknown argument: refused, without effect.
 # refused OP ARGS KEY EXPECTED: herdctl req exits 1 with the exact message.
