@@ -200,6 +200,14 @@ const char *worker_last_error(const worker *w);
 /* process: runs `argv` (no shell) as a child; keys argv, env, cwd. */
 extern const worker_kind worker_process_kind;
 
+/* archive: appends matching events as JSON lines to `path`, rotating
+ * (workers/archive.c, DESIGN.md section 5). */
+extern const worker_kind worker_archive_kind;
+
+/* exec: runs `argv` (no shell) per matching event, the event on stdin
+ * (workers/exec.c, DESIGN.md section 5). */
+extern const worker_kind worker_exec_kind;
+
 /* worker_exec_main is the exec trampoline of the process kind: a host binary
  * (herdd) calls it first thing in main(). When argv is
  * `--worker-exec PPID -- PROG ARGS...` it sets PR_SET_PDEATHSIG and execs

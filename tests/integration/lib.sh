@@ -76,6 +76,21 @@ status_get() {
     "$HERDCTL" --runtime-dir "$1" --json status | json_get "$2"
 }
 
+# worker_health W: worker W's status object as one JSON line (status is
+# retried a few times: a busy herdd may miss one call).
+worker_health() {
+    local i out
+    for i in 1 2 3 4 5; do
+        out=$("$HERDCTL" --runtime-dir "$RUN" --json status 2>/dev/null) && break
+        sleep 0.2
+    done
+    printf '%s' "$out" | python3 -c '
+import json, sys
+for w in json.load(sys.stdin)["workers"]:
+    if w["worker"] == sys.argv[1]:
+        print(json.dumps(w, sort_keys=True))' "$1"
+}
+
 # catalog_loaded I N: worker number I of herdd in $RUN serves N entries
 # (for wait_until).
 catalog_loaded() { [ "$(status_get "$RUN" "workers.$1.entries")" = "$2" ]; }

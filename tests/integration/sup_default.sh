@@ -1,18 +1,25 @@
 # herdd without -c runs the embedded default from the build tree: a catalog
-# worker on the demo catalog the build compiled and a jobs worker; both
-# answer through herdctl. `herdd --check` accepts the built-in config.
+# worker on the demo catalog the build compiled, a jobs worker and an
+# archive worker of every state change; they answer through herdctl. `herdd --check` accepts the built-in config.
 . "$(dirname "$0")/lib.sh"
 
-"$HERDD" --check | grep -q "(built-in): configuration is valid (2 workers)" || fail "--check built-in"
+"$HERDD" --check | grep -q "(built-in): configuration is valid (3 workers)" || fail "--check built-in"
 "$HERDD" >"$T/herdd.log" 2>&1 & HERDD_PID=$!; track $HERDD_PID
 wait_for_herdd "$RUN" || fail "herdd did not start"
 wait_until worker_state_is catalog running || fail "catalog: $(worker_get catalog state) $(worker_get catalog last_error)"
 wait_until worker_state_is jobs running || fail "jobs: $(worker_get jobs state)"
-[ "$(worker_get catalog entries)" = 6 ] || fail "demo catalog entries: $(worker_get catalog entries)"
+wait_until worker_state_is archive running || fail "archive: $(worker_get archive state) $(worker_get archive last_error)"
+wait_until yields 6 worker_get catalog entries || fail "demo catalog entries: $(worker_get catalog entries)"
 "$HERDCTL" catalog get catalog wifi | grep -q '"name": "WiFi"' || fail "catalog get"
 "$HERDCTL" catalog search catalog humidity | grep -q '^dht ' || fail "catalog search"
 id=$("$HERDCTL" job submit jobs --type hello --configuration demo/device.yaml) || fail "job submit"
 "$HERDCTL" job follow jobs "$id" >"$T/follow.out" || fail "job follow exit status"
 grep -q "hello from herd, configuration: demo/device.yaml" "$T/follow.out" || fail "job output: $(cat "$T/follow.out")"
+# the archive worker kept the job's state changes, one JSON line each
+archive=$(worker_get archive path)
+has_job_line() { grep -q "\"topic\":\"job.jobs.$id.state\"" "$archive" 2>/dev/null; }
+wait_until has_job_line || fail "no state line of job $id in $archive"
+python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$archive" ||
+    fail "a line of $archive does not parse"
 kill -TERM $HERDD_PID; wait $HERDD_PID || fail "herdd exit status"
-pass "embedded default: demo catalog and jobs worker"
+pass "embedded default: demo catalog, jobs and archive workers"
