@@ -97,8 +97,8 @@ int subscriber_start(subscriber *s, worker *w, subscriber_ready_cb ready, void *
     /* the bus's own queue only bridges one loop turn, and what it drops
      * never reaches these counts: keep it at least the default size, so a
      * small queue_max bounds this queue (whose drops are counted) */
-    size_t bus_queue = s->queue.max > SUBSCRIBER_QUEUE_DEFAULT ? s->queue.max
-                                                               : SUBSCRIBER_QUEUE_DEFAULT;
+    size_t bus_queue =
+        s->queue.max > SUBSCRIBER_QUEUE_DEFAULT ? s->queue.max : SUBSCRIBER_QUEUE_DEFAULT;
     json_array_foreach(json_object_get(cfg, "subscribe"), i, p)
     {
         int rv = worker_subscribe(w, json_string_value(p), bus_queue, on_event, s, NULL);
