@@ -714,10 +714,7 @@ static int archive_start(worker *w, void *state)
  * supervisor), in ms. */
 static uint64_t stop_timeout_ms(const worker *w)
 {
-    const json_t *t = json_object_get(worker_config(w), "stop_timeout_s");
-    json_int_t s = json_is_integer(t) ? json_integer_value(t) : 0;
-
-    return (uint64_t)(s > 0 ? s : STOP_TIMEOUT_S_DEFAULT) * 1000;
+    return (uint64_t)worker_config_int(w, "stop_timeout_s", STOP_TIMEOUT_S_DEFAULT) * 1000;
 }
 
 static void archive_stop(worker *w, void *state)

@@ -687,85 +687,6 @@ static void on_exit_cb(uv_process_t *proc, int64_t status, int term_signal)
     worker_leave(prev);
 }
 
-static char *env_entry(const char *key, const char *value)
-{
-    size_t len = strlen(key) + strlen(value) + 2;
-    char *e = base_malloc(len);
-    if (e != NULL)
-        snprintf(e, len, "%s=%s", key, value);
-    return e;
-}
-
-static void free_args(char **args, char **envp, size_t n_owned_from)
-{
-    if (envp != NULL)
-        for (size_t i = n_owned_from; envp[i] != NULL; i++)
-            base_free(envp[i]);
-    base_free(envp);
-    base_free(args);
-}
-
-/* build_args makes the trampoline's argv (borrowing the config's strings)
- * and the child's environment: the inherited one without what the kind or
- * `env` sets, then HERD_*, then `env`. Entries from *n_owned on are
- * allocated here; both arrays end with NULL. */
-static int build_args(exec_worker *x, const sub_event *e, const char *ppid, char ***out_args,
-                      char ***out_env, size_t *n_owned)
-{
-    extern char **environ;
-    size_t n = json_array_size(x->argv), n_env = 0, i, k = 0, owned;
-    const char *key;
-    json_t *v;
-    char owner[sizeof(OWNER_PREFIX) + 48 + BASE_NAME_MAX + PATH_MAX];
-
-    while (environ[n_env] != NULL)
-        n_env++;
-    char **args = base_calloc(n + 5, sizeof(*args));
-    char **envp =
-        base_calloc(n_env + (x->env != NULL ? json_object_size(x->env) : 0) + 5, sizeof(*envp));
-    if (args == NULL || envp == NULL) {
-        free_args(args, NULL, 0);
-        base_free(envp);
-        return -ENOMEM;
-    }
-    args[k++] = "herd-exec";
-    args[k++] = "--worker-exec";
-    args[k++] = (char *)ppid;
-    args[k++] = "--";
-    json_array_foreach(x->argv, i, v) args[k++] = (char *)json_string_value(v);
-
-    k = 0;
-    for (i = 0; i < n_env; i++) {
-        const char *eq = strchr(environ[i], '=');
-        size_t len = eq != NULL ? (size_t)(eq - environ[i]) : strlen(environ[i]);
-        if (reserved_name(environ[i], len) ||
-            (x->env != NULL && json_object_getn(x->env, environ[i], len) != NULL))
-            continue;
-        envp[k++] = environ[i];
-    }
-    owned = k;
-    snprintf(owner, sizeof(owner), "%s:%s:%s", owner_id(), worker_name(x->w),
-             worker_runtime_dir(x->w));
-    envp[k++] = env_entry("HERD_TOPIC", e->topic);
-    envp[k++] = env_entry("HERD_WORKER", worker_name(x->w));
-    envp[k++] = env_entry("HERD_RUNTIME_DIR", worker_runtime_dir(x->w));
-    envp[k++] = env_entry(OWNER_VAR, owner);
-    json_object_foreach((json_t *)x->env, key, v) envp[k++] = env_entry(key, json_string_value(v));
-    for (i = owned; i < k; i++) {
-        if (envp[i] == NULL) {
-            for (size_t j = owned; j < k; j++)
-                base_free(envp[j]);
-            base_free(envp);
-            base_free(args);
-            return -ENOMEM;
-        }
-    }
-    *out_args = args;
-    *out_env = envp;
-    *n_owned = owned;
-    return 0;
-}
-
 /* child_start runs one event; whatever happens the event is accounted for
  * (at once, or when the child is finished). */
 static void child_start(exec_worker *x, sub_event *e)
@@ -773,15 +694,25 @@ static void child_start(exec_worker *x, sub_event *e)
     uv_loop_t *loop = worker_loop(x->w);
     uv_process_options_t opts = {0};
     uv_stdio_container_t stdio[3];
-    char **args = NULL, **envp = NULL, ppid[24];
-    size_t n_owned = 0;
+    worker_child_args child;
+    char owner[sizeof(OWNER_PREFIX) + 48 + BASE_NAME_MAX + PATH_MAX];
     exec_child *c = base_calloc(1, sizeof(*c));
     int rv;
 
-    snprintf(ppid, sizeof(ppid), "%d", (int)getpid());
+    snprintf(owner, sizeof(owner), "%s:%s:%s", owner_id(), worker_name(x->w),
+             worker_runtime_dir(x->w));
+    const char *const set[] = {"HERD_TOPIC",
+                               e->topic,
+                               "HERD_WORKER",
+                               worker_name(x->w),
+                               "HERD_RUNTIME_DIR",
+                               worker_runtime_dir(x->w),
+                               OWNER_VAR,
+                               owner,
+                               NULL};
     if (c == NULL || subscriber_event_json(e, &c->input) < 0 ||
         base_buf_add(&c->input, "\n", 1) < 0 ||
-        build_args(x, e, ppid, &args, &envp, &n_owned) < 0) {
+        worker_child_args_make(x->argv, set, x->env, &child) < 0) {
         worker_set_error(x->w, "out of memory running %s for an event on %s", argv0(x), e->topic);
         if (c != NULL)
             base_buf_free(&c->input);
@@ -813,8 +744,8 @@ static void child_start(exec_worker *x, sub_event *e)
     /* The host binary as the kernel knows it: still the right one after a
      * package upgrade replaced the file. */
     opts.file = "/proc/self/exe";
-    opts.args = args;
-    opts.env = envp;
+    opts.args = child.args;
+    opts.env = child.envp;
     opts.cwd = x->cwd;
     opts.stdio = stdio;
     opts.stdio_count = 3;
@@ -823,7 +754,7 @@ static void child_start(exec_worker *x, sub_event *e)
     opts.flags = UV_PROCESS_DETACHED;
     rv = uv_spawn(loop, &c->proc, &opts);
     c->proc_open = true; /* uv_spawn initialises the handle even when it fails */
-    free_args(args, envp, n_owned);
+    worker_child_args_free(&child);
 
     if (rv < 0) {
         c->spawn_error = rv;
@@ -923,11 +854,7 @@ static int exec_start(worker *w, void *state)
     v = json_object_get(cfg, "timeout_s");
     x->timeout_ms =
         (uint64_t)(json_is_integer(v) ? json_integer_value(v) : EXEC_TIMEOUT_DEFAULT_S) * 1000;
-    v = json_object_get(cfg, "stop_timeout_s");
-    x->grace_ms =
-        (uint64_t)(json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v)
-                                                                   : EXEC_GRACE_DEFAULT_S) *
-        1000;
+    x->grace_ms = (uint64_t)worker_config_int(w, "stop_timeout_s", EXEC_GRACE_DEFAULT_S) * 1000;
 
     v = json_object_get(x->env, "PATH");
     path_env = json_is_string(v) ? json_string_value(v) : getenv("PATH");

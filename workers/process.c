@@ -281,68 +281,7 @@ static void on_exit_cb(uv_process_t *proc, int64_t status, int term_signal)
 
 static int stop_timeout_s(const worker *w)
 {
-    json_t *v = json_object_get(worker_config(w), "stop_timeout_s");
-    return json_is_integer(v) && json_integer_value(v) > 0 ? (int)json_integer_value(v)
-                                                           : DEFAULT_STOP_TIMEOUT_S;
-}
-
-static char *env_entry(const char *key, const char *value)
-{
-    size_t len = strlen(key) + strlen(value) + 2;
-    char *e = malloc(len);
-    if (e != NULL)
-        snprintf(e, len, "%s=%s", key, value);
-    return e;
-}
-
-/* build_args makes the trampoline's argv (borrowing the config's strings)
- * and the child's environment: the inherited one, minus HERD_*, plus the
- * worker's. Entries from *n_owned on are allocated here. */
-static int build_args(process *p, char ***out_args, char ***out_env, size_t *n_owned, char *ppid,
-                      size_t ppid_size)
-{
-    extern char **environ;
-    const json_t *cfg = worker_config(p->w);
-    json_t *argv = json_object_get(cfg, "argv"), *env = json_object_get(cfg, "env"), *v;
-    size_t n = json_array_size(argv), n_env = 0, i, k = 0;
-    const char *key;
-
-    snprintf(ppid, ppid_size, "%d", (int)getpid());
-    while (environ[n_env] != NULL)
-        n_env++;
-    char **args = calloc(n + 5, sizeof(*args));
-    char **envp = calloc(n_env + (env != NULL ? json_object_size(env) : 0) + 3, sizeof(*envp));
-    if (args == NULL || envp == NULL) {
-        free(args);
-        free(envp);
-        return -ENOMEM;
-    }
-    args[k++] = "herd-worker-exec";
-    args[k++] = "--worker-exec";
-    args[k++] = ppid;
-    args[k++] = "--";
-    json_array_foreach(argv, i, v) args[k++] = (char *)json_string_value(v);
-
-    k = 0;
-    for (i = 0; i < n_env; i++)
-        if (strncmp(environ[i], "HERD_RUNTIME_DIR=", 17) && strncmp(environ[i], "HERD_WORKER=", 12))
-            envp[k++] = environ[i];
-    *n_owned = k;
-    envp[k++] = env_entry("HERD_RUNTIME_DIR", worker_runtime_dir(p->w));
-    envp[k++] = env_entry("HERD_WORKER", worker_name(p->w));
-    json_object_foreach(env, key, v) envp[k++] = env_entry(key, json_string_value(v));
-    for (i = *n_owned; i < k; i++) {
-        if (envp[i] == NULL) {
-            for (size_t j = *n_owned; j < k; j++)
-                free(envp[j]);
-            free(args);
-            free(envp);
-            return -ENOMEM;
-        }
-    }
-    *out_args = args;
-    *out_env = envp;
-    return 0;
+    return (int)worker_config_int(w, "stop_timeout_s", DEFAULT_STOP_TIMEOUT_S);
 }
 
 static int process_start(worker *w, void *state)
@@ -352,8 +291,8 @@ static int process_start(worker *w, void *state)
     json_t *cwd = json_object_get(cfg, "cwd");
     uv_process_options_t opts = {0};
     uv_stdio_container_t stdio[3];
-    char **args = NULL, **envp = NULL, ppid[32], exe[PATH_MAX];
-    size_t n_owned = 0;
+    char exe[PATH_MAX];
+    worker_child_args child;
     ssize_t n;
     int rv;
 
@@ -367,7 +306,10 @@ static int process_start(worker *w, void *state)
         return -errno;
     }
     exe[n] = '\0';
-    if ((rv = build_args(p, &args, &envp, &n_owned, ppid, sizeof(ppid))) < 0) {
+    const char *const set[] = {"HERD_RUNTIME_DIR", worker_runtime_dir(w), "HERD_WORKER",
+                               worker_name(w), NULL};
+    if ((rv = worker_child_args_make(json_object_get(cfg, "argv"), set, json_object_get(cfg, "env"),
+                                     &child)) < 0) {
         worker_set_error(w, "out of memory");
         return rv;
     }
@@ -382,8 +324,8 @@ static int process_start(worker *w, void *state)
     stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
     stdio[2].data.stream = (uv_stream_t *)&p->err.pipe;
     opts.file = exe;
-    opts.args = args;
-    opts.env = envp;
+    opts.args = child.args;
+    opts.env = child.envp;
     opts.cwd = json_is_string(cwd) ? json_string_value(cwd) : NULL;
     opts.stdio = stdio;
     opts.stdio_count = 3;
@@ -393,10 +335,7 @@ static int process_start(worker *w, void *state)
     p->proc.data = p;
     rv = uv_spawn(worker_loop(w), &p->proc, &opts);
 
-    for (size_t i = n_owned; envp[i] != NULL; i++)
-        free(envp[i]);
-    free(envp);
-    free(args);
+    worker_child_args_free(&child);
 
     if (rv < 0) {
         worker_set_error(w, "cannot start %s: %s",

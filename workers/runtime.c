@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 const char *const worker_common_keys[] = {
     "name",        "kind",       "enabled",           "restart",        "backoff",   "intensity",
@@ -227,6 +228,90 @@ void worker_exit(worker *w, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vend(w, code < 0 ? 255 : code, fmt, ap);
     va_end(ap);
+}
+
+/* ---- config and children ------------------------------------------------- */
+
+json_int_t worker_config_int(const worker *w, const char *key, json_int_t def)
+{
+    const json_t *v = json_object_get(w->config, key);
+    return json_is_integer(v) ? json_integer_value(v) : def;
+}
+
+static char *env_entry(const char *key, const char *value)
+{
+    size_t len = strlen(key) + strlen(value) + 2;
+    char *e = base_malloc(len);
+    if (e != NULL)
+        snprintf(e, len, "%s=%s", key, value);
+    return e;
+}
+
+/* Whether the inherited entry `e` (NAME=VALUE) is one the child is given. */
+static bool env_given(const char *e, const char *const *set, const json_t *env)
+{
+    const char *eq = strchr(e, '=');
+    size_t len = eq != NULL ? (size_t)(eq - e) : strlen(e);
+    for (size_t i = 0; set != NULL && set[i] != NULL; i += 2)
+        if (strlen(set[i]) == len && memcmp(set[i], e, len) == 0)
+            return true;
+    return env != NULL && json_object_getn(env, e, len) != NULL;
+}
+
+int worker_child_args_make(const json_t *argv, const char *const *set, const json_t *env,
+                           worker_child_args *out)
+{
+    extern char **environ;
+    size_t n = json_array_size(argv), n_env = 0, n_set = 0, i, k = 0;
+    const char *key;
+    json_t *v;
+
+    memset(out, 0, sizeof(*out));
+    snprintf(out->ppid, sizeof(out->ppid), "%d", (int)getpid());
+    while (environ[n_env] != NULL)
+        n_env++;
+    while (set != NULL && set[2 * n_set] != NULL)
+        n_set++;
+    out->args = base_calloc(n + 5, sizeof(*out->args));
+    out->envp = base_calloc(n_env + n_set + (env != NULL ? json_object_size(env) : 0) + 1,
+                            sizeof(*out->envp));
+    if (out->args == NULL || out->envp == NULL) {
+        worker_child_args_free(out);
+        return -ENOMEM;
+    }
+    out->args[k++] = "herd-worker-exec";
+    out->args[k++] = "--worker-exec";
+    out->args[k++] = out->ppid;
+    out->args[k++] = "--";
+    json_array_foreach(argv, i, v) out->args[k++] = (char *)json_string_value(v);
+
+    k = 0;
+    for (i = 0; i < n_env; i++)
+        if (!env_given(environ[i], set, env))
+            out->envp[k++] = environ[i];
+    out->n_owned_from = k;
+    for (i = 0; i < n_set; i++)
+        if ((out->envp[k++] = env_entry(set[2 * i], set[2 * i + 1])) == NULL)
+            goto nomem;
+    json_object_foreach((json_t *)env, key, v)
+    {
+        if ((out->envp[k++] = env_entry(key, json_string_value(v))) == NULL)
+            goto nomem;
+    }
+    return 0;
+nomem:
+    worker_child_args_free(out);
+    return -ENOMEM;
+}
+
+void worker_child_args_free(worker_child_args *c)
+{
+    if (c->envp != NULL)
+        for (size_t i = c->n_owned_from; c->envp[i] != NULL; i++)
+            base_free(c->envp[i]);
+    base_free(c->envp);
+    base_free(c->args);
+    c->envp = c->args = NULL;
 }
 
 /* ---- bus ---------------------------------------------------------------- */

@@ -139,6 +139,27 @@ void worker_set_pid(worker *w, int pid);
  * against memory_high and memory_max. */
 void worker_set_memory(worker *w, uint64_t bytes);
 
+/* worker_config_int is the integer `key` of the worker's config (checked
+ * by validate), def when it is absent. */
+json_int_t worker_config_int(const worker *w, const char *key, json_int_t def);
+
+/* A child's argv and environment, for kinds that run programs (process,
+ * exec). args runs argv through herdd's trampoline (`--worker-exec PPID --
+ * ARGV...`, see worker_exec_main: the child dies with herdd), borrowing
+ * argv's strings. envp is the inherited environment without the names the
+ * child is given, then `set` ("KEY", "VALUE" pairs ending with NULL), then
+ * `env` (an object of strings, may be NULL): what the config sets wins
+ * over what herdd inherited. */
+typedef struct worker_child_args {
+    char **args, **envp;
+    size_t n_owned_from; /* envp[n_owned_from ...] are allocated here */
+    char ppid[24];
+} worker_child_args;
+
+int worker_child_args_make(const json_t *argv, const char *const *set, const json_t *env,
+                           worker_child_args *out);
+void worker_child_args_free(worker_child_args *c);
+
 /* worker_enter/worker_leave bracket a libuv callback of the kind so that
  * what it allocates is charged to w: `worker *prev = worker_enter(w); ...
  * worker_leave(prev);`. The runtime does this for every call it makes. */
