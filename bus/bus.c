@@ -88,6 +88,11 @@ int bus_open(uv_loop_t *loop, const bus_config *cfg, bus **out, char *err, size_
                                        : BUS_DEFAULT_PENDING_REPLY_BYTES_TOTAL;
     b->log = cfg->log;
     b->log_data = cfg->log_data;
+    b->ep[BUS_EP_EVENTS].tcp_url = cfg->tcp_events;
+    b->ep[BUS_EP_PUBLISH].tcp_url = cfg->tcp_publish;
+    b->ep[BUS_EP_REQUEST].tcp_url = cfg->tcp_request;
+    b->tls_cert_file = cfg->tls_cert_file;
+    b->tls_key_file = cfg->tls_key_file;
 
     rv = bus__broker_init(b);
     if (rv < 0) {

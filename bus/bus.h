@@ -51,7 +51,13 @@ typedef struct bus_config {
     int queue_max;                    /* default in-process queue; 0: 1024 */
     int listener_check_ms;            /* listener check period (nng #1518); 0: 50, <0: off */
     bool no_sockets;                  /* in-process only (tests, benchmarks) */
-    bus_log_fn log;                   /* NULL: stderr */
+    /* Extra listeners (DESIGN.md section 3), NULL or "" for none:
+     * "tcp://HOST:PORT" or "tls+tcp://HOST:PORT" for events, publish and
+     * request. TLS listeners present tls_cert_file (PEM, the chain) with
+     * tls_key_file. */
+    const char *tcp_events, *tcp_publish, *tcp_request;
+    const char *tls_cert_file, *tls_key_file;
+    bus_log_fn log; /* NULL: stderr */
     void *log_data;
 } bus_config;
 
@@ -170,5 +176,54 @@ void bus_reply_error(bus_request *req, const char *code, const char *fmt, ...)
 typedef void (*bus_reply_cb)(const char *reply, size_t len, void *data);
 int bus_request_local(bus *b, const char *service, const char *op, const json_t *args,
                       bus_reply_cb done, void *data);
+
+/* ---- links to another herd --------------------------------------------- */
+
+/* PEM files for tls+tcp://: a listener presents cert_file (the chain) and
+ * key_file; a link checks the peer against ca_file, by server_name when
+ * set (else the host of the URL). */
+typedef struct bus_tls_files {
+    const char *cert_file, *key_file, *ca_file, *server_name;
+} bus_tls_files;
+
+/*
+ * A bus_link pushes event frames to another herd's publish socket
+ * (`ipc://DIR/publish.ipc`, `tcp://HOST:PORT`, `tls+tcp://HOST:PORT`): the
+ * forward kind's transport. It dials in the background and redials by
+ * itself with a backoff (100 ms doubling to 5 s) whenever the peer goes
+ * away; sends never block.
+ */
+typedef struct bus_link bus_link;
+
+/* ready: a send that answered -EAGAIN may now succeed. */
+typedef void (*bus_link_ready_cb)(bus_link *l, void *data);
+
+typedef struct bus_link_config {
+    const char *url;
+    bus_tls_files tls;        /* for tls+tcp:// (ca_file required) */
+    size_t max_message_bytes; /* 0: BUS_DEFAULT_MAX_MESSAGE_BYTES */
+    size_t send_buffer;       /* frames nng may hold beyond what a connection takes
+                                 (kept across a redial, lost on close); 0: none */
+} bus_link_config;
+
+/* bus_link_open starts dialing; err says why it cannot (a bad URL, an
+ * unreadable CA file). Nothing is connected yet when it returns. */
+int bus_link_open(uv_loop_t *loop, const bus_link_config *cfg, bus_link_ready_cb ready, void *data,
+                  bus_link **out, char *err, size_t err_size);
+
+/* bus_link_send hands one frame `topic NUL payload` to nng: 0, -EAGAIN
+ * (nobody connected, or nng's buffer full: ready follows when it can take
+ * more), -EMSGSIZE, -ENOMEM. The caller checked topic and payload. */
+int bus_link_send(bus_link *l, const char *topic, size_t topic_len, const char *payload,
+                  size_t payload_len);
+
+/* bus_link_connected tells whether a peer is connected now; connects
+ * counts every connection made, so a reconnect is connects - 1. */
+bool bus_link_connected(const bus_link *l);
+uint64_t bus_link_connects(const bus_link *l);
+
+/* bus_link_close closes the socket (frames nng still holds are lost) and
+ * its handles; closed runs on the loop once they are, then l is freed. */
+void bus_link_close(bus_link *l, void (*closed)(void *data), void *data);
 
 #endif

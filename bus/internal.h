@@ -9,6 +9,7 @@
 
 #include <limits.h>
 #include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
 #include <pthread.h>
 
 /* One published event: refcounted, immutable, topic and payload inline and
@@ -59,6 +60,10 @@ typedef struct bus_endpoint {
     nng_socket sock;
     nng_listener listener;
     int open;
+    /* bus.tcp.<socket>: a second listener on the same socket, closed with
+     * it. Not checked for nng #1518: a tcp listener cannot be renamed
+     * over, and replacing it would cut every remote peer (listener.c). */
+    const char *tcp_url; /* NULL: none; borrowed from bus_config until open */
     /* Receiving (publish.ipc, request.ipc): an nng aio whose callback, on an
      * nng thread, only queues the message and wakes the loop. */
     nng_aio *aio;
@@ -97,6 +102,7 @@ struct bus {
     int listener_check_ms;
     bus_log_fn log;
     void *log_data;
+    const char *tls_cert_file, *tls_key_file; /* borrowed: used only in bus_open */
 
     bus_sub *subs;
     bus_sub *ready_head, *ready_tail;
@@ -180,6 +186,12 @@ void bus__pipes_handed(bus_endpoint *ep, uint32_t pipe_id, size_t bytes);
 /* bus__pipes_backlog: 0 when a request from pipe_id may be served, -EBUSY
  * (why says so) when its or everyone's unread replies are over a bound. */
 int bus__pipes_backlog(bus *b, bus_endpoint *ep, uint32_t pipe_id, char *why, size_t why_size);
+
+/* tls.c: an nng TLS configuration from PEM files (server: presents
+ * cert_file and key_file; client: requires the peer to check against
+ * ca_file). err names the file that failed. */
+int bus__tls_config(const bus_tls_files *f, bool server, nng_tls_config **out, char *err,
+                    size_t err_size);
 
 /* listener.c: listeners on private names renamed over the public ones */
 int bus__listener_start(bus *b, bus_endpoint *ep);

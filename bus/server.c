@@ -341,6 +341,41 @@ static void receiver_stop(bus_endpoint *ep)
     }
 }
 
+/* tcp_listen adds the socket's bus.tcp listener: the same socket, so a
+ * remote peer is served exactly as a local one (and counted against the
+ * same max_connections). */
+static int tcp_listen(bus *b, bus_endpoint *ep, char *err, size_t err_size)
+{
+    nng_tls_config *tls = NULL;
+    nng_listener l;
+    int rv = nng_listener_create(&l, ep->sock, ep->tcp_url);
+
+    if (rv != 0) {
+        snprintf(err, err_size, "bus.tcp: %s: %s", ep->tcp_url, nng_strerror(rv));
+        return bus__errno(rv);
+    }
+    if (strncmp(ep->tcp_url, "tls+tcp://", 10) == 0) {
+        bus_tls_files f = {.cert_file = b->tls_cert_file, .key_file = b->tls_key_file};
+        char why[256];
+        if ((rv = bus__tls_config(&f, true, &tls, why, sizeof(why))) < 0) {
+            snprintf(err, err_size, "bus.tls: %s", why);
+            nng_listener_close(l);
+            return rv;
+        }
+        rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, tls);
+        nng_tls_config_free(tls); /* the listener holds its own reference */
+    }
+    if (rv == 0)
+        rv = nng_listener_start(l, 0);
+    if (rv != 0) {
+        snprintf(err, err_size, "bus.tcp: cannot listen on %s: %s", ep->tcp_url, nng_strerror(rv));
+        nng_listener_close(l);
+        return bus__errno(rv);
+    }
+    bus__log(b, BASE_LOG_INFO, "%s also listening on %s", ep->file, ep->tcp_url);
+    return 0;
+}
+
 static int endpoint_open(bus *b, bus_endpoint *ep, char *err, size_t err_size)
 {
     int rv;
@@ -379,6 +414,8 @@ static int endpoint_open(bus *b, bus_endpoint *ep, char *err, size_t err_size)
         snprintf(err, err_size, "%s: cannot listen: %s", ep->path, nng_strerror(rv));
         return bus__errno(rv);
     }
+    if (ep->tcp_url != NULL && ep->tcp_url[0] && (rv = tcp_listen(b, ep, err, err_size)) < 0)
+        return rv;
     if (ep - b->ep != BUS_EP_EVENTS)
         return receiver_start(b, ep, err, err_size);
     return 0;

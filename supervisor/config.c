@@ -31,6 +31,22 @@ static void default_state_dir(char *buf, size_t size)
         snprintf(buf, size, "/tmp/herd-state-%u", (unsigned)getuid());
 }
 
+/* The hostname up to its first dot, with what a topic token cannot hold
+ * made '_': fleet topics carry it as one token (`fleet.<host>.`). */
+static void default_host(char *buf, size_t size)
+{
+    char name[256] = "";
+    size_t n = 0;
+
+    if (gethostname(name, sizeof(name) - 1) < 0 || name[0] == '\0')
+        snprintf(name, sizeof(name), "localhost");
+    for (; name[n] != '\0' && name[n] != '.' && n + 1 < size && n < 64; n++)
+        buf[n] = base_token_char((unsigned char)name[n]) ? name[n] : '_';
+    buf[n] = '\0';
+    if (n == 0)
+        snprintf(buf, size, "localhost");
+}
+
 void sup_config_defaults(sup_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -43,6 +59,7 @@ void sup_config_defaults(sup_config *cfg)
     cfg->subscriber_buffer = BUS_DEFAULT_SUBSCRIBER_BUFFER;
     cfg->queue_max = BUS_DEFAULT_QUEUE_MAX;
     cfg->listener_check_ms = BUS_DEFAULT_LISTENER_CHECK_MS;
+    default_host(cfg->host, sizeof(cfg->host));
     snprintf(cfg->http_listen, sizeof(cfg->http_listen), "%s", SUP_DEFAULT_HTTP_LISTEN);
     default_state_dir(cfg->state_dir, sizeof(cfg->state_dir));
     cfg->health_interval_s = SUP_DEFAULT_HEALTH_INTERVAL_S;
@@ -69,6 +86,75 @@ static int get_path(const json_t *v, const char *path, char *out, size_t out_siz
     if (strlen(json_string_value(v)) != json_string_length(v))
         FAIL("%s: path contains a NUL byte", path);
     memcpy(out, json_string_value(v), json_string_length(v) + 1);
+    return 0;
+}
+
+/* tcp_url_ok: tcp:// or tls+tcp://, a host (may be empty: every
+ * address, or [v6]), a colon and a port from 1 to 65535, no path. */
+static bool tcp_url_ok(const char *url)
+{
+    const char *rest = strncmp(url, "tcp://", 6) == 0        ? url + 6
+                       : strncmp(url, "tls+tcp://", 10) == 0 ? url + 10
+                                                             : NULL;
+    const char *colon = rest != NULL ? strrchr(rest, ':') : NULL;
+    char *end;
+
+    if (colon == NULL || strchr(rest, '/') != NULL || colon[1] < '0' || colon[1] > '9')
+        return false;
+    long port = strtol(colon + 1, &end, 10);
+    return *end == '\0' && port >= 1 && port <= 65535;
+}
+
+/* bus.tcp: the extra listeners, by socket (DESIGN.md section 3). */
+static int parse_bus_tcp(const json_t *o, sup_config *cfg, char *err, size_t err_size)
+{
+    static const char *const names[3] = {"events", "publish", "request"};
+    const char *key;
+    json_t *v;
+
+    if (!json_is_object(o))
+        FAIL("bus.tcp: expected an object such as {\"publish\": \"tcp://0.0.0.0:7790\"}");
+    json_object_foreach((json_t *)o, key, v)
+    {
+        int i = 0;
+        while (i < 3 && strcmp(key, names[i]) != 0)
+            i++;
+        if (i == 3)
+            FAIL("bus.tcp.%.64s: unknown key (expected events, publish, request)", key);
+        const char *url = json_string_value(v);
+        if (url == NULL || json_string_length(v) >= sizeof(cfg->tcp_url[i]) ||
+            strlen(url) != json_string_length(v) || !tcp_url_ok(url))
+            FAIL("bus.tcp.%s: expected \"tcp://HOST:PORT\" or \"tls+tcp://HOST:PORT\", got "
+                 "%s%.80s%s",
+                 key, url ? "\"" : "", url ? url : "not a string", url ? "\"" : "");
+        snprintf(cfg->tcp_url[i], sizeof(cfg->tcp_url[i]), "%s", url);
+    }
+    return 0;
+}
+
+static int parse_bus_tls(const json_t *o, sup_config *cfg, char *err, size_t err_size)
+{
+    const char *key;
+    json_t *v;
+
+    if (!json_is_object(o))
+        FAIL("bus.tls: expected an object {\"cert_file\": ..., \"key_file\": ...}");
+    json_object_foreach((json_t *)o, key, v)
+    {
+        char path[64];
+        int rv;
+        snprintf(path, sizeof(path), "bus.tls.%.40s", key);
+        if (strcmp(key, "cert_file") == 0)
+            rv = get_path(v, path, cfg->tls_cert_file, sizeof(cfg->tls_cert_file), err, err_size);
+        else if (strcmp(key, "key_file") == 0)
+            rv = get_path(v, path, cfg->tls_key_file, sizeof(cfg->tls_key_file), err, err_size);
+        else
+            FAIL("%s: unknown key (expected cert_file, key_file)", path);
+        if (rv < 0)
+            return rv;
+    }
+    if (!cfg->tls_cert_file[0] || !cfg->tls_key_file[0])
+        FAIL("bus.tls: cert_file and key_file are both required");
     return 0;
 }
 
@@ -114,16 +200,24 @@ static int parse_bus(const json_t *o, sup_config *cfg, char *err, size_t err_siz
             rv = get_int(v, path, 0, 3600000, &cfg->listener_check_ms, err, err_size);
             if (rv == 0 && cfg->listener_check_ms == 0)
                 cfg->listener_check_ms = -1; /* 0 in the file means off */
+        } else if (strcmp(key, "tcp") == 0) {
+            rv = parse_bus_tcp(v, cfg, err, err_size);
+        } else if (strcmp(key, "tls") == 0) {
+            rv = parse_bus_tls(v, cfg, err, err_size);
         } else {
             FAIL("%s: unknown key (expected dir, max_message_bytes, max_reply_bytes, "
                  "max_connections, pending_reply_bytes, pending_reply_bytes_total, "
                  "subscriber_buffer, "
-                 "queue_max, listener_check_ms)",
+                 "queue_max, listener_check_ms, tcp, tls)",
                  path);
         }
         if (rv < 0)
             return rv;
     }
+    for (int i = 0; i < 3; i++)
+        if (strncmp(cfg->tcp_url[i], "tls+tcp://", 10) == 0 && !cfg->tls_cert_file[0])
+            FAIL("bus.tcp: %s listens with TLS and needs bus.tls.cert_file and bus.tls.key_file",
+                 cfg->tcp_url[i]);
     return 0;
 }
 
@@ -459,9 +553,15 @@ int sup_config_parse(const json_t *root, sup_config *cfg, char *err, size_t err_
             rv = get_path(v, "state_dir", cfg->state_dir, sizeof(cfg->state_dir), err, err_size);
         else if (strcmp(key, "health_interval_s") == 0)
             rv = 0; /* read above */
-        else
+        else if (strcmp(key, "host") == 0) {
+            const char *h = json_string_value(v);
+            if (h == NULL || strlen(h) != json_string_length(v) || !base_token_valid(h))
+                FAIL("host: expected 1 to 64 of [A-Za-z0-9_-] (one topic token), got %s%.80s%s",
+                     h ? "\"" : "", h ? h : "not a string", h ? "\"" : "");
+            snprintf(cfg->host, sizeof(cfg->host), "%s", h);
+        } else
             FAIL("%.64s: unknown key (expected bus, http, state_dir, health_interval_s, "
-                 "on_give_up, workers)",
+                 "on_give_up, host, workers)",
                  key);
         if (rv < 0)
             return rv;

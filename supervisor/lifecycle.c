@@ -298,6 +298,7 @@ void sup__worker_start(sup_worker *sw, const char *reason)
         .bus = s->bus,
         .state_dir = s->cfg.state_dir,
         .runtime_dir = bus_dir(s->bus),
+        .host_name = s->cfg.host,
         .host = &h,
     };
     int rv;

@@ -190,6 +190,11 @@ int main(int argc, char **argv)
         .subscriber_buffer = cfg.subscriber_buffer,
         .queue_max = cfg.queue_max,
         .listener_check_ms = cfg.listener_check_ms,
+        .tcp_events = cfg.tcp_url[0],
+        .tcp_publish = cfg.tcp_url[1],
+        .tcp_request = cfg.tcp_url[2],
+        .tls_cert_file = cfg.tls_cert_file,
+        .tls_key_file = cfg.tls_key_file,
         .log = bus_log,
     };
     if ((rv = bus_open(h.loop, &bc, &h.bus, err, sizeof(err))) < 0) {

@@ -87,8 +87,11 @@ typedef struct sup_config {
     int subscriber_buffer;                                   /* bus.subscriber_buffer */
     int queue_max;                                           /* bus.queue_max */
     int listener_check_ms;                                   /* bus.listener_check_ms */
-    char http_listen[128];                                   /* http.listen; "" disables */
-    char state_dir[PATH_MAX];                                /* state_dir, or the default */
+    char tcp_url[3][256]; /* bus.tcp.events, .publish, .request; "" none */
+    char tls_cert_file[PATH_MAX], tls_key_file[PATH_MAX]; /* bus.tls, for tls+tcp:// */
+    char host[65];              /* host: this host's name in fleet topics */
+    char http_listen[128];      /* http.listen; "" disables */
+    char state_dir[PATH_MAX];   /* state_dir, or the default */
     int health_interval_s;      /* health_interval_s (supervisor heartbeat) */
     int on_give_up_exit;        /* on_give_up: "exit" */
     sup_worker_config *workers; /* owned; sup_config_free releases */

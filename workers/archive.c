@@ -523,7 +523,7 @@ static int build_batch(archive *a)
     a->batch = base_malloc(max * sizeof(*a->batch));
     if (a->batch == NULL)
         return -ENOMEM;
-    while (a->n_batch < max && (next = base_ring_peek(&a->sub.queue)) != NULL) {
+    while (a->n_batch < max && (next = subscriber_peek(&a->sub)) != NULL) {
         size_t line = next->topic_len + next->payload_len + LINE_OVERHEAD, start = a->buf.len;
         if (a->n_batch > 0 && a->buf.len + line > BATCH_MAX_BYTES)
             break; /* the next round's */

@@ -42,6 +42,7 @@ struct worker {
     bus *bus;
     char *state_dir; /* exact-size strings: a worker's idle cost matters */
     char *runtime_dir;
+    const char *host_name; /* borrowed from the host, which outlives every instance */
     worker_host host;
     void *state;
     uint32_t slot;
@@ -143,6 +144,11 @@ const char *worker_state_dir(const worker *w)
 const char *worker_runtime_dir(const worker *w)
 {
     return w->runtime_dir;
+}
+
+const char *worker_host_name(const worker *w)
+{
+    return w->host_name;
 }
 
 int worker_pid(const worker *w)
@@ -408,6 +414,7 @@ int worker_new(const worker_params *p, worker **out)
     w->config = json_incref((json_t *)p->config);
     w->loop = p->loop;
     w->bus = p->bus;
+    w->host_name = p->host_name != NULL && p->host_name[0] ? p->host_name : "localhost";
     if (p->host != NULL)
         w->host = *p->host;
     *out = w;

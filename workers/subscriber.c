@@ -52,10 +52,15 @@ int subscriber_validate(const json_t *cfg, const char *path, char *err, size_t e
 static void on_event(const bus_event *ev, void *data)
 {
     subscriber *s = data;
-    sub_event *e = base_malloc(sizeof(*e) + ev->topic_len + 1 + ev->payload_len + 1);
+    sub_event *e;
     void *old = NULL;
 
+    if (s->accept != NULL && !s->accept(ev, s->data)) {
+        s->ignored++;
+        return;
+    }
     s->received++;
+    e = base_malloc(sizeof(*e) + ev->topic_len + 1 + ev->payload_len + 1);
     if (e == NULL) {
         s->dropped++; /* counted as what it is: not kept */
         return;
@@ -119,6 +124,11 @@ sub_event *subscriber_pop(subscriber *s)
     return e;
 }
 
+sub_event *subscriber_peek(const subscriber *s)
+{
+    return base_ring_peek(&s->queue);
+}
+
 void subscriber_done(subscriber *s, sub_event *e, bool ok)
 {
     if (ok)
@@ -146,6 +156,8 @@ void subscriber_health(const subscriber *s, json_t *obj)
     json_object_set_new(obj, "done", json_integer((json_int_t)s->done));
     json_object_set_new(obj, "failed", json_integer((json_int_t)s->failed));
     json_object_set_new(obj, "dropped", json_integer((json_int_t)s->dropped));
+    if (s->accept != NULL)
+        json_object_set_new(obj, "ignored", json_integer((json_int_t)s->ignored));
 }
 
 int subscriber_event_json(const sub_event *e, base_buf *out)

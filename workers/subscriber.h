@@ -37,12 +37,16 @@ typedef struct subscriber subscriber;
 
 /* ready: an event was queued; the kind takes what it can (subscriber_pop). */
 typedef void (*subscriber_ready_cb)(subscriber *s, void *data);
+/* accept: whether the kind wants a matching event at all; one it refuses
+ * is counted in `ignored`, never queued, and not in `received`. */
+typedef bool (*subscriber_accept_cb)(const bus_event *ev, void *data);
 
 struct subscriber {
     worker *w;
     base_ring queue; /* sub_event *, oldest first */
-    uint64_t received, done, failed, dropped;
+    uint64_t received, done, failed, dropped, ignored;
     subscriber_ready_cb ready;
+    subscriber_accept_cb accept; /* NULL: every event; set after subscriber_start */
     void *data;
 };
 
@@ -60,6 +64,9 @@ int subscriber_start(subscriber *s, worker *w, subscriber_ready_cb ready, void *
 /* subscriber_pop takes the oldest queued event (NULL when none): the kind
  * owns it until it hands it back with subscriber_done. */
 sub_event *subscriber_pop(subscriber *s);
+/* subscriber_peek is the oldest queued event, left in the queue (NULL when
+ * none): for a kind that may not be able to take it yet. */
+sub_event *subscriber_peek(const subscriber *s);
 /* subscriber_done counts an event done (ok) or failed and frees it. */
 void subscriber_done(subscriber *s, sub_event *e, bool ok);
 /* subscriber_drop counts an event dropped (the kind gave up on it) and frees it. */
@@ -68,7 +75,8 @@ void subscriber_drop(subscriber *s, sub_event *e);
 /* subscriber_depth is the number of events queued. */
 size_t subscriber_depth(const subscriber *s);
 
-/* subscriber_health sets queue_depth, received, done, failed, dropped. */
+/* subscriber_health sets queue_depth, received, done, failed, dropped, and
+ * ignored when the kind has an accept filter. */
 void subscriber_health(const subscriber *s, json_t *obj);
 
 /* subscriber_event_json appends {"ts":"<ISO-8601>","topic":"...","payload":<payload>}

@@ -101,6 +101,9 @@ bus *worker_bus(const worker *w);
 const char *worker_state_dir(const worker *w);
 /* worker_runtime_dir is the bus directory (for HERD_RUNTIME_DIR). */
 const char *worker_runtime_dir(const worker *w);
+/* worker_host_name is this host's name in fleet topics (the config's
+ * `host`, else the short hostname): one topic token. */
+const char *worker_host_name(const worker *w);
 
 /* worker_subscribe subscribes on behalf of w; deliveries are charged to w
  * and every subscription is removed when w stops. queue_max 0: the
@@ -189,6 +192,8 @@ typedef struct worker_params {
     bus *bus;
     const char *state_dir;   /* the herd state dir; the worker's is below */
     const char *runtime_dir; /* the bus dir */
+    const char *host_name;   /* this host in fleet topics (config `host`), borrowed for the
+                                instance's life; NULL: "localhost" */
     const worker_host *host;
 } worker_params;
 
@@ -228,6 +233,15 @@ extern const worker_kind worker_archive_kind;
 /* exec: runs `argv` (no shell) per matching event, the event on stdin
  * (workers/exec.c, DESIGN.md section 5). */
 extern const worker_kind worker_exec_kind;
+
+/* webhook: POSTs matching events as JSON to `url` through libcurl, opened
+ * with dlopen by the first one that starts (workers/webhook.c, DESIGN.md
+ * section 5). */
+extern const worker_kind worker_webhook_kind;
+
+/* forward: relays matching events to another herd's publish socket under
+ * a prefix (workers/forward.c, DESIGN.md section 5). */
+extern const worker_kind worker_forward_kind;
 
 /* worker_exec_main is the exec trampoline of the process kind: a host binary
  * (herdd) calls it first thing in main(). When argv is

@@ -32,6 +32,11 @@ pass() { echo "PASS: $*"; }
 
 track() { PIDS="$PIDS $1"; }
 
+# free_port: a TCP port of 127.0.0.1 nobody listens on now.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # write_config FILE [EXTRA_BUS_KEYS]: a config for the test's dirs.
 write_config() {
     local file=$1 bus_extra=${2:-}
