@@ -61,6 +61,9 @@ void sup_config_defaults(sup_config *cfg)
     cfg->listener_check_ms = BUS_DEFAULT_LISTENER_CHECK_MS;
     default_host(cfg->host, sizeof(cfg->host));
     snprintf(cfg->http_listen, sizeof(cfg->http_listen), "%s", SUP_DEFAULT_HTTP_LISTEN);
+    cfg->http_max_connections = SUP_HTTP_MAX_CONNECTIONS;
+    cfg->http_max_streams = SUP_HTTP_MAX_STREAMS;
+    cfg->http_idle_timeout_s = SUP_HTTP_IDLE_TIMEOUT_MS / 1000;
     default_state_dir(cfg->state_dir, sizeof(cfg->state_dir));
     cfg->health_interval_s = SUP_DEFAULT_HEALTH_INTERVAL_S;
 }
@@ -223,6 +226,11 @@ static int parse_bus(const json_t *o, sup_config *cfg, char *err, size_t err_siz
 
 static int parse_http(const json_t *o, sup_config *cfg, char *err, size_t err_size)
 {
+    static const char *const int_keys[] = {"max_connections", "max_streams", "idle_timeout_s",
+                                           NULL};
+    static const long int_min[] = {1, 1, 1}, int_max[] = {10000, 1000, 3600};
+    int *const int_out[] = {&cfg->http_max_connections, &cfg->http_max_streams,
+                            &cfg->http_idle_timeout_s};
     const char *key;
     json_t *v;
 
@@ -230,8 +238,20 @@ static int parse_http(const json_t *o, sup_config *cfg, char *err, size_t err_si
         FAIL("http: expected an object");
     json_object_foreach((json_t *)o, key, v)
     {
+        size_t i;
+        for (i = 0; int_keys[i] != NULL && strcmp(int_keys[i], key) != 0; i++)
+            ;
+        if (int_keys[i] != NULL) {
+            if (!json_is_integer(v) || json_integer_value(v) < int_min[i] ||
+                json_integer_value(v) > int_max[i])
+                FAIL("http.%s: expected an integer from %ld to %ld", key, int_min[i], int_max[i]);
+            *int_out[i] = (int)json_integer_value(v);
+            continue;
+        }
         if (strcmp(key, "listen") != 0)
-            FAIL("http.%.64s: unknown key (expected listen)", key);
+            FAIL("http.%.64s: unknown key (expected listen, max_connections, max_streams, "
+                 "idle_timeout_s)",
+                 key);
         const char *s = json_string_value(v);
         const char *colon = s != NULL ? strrchr(s, ':') : NULL;
         char *end;

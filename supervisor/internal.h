@@ -119,4 +119,156 @@ void sup__heap_trim_soon(struct sup *s);
 const worker_kind *sup__kind_find(const char *name);
 void sup__kind_names(char *buf, size_t size);
 
+/* ---- HTTP: http.c (the server), http_api.c (herdd's routes), metrics.c -- */
+
+/*
+ * A small HTTP/1.1 server on the loop (libuv TCP, libhttp-parser): GET and
+ * HEAD only, no request bodies, keep-alive, one request at a time per
+ * connection (pipelined requests wait their turn), bounded everywhere.
+ * Every callback runs on the loop thread; handlers answer now or later.
+ */
+#define SUP_HTTP_MAX_CONNECTIONS 64
+#define SUP_HTTP_MAX_STREAMS 16
+#define SUP_HTTP_MAX_HEAD_BYTES (8u * 1024)
+#define SUP_HTTP_HEAD_TIMEOUT_MS 10000
+#define SUP_HTTP_IDLE_TIMEOUT_MS 30000
+#define SUP_HTTP_WRITE_TIMEOUT_MS 30000
+#define SUP_HTTP_MAX_STREAM_QUEUE_BYTES (256u * 1024)
+#define SUP_HTTP_MAX_UNSENT_BYTES (32u * 1024 * 1024)
+
+/* The limits of one server; a field left 0 takes the SUP_HTTP_ default. */
+typedef struct sup_http_limits {
+    int max_connections;           /* open at once; a new one over it closes the oldest idle
+                                      keep-alive connection, or is answered 503 */
+    int max_streams;               /* event streams at once; over it 503 */
+    size_t max_head_bytes;         /* request line and headers; over it 431 */
+    uint64_t head_timeout_ms;      /* a request's head must be in within this, from the
+                                      connection or the request's first byte */
+    uint64_t idle_timeout_ms;      /* keep-alive: closed after this long without a request */
+    uint64_t write_timeout_ms;     /* a response must be written within this */
+    size_t max_stream_queue_bytes; /* what an event stream may hold unsent; a client
+                                      that does not read past it is cut off */
+    size_t max_unsent_bytes;       /* responses held unsent, every connection's; a
+                                      response over it is replaced by a 503 */
+} sup_http_limits;
+
+/* The status codes the server answers and counts, in stats.responses:
+ * 200, 400, 404, 405, 408, 413, 431, 500, 503. */
+#define SUP_HTTP_N_CODES 9
+extern const int sup__http_codes[SUP_HTTP_N_CODES];
+
+typedef struct sup_http_stats {
+    uint64_t connections_total;   /* accepted */
+    uint64_t connections_refused; /* over max_connections: answered 503 */
+    uint64_t connections_evicted; /* idle keep-alive ones closed for a new one */
+    uint64_t timeouts;            /* closed for a head or a response too slow */
+    uint64_t requests;            /* request heads parsed (or refused) */
+    uint64_t responses[SUP_HTTP_N_CODES];
+    uint64_t streams_total;   /* event streams started */
+    uint64_t streams_cut;     /* cut off for not reading */
+    uint64_t stream_events;   /* events written to streams (http_api.c counts) */
+    uint64_t heap_bytes;      /* what the server's account holds now */
+    uint64_t unsent_bytes;    /* response bytes not yet written */
+    int connections, streams; /* open now */
+} sup_http_stats;
+
+typedef struct sup_http sup_http;
+/* A request being answered; the connection it came on. */
+typedef struct sup_http_req sup_http_req;
+/* A route's handler answers req with one sup__http_respond* or
+ * sup__http_stream_start, now or later (sup__http_req_hold). */
+typedef void (*sup_http_handler)(sup_http_req *req, void *data);
+typedef struct sup_http_route {
+    const char *path; /* exact match of the request's path */
+    sup_http_handler handle;
+} sup_http_route;
+
+/* sup__http_parse_listen reads "HOST:PORT" (HOST an IPv4 or [IPv6]
+ * address, or a name resolved now, blocking) into addr. */
+int sup__http_parse_listen(const char *listen, struct sockaddr_storage *addr, char *err,
+                           size_t err_size);
+/* sup__http_open listens on listen ("HOST:PORT") with routes (borrowed,
+ * ended by a NULL path; a path not in it is 404) whose handlers get data.
+ * limits may be NULL (the defaults). On failure err names the address.
+ * The request head limit is set process-wide in libhttp-parser. */
+int sup__http_open(uv_loop_t *loop, const char *listen, const sup_http_limits *limits,
+                   const sup_http_route *routes, void *data, sup_http **out, char *err,
+                   size_t err_size);
+/* sup__http_close stops listening and closes every connection (event
+ * streams' on_close run first); closed runs once all are freed. NULL is
+ * harmless. */
+void sup__http_close(sup_http *h, void (*closed)(void *data), void *data);
+void sup__http_get_stats(const sup_http *h, sup_http_stats *out);
+/* sup__http_address writes the address listened on, "127.0.0.1:9180". */
+void sup__http_address(const sup_http *h, char *buf, size_t size);
+
+const char *sup__http_req_path(const sup_http_req *r);
+/* sup__http_req_query is what follows '?' in the target, "" when nothing. */
+const char *sup__http_req_query(const sup_http_req *r);
+/* sup__http_req_hold keeps req valid past the handler's return, for an
+ * answer that comes later; sup__http_req_release ends the hold. While
+ * held, sup__http_req_alive says whether the client is still there (when
+ * it is not, the answer is dropped). */
+void sup__http_req_hold(sup_http_req *r);
+void sup__http_req_release(sup_http_req *r);
+bool sup__http_req_alive(const sup_http_req *r);
+/* sup__http_respond answers with status and a copy of body (no body is
+ * written for HEAD). 0, or a negative errno (then the connection is
+ * closed). */
+int sup__http_respond(sup_http_req *r, int status, const char *content_type, const void *body,
+                      size_t len);
+/* sup__http_respond_buf is sup__http_respond taking body's bytes (body is
+ * left empty). */
+int sup__http_respond_buf(sup_http_req *r, int status, const char *content_type, base_buf *body);
+/* sup__http_respond_json answers with body (borrowed) serialized. */
+int sup__http_respond_json(sup_http_req *r, int status, const json_t *body);
+/* sup__http_respond_error answers {"error": {"code", "message"}}. */
+int sup__http_respond_error(sup_http_req *r, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* sup__http_stream_start answers 200 with an open-ended body of
+ * content_type, written by sup__http_stream_write until the client goes or
+ * is cut off; on_close(req, data) runs once then, and may be from inside
+ * sup__http_stream_write. 0; 1 when req was HEAD (the head was sent, no
+ * stream); -EBUSY over max_streams (nothing sent: the caller answers);
+ * another negative errno when the connection failed. Unless it returns
+ * 0, on_close never runs. */
+int sup__http_stream_start(sup_http_req *r, const char *content_type,
+                           void (*on_close)(sup_http_req *r, void *data), void *data);
+/* sup__http_stream_write sends a copy of data on a stream. -ENOBUFS when
+ * the client has not read what it was sent (over max_stream_queue_bytes):
+ * it is cut off (on_close has run); -ENOTCONN when it is gone. */
+int sup__http_stream_write(sup_http_req *r, const void *data, size_t len);
+
+/* http_api.c: herdd's routes on the server: /healthz, /metrics,
+ * /api/status, /api/events. */
+typedef struct sup_http_api sup_http_api;
+/* sup__http_api_open listens on listen for b (borrowed; it must outlive
+ * the API), within limits (NULL: the defaults). Until
+ * sup__http_api_attach, the routes answer 503. */
+int sup__http_api_open(uv_loop_t *loop, bus *b, const char *listen, const sup_http_limits *limits,
+                       sup_http_api **out, char *err, size_t err_size);
+/* sup__http_api_attach gives the API the supervisor to report on (NULL:
+ * none any more, the routes answer 503). */
+void sup__http_api_attach(sup_http_api *a, struct sup *s);
+void sup__http_api_address(const sup_http_api *a, char *buf, size_t size);
+/* sup__http_api_close closes the server and drops the bus subscription
+ * at once, then frees the API once every connection is closed. Call it
+ * before the bus closes. NULL is harmless. */
+void sup__http_api_close(sup_http_api *a);
+
+/* metrics.c: the Prometheus text exposition of s (and of the HTTP server
+ * when hs is not NULL), appended to out. 0 or -ENOMEM. */
+int sup__metrics_render(struct sup *s, const sup_http_stats *hs, base_buf *out);
+/* sup__metrics_field_name turns a kind's health field (key, or key_sub for
+ * a member of an object) into the rest of a metric name after
+ * "herd_worker_": false when it cannot make one that is valid and passes
+ * promtool's lint. *counter says whether it is a known monotonic field (the
+ * name then ends in _total); *scale multiplies the value (a field in ms is
+ * exported in seconds). */
+bool sup__metrics_field_name(const char *key, const char *sub, char *out, size_t size,
+                             bool *counter, double *scale);
+/* sup__metrics_label_value appends v escaped for a label value (\\, \",
+ * \n). */
+int sup__metrics_label_value(base_buf *b, const char *v);
+
 #endif

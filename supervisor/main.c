@@ -3,6 +3,7 @@
  * loop, serves the `supervisor` service, and exits 0 on SIGTERM or SIGINT
  * after closing the sockets and removing their files.
  */
+#include "supervisor/internal.h" /* the HTTP API: herdd's own part of the module */
 #include "supervisor/supervisor.h"
 #include "workers/worker.h"
 
@@ -37,6 +38,7 @@ typedef struct herdd {
     uv_loop_t *loop;
     bus *bus;
     sup *sup;
+    sup_http_api *http; /* NULL when http.listen is "" */
     uv_signal_t sig_term, sig_int, sig_hup;
     int stopping;
     int exit_code;
@@ -55,6 +57,9 @@ static void on_sup_closed(int exit_code, void *data)
 
     if (exit_code > h->exit_code)
         h->exit_code = exit_code;
+    /* The supervisor is gone: HTTP closes before the bus its streams use. */
+    sup__http_api_close(h->http);
+    h->http = NULL;
     bus_close(h->bus, NULL, NULL);
     uv_close((uv_handle_t *)&h->sig_term, NULL);
     uv_close((uv_handle_t *)&h->sig_int, NULL);
@@ -204,6 +209,31 @@ int main(int argc, char **argv)
         uv_loop_close(h.loop);
         return 1;
     }
+    /* HTTP next, before any worker starts: a bad or busy address stops
+     * herdd as a busy bus directory does. */
+    sup_http_limits http_limits = {
+        .max_connections = cfg.http_max_connections,
+        .max_streams = cfg.http_max_streams,
+        .idle_timeout_ms = (uint64_t)cfg.http_idle_timeout_s * 1000,
+    };
+    if (cfg.http_listen[0] != '\0' &&
+        sup__http_api_open(h.loop, h.bus, cfg.http_listen, &http_limits, &h.http, err,
+                           sizeof(err)) < 0) {
+        fprintf(stderr, "herdd: %s\n", err);
+        sup_config_free(&cfg);
+        bus_close(h.bus, NULL, NULL);
+        uv_run(h.loop, UV_RUN_DEFAULT);
+        uv_loop_close(h.loop);
+        return 1;
+    }
+    if (h.http != NULL) {
+        char where[INET6_ADDRSTRLEN + 16];
+        sup__http_api_address(h.http, where, sizeof(where));
+        sup_log(BASE_LOG_INFO, "http",
+                "listening on http://%s/ (/healthz, /metrics, /api/status, "
+                "/api/events)",
+                where);
+    }
     uv_signal_init(h.loop, &h.sig_term);
     uv_signal_init(h.loop, &h.sig_int);
     uv_signal_init(h.loop, &h.sig_hup);
@@ -214,6 +244,7 @@ int main(int argc, char **argv)
     sup_log(BASE_LOG_INFO, "supervisor", "herdd %s listening in %s (state in %s, %zu workers)",
             HERD_VERSION, cfg.runtime_dir, cfg.state_dir, cfg.n_workers);
     rv = sup_new(h.loop, &cfg, config_file, h.bus, &h.sup);
+    sup__http_api_attach(h.http, h.sup);
     if (h.sup == NULL) {
         fprintf(stderr, "herdd: cannot start the supervisor: %s\n", strerror(-rv));
         sup_config_free(&cfg);

@@ -91,6 +91,9 @@ typedef struct sup_config {
     char tls_cert_file[PATH_MAX], tls_key_file[PATH_MAX]; /* bus.tls, for tls+tcp:// */
     char host[65];              /* host: this host's name in fleet topics */
     char http_listen[128];      /* http.listen; "" disables */
+    int http_max_connections;   /* http.max_connections (default 64) */
+    int http_max_streams;       /* http.max_streams: /api/events clients (default 16) */
+    int http_idle_timeout_s;    /* http.idle_timeout_s: keep-alive (default 30) */
     char state_dir[PATH_MAX];   /* state_dir, or the default */
     int health_interval_s;      /* health_interval_s (supervisor heartbeat) */
     int on_give_up_exit;        /* on_give_up: "exit" */

@@ -58,6 +58,14 @@ static const struct {
      "\"a\", \"kind\": \"process\", \"argv\": [\"y\"]}]}",
      "workers[1].name: \"a\" is already the name of workers[0]"},
     {"{\"on_give_up\": \"panic\"}", "on_give_up: expected \"exit\" or \"stay\""},
+    {"{\"http\": {\"listen\": \"127.0.0.1:9\", \"max_connections\": 8, \"max_streams\": 2, "
+     "\"idle_timeout_s\": 5}}",
+     NULL},
+    {"{\"http\": {\"max_connections\": 0}}", "http.max_connections: expected an integer from 1"},
+    {"{\"http\": {\"max_streams\": \"4\"}}", "http.max_streams: expected an integer"},
+    {"{\"http\": {\"idle_timeout_s\": 3601}}", "http.idle_timeout_s: expected an integer"},
+    {"{\"http\": {\"listen\": \"nowhere\"}}", "http.listen: expected \"HOST:PORT\""},
+    {"{\"http\": {\"port\": 1}}", "http.port: unknown key"},
 };
 
 static void test_cases(void **state)
