@@ -1,6 +1,7 @@
 /*
  * Accounted allocation: every block carries a 16-byte header naming the
- * account it is charged to and its size.
+ * account it is charged to and its size; the account is charged what the
+ * block costs (base_mem_charge), not only the bytes asked for.
  *
  * Design notes:
  * - The current account is thread-local: the loop thread switches it
@@ -93,7 +94,7 @@ static void *finish(mem_header *h, size_t size)
     h->size = size;
     h->slot = current_slot;
     h->magic = MEM_MAGIC;
-    __atomic_add_fetch(&slots[h->slot].bytes, size, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&slots[h->slot].bytes, base_mem_charge(size), __ATOMIC_RELAXED);
     return h + 1;
 }
 
@@ -116,7 +117,7 @@ void base_free(void *p)
     if (p == NULL)
         return;
     mem_header *h = header_of(p);
-    __atomic_sub_fetch(&slots[h->slot].bytes, h->size, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&slots[h->slot].bytes, base_mem_charge(h->size), __ATOMIC_RELAXED);
     h->magic = 0;
     free(h);
 }
@@ -132,16 +133,16 @@ void *base_realloc(void *p, size_t size)
     if (size > SIZE_MAX - sizeof(mem_header))
         return NULL;
     mem_header *h = header_of(p);
-    uint64_t old = h->size;
+    uint64_t old = base_mem_charge(h->size), charge = base_mem_charge(size);
     uint32_t slot = h->slot;
     mem_header *n = realloc(h, sizeof(mem_header) + size);
     if (n == NULL)
         return NULL;
     n->size = size;
-    if (size >= old)
-        __atomic_add_fetch(&slots[slot].bytes, size - old, __ATOMIC_RELAXED);
+    if (charge >= old)
+        __atomic_add_fetch(&slots[slot].bytes, charge - old, __ATOMIC_RELAXED);
     else
-        __atomic_sub_fetch(&slots[slot].bytes, old - size, __ATOMIC_RELAXED);
+        __atomic_sub_fetch(&slots[slot].bytes, old - charge, __ATOMIC_RELAXED);
     return n + 1;
 }
 

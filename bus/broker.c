@@ -63,7 +63,7 @@ static void sub_free(bus_sub *s)
 {
     sub_drop_queue(s);
     base_ring_free(&s->queue);
-    free(s);
+    base_free(s);
 }
 
 static void dispatch_cb(uv_idle_t *h);
@@ -256,7 +256,8 @@ int bus_subscribe(bus *b, const char *pattern, size_t queue_max, bus_event_cb cb
         return -ESHUTDOWN;
     if (cb == NULL || bus_pattern_check(pattern, len) < 0)
         return -EINVAL;
-    s = calloc(1, sizeof(*s) + len + 1);
+    /* base's allocator: charged to the subscriber's account. */
+    s = base_calloc(1, sizeof(*s) + len + 1);
     if (s == NULL)
         return -ENOMEM;
     memcpy(s->pattern, pattern, len + 1);

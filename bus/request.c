@@ -210,9 +210,10 @@ int bus_service_register(bus *b, const char *name, bus_request_cb cb, void *data
         return -EINVAL;
     if (service_find(b, name) != NULL)
         return -EEXIST;
-    s = calloc(1, sizeof(*s));
-    if (s == NULL || (s->name = strdup(name)) == NULL) {
-        free(s);
+    /* base's allocator: charged to whoever registers (a worker's account). */
+    s = base_calloc(1, sizeof(*s));
+    if (s == NULL || (s->name = base_strdup(name)) == NULL) {
+        base_free(s);
         return -ENOMEM;
     }
     s->cb = cb;
@@ -228,8 +229,8 @@ void bus_service_unregister(bus *b, const char *name)
         if (strcmp((*pp)->name, name) == 0) {
             bus_service *s = *pp;
             *pp = s->next;
-            free(s->name);
-            free(s);
+            base_free(s->name);
+            base_free(s);
             return;
         }
     }
@@ -240,8 +241,8 @@ void bus__services_free(bus *b)
     while (b->services != NULL) {
         bus_service *s = b->services;
         b->services = s->next;
-        free(s->name);
-        free(s);
+        base_free(s->name);
+        base_free(s);
     }
 }
 

@@ -92,8 +92,9 @@ size_t bus_pattern_prefix_len(const char *pattern, size_t len)
 
 bool bus_topic_reserved(const char *topic, size_t len)
 {
-    static const char *const owned[] = {"system.*.state", "system.*.health", "system.supervisor.>",
-                                        "job.>", "catalog.>"};
+    static const char *const owned[] = {
+        "system.*.state",      "system.*.health", "system.*.warning",
+        "system.supervisor.>", "job.>",           "catalog.>"};
 
     for (size_t i = 0; i < sizeof(owned) / sizeof(owned[0]); i++)
         if (bus_topic_match(owned[i], strlen(owned[i]), topic, len))

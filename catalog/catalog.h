@@ -333,6 +333,12 @@ int catalog_service_start(catalog_service *svc);
 catalog_index *catalog_service_index(catalog_service *svc);
 /* catalog_service_reader: the reader (borrowed). */
 catalog_reader *catalog_service_reader(catalog_service *svc);
+/* catalog_service_heap_bytes: everything the service holds on the heap,
+ * each block at what it costs (base_mem_charge): the service, its reader
+ * and cached bodies, the index served. What its host charges for it. */
+uint64_t catalog_service_heap_bytes(const catalog_service *svc);
+/* catalog_reader_heap_bytes: the reader's share of that. */
+uint64_t catalog_reader_heap_bytes(const catalog_reader *r);
 /*
  * catalog_service_get: catalog_get on the current version; -EAGAIN before it
  * loaded. A body whose file is gone when read (its version was removed by

@@ -82,24 +82,30 @@ int catalog_reader_new(uv_loop_t *loop, size_t lru_entries, size_t lru_bytes, ca
     r->loop = loop;
     r->max_entries = lru_entries;
     r->max_bytes = lru_bytes;
+    /* The table is allocated by the first body cached: an idle worker holds none. */
     r->n_buckets = 16;
     while (r->n_buckets < lru_entries * 2 && r->n_buckets < 4096)
         r->n_buckets *= 2;
-    r->buckets = calloc(r->n_buckets, sizeof(*r->buckets));
-    if (r->buckets == NULL) {
-        free(r);
-        return -ENOMEM;
-    }
     r->lru.prev = r->lru.next = &r->lru;
     int rc = uv_idle_init(loop, &r->idle);
     if (rc < 0) {
-        free(r->buckets);
         free(r);
         return rc;
     }
     r->idle.data = r;
     *out = r;
     return 0;
+}
+
+uint64_t catalog_reader_heap_bytes(const catalog_reader *r)
+{
+    uint64_t n = base_mem_charge(sizeof(*r));
+    if (r->buckets != NULL)
+        n += base_mem_charge(r->n_buckets * sizeof(*r->buckets));
+    for (const struct node *e = r->lru.next; e != &r->lru; e = e->next)
+        n +=
+            base_mem_charge(sizeof(*e)) + base_mem_charge(e->key_len + 1) + base_mem_charge(e->len);
+    return n;
 }
 
 static void node_free(struct node *n)
@@ -142,6 +148,8 @@ static void lru_front(catalog_reader *r, struct node *n)
 
 static struct node *lru_find(catalog_reader *r, const char *key, size_t len, uint32_t h)
 {
+    if (r->buckets == NULL)
+        return NULL;
     for (struct node *n = r->buckets[h & (r->n_buckets - 1)]; n != NULL; n = n->hnext)
         if (n->hash == h && n->key_len == len && memcmp(n->key, key, len) == 0)
             return n;
@@ -270,7 +278,9 @@ static void after_read(uv_work_t *w, int status)
     uint32_t h = base_hash(q->key, q->key_len, 0);
     if (!r->closing && r->max_entries > 0 && q->len <= r->max_bytes &&
         lru_find(r, q->key, q->key_len, h) == NULL) {
-        n = calloc(1, sizeof(*n));
+        if (r->buckets == NULL)
+            r->buckets = calloc(r->n_buckets, sizeof(*r->buckets));
+        n = r->buckets != NULL ? calloc(1, sizeof(*n)) : NULL;
         if (n != NULL) {
             n->hash = h;
             n->key = q->key;

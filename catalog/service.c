@@ -32,27 +32,43 @@
 #include "catalog/internal.h"
 
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+/*
+ * One check, queued every poll_ms by every service: small, because a herd
+ * of idle catalog workers queues one a second each and a large block freed
+ * every second would keep its pages resident between heap trims. The pool
+ * thread borrows what the loop does not change while a check is in flight
+ * (path, refused: after_check alone writes them, after the work is done);
+ * a result's strings are allocated only when there is something to say.
+ */
 struct check {
     uv_work_t work;
     catalog_service *svc;
     unsigned long seq;
     int initial;
-    char path[PATH_MAX];
-    char serving[64]; /* version being served ("" none) */
-    char refused[PATH_MAX];
+    const char *path;    /* svc->path */
+    const char *refused; /* svc->refused, "" none */
     ino_t refused_ino;
+    char serving[64]; /* version being served ("" none) */
     /* results */
-    char target[PATH_MAX];
+    char *target; /* the link, when it names a version to load */
     ino_t ino;
     catalog_index *idx; /* a new validated version, or NULL */
     int rc;
-    char err[2 * PATH_MAX + 256];
+    char *err; /* when rc < 0 (NULL: out of memory for the message) */
 };
+
+static void check_free(struct check *c)
+{
+    free(c->target);
+    free(c->err);
+    free(c);
+}
 
 struct catalog_service {
     uv_loop_t *loop;
@@ -67,7 +83,7 @@ struct catalog_service {
     unsigned long check_seq; /* of the last check queued */
     struct sget *parked;     /* gets waiting for a check to retry */
     int again;
-    char refused[PATH_MAX];
+    char *refused; /* the link target last refused, NULL none */
     ino_t refused_ino;
     int started, handles, watching, closing;
     int pending; /* things to finish before the free: handles, reader, check */
@@ -109,6 +125,19 @@ fail_path:
     return rc;
 }
 
+uint64_t catalog_service_heap_bytes(const catalog_service *svc)
+{
+    uint64_t n = base_mem_charge(sizeof(*svc)) + base_mem_charge(strlen(svc->path) + 1) +
+                 catalog_reader_heap_bytes(svc->reader);
+    if (svc->last_error != NULL)
+        n += base_mem_charge(strlen(svc->last_error) + 1);
+    if (svc->refused != NULL)
+        n += base_mem_charge(strlen(svc->refused) + 1);
+    if (svc->idx != NULL)
+        n += catalog_index_get_info(svc->idx).heap_bytes;
+    return n;
+}
+
 static void set_error(catalog_service *svc, const char *msg)
 {
     free(svc->last_error);
@@ -117,45 +146,63 @@ static void set_error(catalog_service *svc, const char *msg)
 
 /* ---- the check (thread pool) ---------------------------------------------- */
 
+static void check_failed(struct check *c, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void check_failed(struct check *c, int rc, const char *fmt, ...)
+{
+    char msg[2 * PATH_MAX + 256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    c->rc = rc;
+    c->err = strdup(msg);
+}
+
 static void work_check(uv_work_t *w)
 {
     struct check *c = w->data;
-    char link[PATH_MAX + 16], dir[2 * PATH_MAX + 16];
+    char link[PATH_MAX + 16], target[PATH_MAX], dir[2 * PATH_MAX + 16];
+    char err[2 * PATH_MAX + 256];
     struct stat st;
     if (stat(c->path, &st) < 0) {
-        c->rc = -errno;
-        snprintf(c->err, sizeof(c->err), "%s: %s", c->path, strerror(errno));
+        check_failed(c, -errno, "%s: %s", c->path, strerror(errno));
         return;
     }
     snprintf(link, sizeof(link), "%s/current", c->path);
     if (lstat(link, &st) < 0) {
-        c->rc = -errno;
-        snprintf(c->err, sizeof(c->err), "%s: %s (no catalog built here?)", link, strerror(errno));
+        check_failed(c, -errno, "%s: %s (no catalog built here?)", link, strerror(errno));
         return;
     }
     if (!S_ISLNK(st.st_mode)) {
-        c->rc = -EINVAL;
-        snprintf(c->err, sizeof(c->err), "%s: not a symlink", link);
+        check_failed(c, -EINVAL, "%s: not a symlink", link);
         return;
     }
     c->ino = st.st_ino;
-    int rc = catalog__read_current(c->path, c->target, sizeof(c->target));
+    int rc = catalog__read_current(c->path, target, sizeof(target));
     if (rc < 0) {
-        c->rc = rc;
-        snprintf(c->err, sizeof(c->err), "%s: %s", link, strerror(-rc));
+        check_failed(c, rc, "%s: %s", link, strerror(-rc));
         return;
     }
-    const char *base = strrchr(c->target, '/');
-    base = base != NULL ? base + 1 : c->target;
+    const char *base = strrchr(target, '/');
+    base = base != NULL ? base + 1 : target;
     if (strcmp(base, c->serving) == 0)
         return; /* unchanged */
-    if (strcmp(c->target, c->refused) == 0 && c->ino == c->refused_ino)
+    if (strcmp(target, c->refused) == 0 && c->ino == c->refused_ino)
         return; /* already refused, and not flipped since */
-    if (c->target[0] == '/')
-        snprintf(dir, sizeof(dir), "%s", c->target);
+    if ((c->target = strdup(target)) == NULL) {
+        c->rc = -ENOMEM;
+        return;
+    }
+    if (target[0] == '/')
+        snprintf(dir, sizeof(dir), "%s", target);
     else
-        snprintf(dir, sizeof(dir), "%s/%s", c->path, c->target);
-    c->rc = catalog_index_load(dir, &c->idx, c->err, sizeof(c->err));
+        snprintf(dir, sizeof(dir), "%s/%s", c->path, target);
+    err[0] = '\0';
+    c->rc = catalog_index_load(dir, &c->idx, err, sizeof(err));
+    if (c->rc < 0)
+        c->err = strdup(err);
 }
 
 static void schedule_check(catalog_service *svc);
@@ -171,22 +218,23 @@ static void after_check(uv_work_t *w, int status)
     svc->check = NULL;
     if (svc->closing || status == UV_ECANCELED) {
         catalog_index_free(c->idx);
-        free(c);
+        check_free(c);
         if (svc->closing)
             release(svc);
         return;
     }
     if (c->initial) {
         if (c->rc < 0) {
-            set_error(svc, c->err);
+            const char *err = c->err != NULL ? c->err : strerror(-c->rc);
+            set_error(svc, err);
             if (svc->opts.on_started != NULL)
-                svc->opts.on_started(svc, c->rc, c->err, svc->opts.data);
-            free(c);
+                svc->opts.on_started(svc, c->rc, err, svc->opts.data);
+            check_free(c);
             return;
         }
         svc->idx = c->idx;
         set_error(svc, NULL);
-        free(c);
+        check_free(c);
         /* a file system without change events still has the timer */
         uv_fs_event_start(&svc->watch, on_fs_event, svc->path, 0);
         uv_timer_start(&svc->timer, on_timer, svc->opts.poll_ms, svc->opts.poll_ms);
@@ -201,21 +249,32 @@ static void after_check(uv_work_t *w, int status)
         catalog_index_free(old);
         catalog_reader_clear(svc->reader);
         set_error(svc, NULL);
-        svc->refused[0] = '\0';
+        free(svc->refused);
+        svc->refused = NULL;
         if (svc->opts.on_reloaded != NULL)
             svc->opts.on_reloaded(svc, catalog_index_get_info(svc->idx).version,
                                   catalog_index_get_info(svc->idx).n_entries, svc->opts.data);
     } else if (c->rc < 0) {
-        set_error(svc, c->err);
-        snprintf(svc->refused, sizeof(svc->refused), "%s", c->target);
-        svc->refused_ino = c->ino;
+        const char *err = c->err != NULL ? c->err : strerror(-c->rc);
+        const char *target = c->target != NULL ? c->target : "";
+        set_error(svc, err);
+        /* A version that could not be read is remembered so the next tick
+         * does not load it again; without its name (out of memory before
+         * the link was copied) the next tick simply tries again. */
+        if (c->target != NULL) {
+            free(svc->refused);
+            svc->refused = c->target;
+            c->target = NULL;
+            svc->refused_ino = c->ino;
+            target = svc->refused;
+        }
         if (svc->opts.on_refused != NULL) {
-            const char *base = strrchr(c->target, '/');
-            svc->opts.on_refused(svc, base != NULL ? base + 1 : c->target, c->err, svc->opts.data);
+            const char *base = strrchr(target, '/');
+            svc->opts.on_refused(svc, base != NULL ? base + 1 : target, err, svc->opts.data);
         }
     }
     unsigned long done = c->seq;
-    free(c);
+    check_free(c);
     if (svc->again && !svc->closing) {
         svc->again = 0;
         schedule_check(svc);
@@ -232,10 +291,10 @@ static int queue_check(catalog_service *svc, int initial)
     c->seq = svc->check_seq + 1;
     c->initial = initial;
     c->work.data = c;
-    snprintf(c->path, sizeof(c->path), "%s", svc->path);
+    c->path = svc->path;
     if (svc->idx != NULL)
         snprintf(c->serving, sizeof(c->serving), "%s", catalog_index_get_info(svc->idx).version);
-    snprintf(c->refused, sizeof(c->refused), "%s", svc->refused);
+    c->refused = svc->refused != NULL ? svc->refused : "";
     c->refused_ino = svc->refused_ino;
     int rc = uv_queue_work(svc->loop, &c->work, work_check, after_check);
     if (rc < 0) {
@@ -460,6 +519,7 @@ static void release(catalog_service *svc)
     void *data = svc->closed_data;
     catalog_index_free(svc->idx);
     free(svc->last_error);
+    free(svc->refused);
     free(svc->path);
     free(svc);
     if (cb != NULL)

@@ -16,8 +16,10 @@
  *   tree is built for a reply.
  * - Memory: the index is built on a pool thread and lives in the catalog
  *   library's own allocations, which the runtime cannot charge; the worker
- *   reports index bytes + cached body bytes with worker_set_memory after
- *   every load, swap and read, so heap_bytes and memory_max see them.
+ *   reports what the service holds (catalog_service_heap_bytes: the
+ *   service, its reader and cached bodies, the index) with
+ *   worker_set_memory after every load, swap and read, so heap_bytes and
+ *   memory_max see them.
  * - Stop closes the service; gets still in flight are answered (their body
  *   or `unavailable`) before its close callback, which calls
  *   worker_stopped. Nothing touches the state after that.
@@ -120,11 +122,7 @@ static void update_memory(struct catw *c)
 {
     if (c->svc == NULL || c->closing)
         return;
-    catalog_lru_stats st;
-    catalog_index *idx = catalog_service_index(c->svc);
-    catalog_reader_stats(catalog_service_reader(c->svc), &st);
-    worker_set_memory(c->w, (uint64_t)(idx != NULL ? catalog_index_get_info(idx).heap_bytes : 0) +
-                                st.bytes);
+    worker_set_memory(c->w, catalog_service_heap_bytes(c->svc));
 }
 
 static void on_started(catalog_service *svc, int status, const char *error, void *data)

@@ -96,24 +96,103 @@ static int cmd_status(cli_ctx *ctx, int argc, char **argv)
     return CLI_OK;
 }
 
+/* A size for a table cell: "1.2 MiB", or "-" when absent (null). */
+static void cell_bytes(char *buf, size_t size, const json_t *v)
+{
+    if (json_is_integer(v))
+        cli_format_bytes(buf, size, (double)json_integer_value(v));
+    else
+        snprintf(buf, size, "-");
+}
+
+/* One line of the summary: a label, a size, an optional note. */
+static void mem_line(const char *label, json_int_t bytes, const char *note)
+{
+    char size[32];
+
+    cli_format_bytes(size, sizeof(size), (double)bytes);
+    printf("  %-22s %10s%s%s\n", label, size, note != NULL ? "  " : "", note != NULL ? note : "");
+}
+
+static void print_mem(const json_t *r)
+{
+    const json_t *s = json_object_get(r, "supervisor"), *m = json_object_get(r, "malloc");
+    const json_t *workers = json_object_get(r, "workers"), *v;
+    char heap[32], child[32], high[32], max[32], note[64];
+    int width = 4; /* "NAME" */
+    size_t i;
+
+    printf("herdd (pid %lld)\n", (long long)geti(r, "pid"));
+    mem_line("resident (RSS)", geti(s, "rss_bytes"), NULL);
+    mem_line("proportional (PSS)", geti(s, "pss_bytes"), NULL);
+    mem_line("unique (USS)", geti(s, "uss_bytes"), NULL);
+    printf("malloc\n");
+    mem_line("arenas", geti(m, "arena_bytes"), NULL);
+    mem_line("mmapped blocks", geti(m, "mmap_bytes"), NULL);
+    mem_line("in use", geti(m, "in_use_bytes"), NULL);
+    mem_line("free in the arenas", geti(m, "free_bytes"), NULL);
+    snprintf(note, sizeof(note), "in %lld trims", (long long)geti(m, "trims"));
+    mem_line("given back", geti(m, "trimmed_bytes"), note);
+    printf("accounts\n");
+    mem_line("workers (all accounts)", geti(s, "worker_accounts_bytes"), NULL);
+    mem_line("unaccounted", geti(s, "unaccounted_heap_bytes"), NULL);
+
+    json_array_foreach(workers, i, v)
+    {
+        int n = (int)strlen(json_string_value(json_object_get(v, "worker")));
+        width = n > width ? n : width;
+    }
+    printf("\n%-*s %-10s %-9s %10s %10s %10s %10s %5s\n", width, "NAME", "KIND", "STATE", "HEAP",
+           "CHILD RSS", "HIGH", "MAX", "USE");
+    json_array_foreach(workers, i, v)
+    {
+        const json_t *limit = json_object_get(v, "memory_max");
+        char use[16] = "-";
+        cli_format_bytes(heap, sizeof(heap), (double)geti(v, "heap_bytes"));
+        if (geti(v, "child_rss_bytes") > 0)
+            cli_format_bytes(child, sizeof(child), (double)geti(v, "child_rss_bytes"));
+        else
+            snprintf(child, sizeof(child), "-");
+        cell_bytes(high, sizeof(high), json_object_get(v, "memory_high"));
+        cell_bytes(max, sizeof(max), limit);
+        if (json_integer_value(limit) > 0)
+            snprintf(use, sizeof(use), "%.0f%%",
+                     100.0 * (double)geti(v, "memory_bytes") / (double)json_integer_value(limit));
+        printf("%-*s %-10s %-9s %10s %10s %10s %10s %5s\n", width,
+               json_string_value(json_object_get(v, "worker")),
+               json_string_value(json_object_get(v, "kind")),
+               json_string_value(json_object_get(v, "state")), heap, child, high, max, use);
+    }
+    if (json_array_size(workers) == 0)
+        printf("(no workers)\n");
+}
+
 static int cmd_mem(cli_ctx *ctx, int argc, char **argv)
 {
     json_t *result;
     int rv;
 
     if (cli_wants_help(argc, argv)) {
-        cli_print_help(&cli_sup_cmds[1], "Prints herdd's memory breakdown: RSS/PSS/USS, the "
-                                         "malloc arena,\nand each worker's heap.\n");
+        cli_print_help(&cli_sup_cmds[1],
+                       "Prints herdd's memory: its resident, proportional and unique sets\n"
+                       "(RSS/PSS/USS), glibc's heap (mallinfo2: arenas, mmapped blocks, in use,\n"
+                       "free, the trims that gave memory back), the accounts (every worker\n"
+                       "account and the unaccounted one), then each worker: its heap (what it\n"
+                       "costs herdd), its child's RSS (process workers), and USE, the two\n"
+                       "together against memory_max. --json prints the reply's result.\n");
         return CLI_OK;
     }
     if (argc != 1)
         return cli_usage_error(&cli_sup_cmds[1], "unexpected argument \"%s\"", argv[1]);
     rv = cli_query(ctx, "supervisor", "mem", NULL, &result);
-    if (rv == CLI_OK) {
+    if (rv != CLI_OK)
+        return rv;
+    if (ctx->json)
         cli_print_json(ctx, result);
-        json_decref(result);
-    }
-    return rv;
+    else
+        print_mem(result);
+    json_decref(result);
+    return CLI_OK;
 }
 
 static void print_worker_line(const json_t *h)

@@ -399,13 +399,16 @@ static void format_date(char *buf, size_t size)
     strftime(buf, size, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 }
 
-/* out_head makes an http_out holding the response head. len < 0: no
+/* out_head makes an http_out holding the response head, with extra
+ * (checked header lines, or NULL) after the server's own. len < 0: no
  * Content-Length (a stream). */
-static http_out *out_head(sup_http_req *c, int status, const char *content_type, long long len)
+static http_out *out_head(sup_http_req *c, int status, const char *content_type, long long len,
+                          const char *extra)
 {
     char date[64], length[48] = "";
     const char *conn_hdr = "";
-    http_out *out = base_malloc(sizeof(*out) + 512);
+    size_t extra_len = extra != NULL ? strlen(extra) : 0, size = 512 + extra_len;
+    http_out *out = base_malloc(sizeof(*out) + size);
 
     if (out == NULL)
         return NULL;
@@ -417,14 +420,38 @@ static http_out *out_head(sup_http_req *c, int status, const char *content_type,
         conn_hdr = "Connection: close\r\n";
     else if (c->parser.http_major == 1 && c->parser.http_minor == 0)
         conn_hdr = "Connection: keep-alive\r\n";
-    int n = snprintf(out->bytes, 512,
+    int n = snprintf(out->bytes, size,
                      "HTTP/1.1 %d %s\r\nServer: herd/" HERD_VERSION "\r\nDate: %s\r\n"
-                     "Content-Type: %s\r\n%sCache-Control: no-store\r\n%s%s\r\n",
+                     "Content-Type: %s\r\n%sCache-Control: no-store\r\n%s%s%s\r\n",
                      status, reason_phrase(status), date, content_type, length, conn_hdr,
-                     status == 405 ? "Allow: GET, HEAD\r\n" : "");
-    HERD_ASSERT(n > 0 && n < 512);
-    out->len = n > 0 && n < 512 ? (size_t)n : 0;
+                     status == 405 ? "Allow: GET, HEAD\r\n" : "", extra != NULL ? extra : "");
+    HERD_ASSERT(n > 0 && (size_t)n < size);
+    out->len = n > 0 && (size_t)n < size ? (size_t)n : 0;
     return out;
+}
+
+/* headers_valid: extra header lines as sup__http_respond_headers takes
+ * them, within the bound. */
+static bool headers_valid(const char *h)
+{
+    size_t len = strlen(h);
+
+    if (len > SUP_HTTP_MAX_EXTRA_HEADER_BYTES)
+        return false;
+    while (*h != '\0') {
+        const char *name = h;
+        while ((*h >= 'A' && *h <= 'Z') || (*h >= 'a' && *h <= 'z') || (*h >= '0' && *h <= '9') ||
+               *h == '-')
+            h++;
+        if (h == name || *h++ != ':')
+            return false;
+        while (*h == '\t' || (*h >= 0x20 && *h <= 0x7e))
+            h++;
+        if (h[0] != '\r' || h[1] != '\n')
+            return false;
+        h += 2;
+    }
+    return true;
 }
 
 static void count_response(sup_http_req *c, int status)
@@ -436,9 +463,10 @@ static void count_response(sup_http_req *c, int status)
         c->srv->stats.responses[i]++;
 }
 
-/* respond_owned answers with body (owned, base_malloc'd; may be NULL). */
+/* respond_owned answers with body (owned, base_malloc'd; may be NULL) and
+ * extra header lines (checked; may be NULL). */
 static int respond_owned(sup_http_req *c, int status, const char *content_type, char *body,
-                         size_t len)
+                         size_t len, const char *extra)
 {
     uint32_t prev = base_mem_switch(c->srv->slot);
     int rv;
@@ -457,13 +485,14 @@ static int respond_owned(sup_http_req *c, int status, const char *content_type, 
         base_free(body);
         if (small != NULL)
             memcpy(small, busy, sizeof(busy) - 1);
-        rv = respond_owned(c, 503, "application/json", small, small != NULL ? sizeof(busy) - 1 : 0);
+        rv = respond_owned(c, 503, "application/json", small, small != NULL ? sizeof(busy) - 1 : 0,
+                           NULL);
         base_mem_switch(prev);
         return rv;
     }
     c->answered = true;
     count_response(c, status);
-    http_out *out = out_head(c, status, content_type, (long long)len);
+    http_out *out = out_head(c, status, content_type, (long long)len, extra);
     if (out == NULL) {
         base_free(body);
         conn_close(c);
@@ -485,10 +514,19 @@ static int respond_owned(sup_http_req *c, int status, const char *content_type, 
 int sup__http_respond(sup_http_req *r, int status, const char *content_type, const void *body,
                       size_t len)
 {
-    uint32_t prev = base_mem_switch(r->srv->slot);
+    return sup__http_respond_headers(r, status, content_type, NULL, body, len);
+}
+
+int sup__http_respond_headers(sup_http_req *r, int status, const char *content_type,
+                              const char *headers, const void *body, size_t len)
+{
+    uint32_t prev;
     char *copy = NULL;
     int rv;
 
+    if (headers != NULL && !headers_valid(headers))
+        return -EINVAL;
+    prev = base_mem_switch(r->srv->slot);
     /* HEAD: GET's Content-Length, no bytes (respond_owned drops them). */
     if (len > 0 && !r->head_method) {
         copy = base_malloc(len);
@@ -499,7 +537,7 @@ int sup__http_respond(sup_http_req *r, int status, const char *content_type, con
         }
         memcpy(copy, body, len);
     }
-    rv = respond_owned(r, status, content_type, copy, len);
+    rv = respond_owned(r, status, content_type, copy, len, headers);
     base_mem_switch(prev);
     return rv;
 }
@@ -511,7 +549,7 @@ int sup__http_respond_buf(sup_http_req *r, int status, const char *content_type,
 
     body->data = NULL;
     body->len = body->cap = 0;
-    return respond_owned(r, status, content_type, data, len);
+    return respond_owned(r, status, content_type, data, len, NULL);
 }
 
 int sup__http_respond_json(sup_http_req *r, int status, const json_t *body)
@@ -583,7 +621,7 @@ int sup__http_stream_start(sup_http_req *r, const char *content_type,
     if (r->head_method) {
         r->answered = true;
         count_response(r, 200);
-        http_out *out = out_head(r, 200, content_type, -1);
+        http_out *out = out_head(r, 200, content_type, -1, NULL);
         if (out == NULL) {
             conn_close(r);
             base_mem_switch(prev);
@@ -594,7 +632,7 @@ int sup__http_stream_start(sup_http_req *r, const char *content_type,
         base_mem_switch(prev);
         return rv < 0 ? rv : 1;
     }
-    http_out *out = out_head(r, 200, content_type, -1);
+    http_out *out = out_head(r, 200, content_type, -1, NULL);
     if (out == NULL) {
         conn_close(r);
         base_mem_switch(prev);

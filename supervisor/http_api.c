@@ -1,7 +1,6 @@
 /*
  * herdd's HTTP routes (DESIGN.md section 4, HTTP) on the server of http.c:
- * /healthz, /metrics, /api/status and /api/events. `/` is left to the
- * dashboard: a route added to the table below.
+ * / (the dashboard page), /healthz, /metrics, /api/status and /api/events.
  *
  * Design notes:
  * - The API exists before the supervisor does (it listens right after the
@@ -19,10 +18,15 @@
  *   (http.c), rather than having events silently dropped: an EventSource
  *   reconnects and a dashboard that re-reads /api/status is right again,
  *   where a stream with holes would look live and be wrong.
+ * - / is supervisor/dashboard.html, compiled in (dashboard_html.c). It is
+ *   served whether or not a supervisor is attached: the page itself says
+ *   when the API behind it answers 503. Its CSP lets it fetch only from
+ *   this origin and run only its own inline script and style.
  */
 #include "supervisor/internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +51,22 @@ static bool unavailable(sup_http_api *a, sup_http_req *r)
         return false;
     sup__http_respond_error(r, 503, "unavailable", "herdd is starting or stopping");
     return true;
+}
+
+/* ---- / ------------------------------------------------------------------- */
+
+static void route_dashboard(sup_http_req *r, void *data)
+{
+    char headers[SUP_HTTP_MAX_EXTRA_HEADER_BYTES + 1];
+    int n = snprintf(headers, sizeof(headers),
+                     "Content-Security-Policy: %s\r\nX-Content-Type-Options: nosniff\r\n"
+                     "Referrer-Policy: no-referrer\r\n",
+                     sup__dashboard_csp);
+
+    if (n < 0 || (size_t)n >= sizeof(headers) ||
+        sup__http_respond_headers(r, 200, "text/html; charset=utf-8", headers, sup__dashboard_html,
+                                  sup__dashboard_html_len) == -EINVAL)
+        sup__http_respond_error(r, 500, "internal", "the dashboard's headers are malformed");
 }
 
 /* ---- /healthz ----------------------------------------------------------- */
@@ -290,11 +310,8 @@ static void route_events(sup_http_req *r, void *data)
 /* ---- the route table and the API -------------------------------------------------- */
 
 static const sup_http_route routes[] = {
-    {"/healthz", route_healthz},
-    {"/metrics", route_metrics},
-    {"/api/status", route_status},
-    {"/api/events", route_events},
-    {NULL, NULL},
+    {"/", route_dashboard},        {"/healthz", route_healthz},   {"/metrics", route_metrics},
+    {"/api/status", route_status}, {"/api/events", route_events}, {NULL, NULL},
 };
 
 int sup__http_api_open(uv_loop_t *loop, bus *b, const char *listen, const sup_http_limits *limits,

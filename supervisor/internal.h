@@ -36,6 +36,9 @@ typedef struct sup_worker {
     struct sup *sup;
     sup_worker_config cfg;
     sup_worker_config next_cfg; /* reload: the config to start after a stop */
+    uint32_t mem_slot;          /* the worker's account: this record, its config,
+                                   service and control subscription, then every
+                                   instance (0: the table was full, unaccounted) */
     worker *inst;
     enum sup_state state;
     enum sup_stop_reason stop_reason;
@@ -70,6 +73,8 @@ struct sup {
     uint64_t malloc_trims;         /* malloc_trim calls (service.c, heap_trim) */
     uint64_t malloc_trimmed_bytes; /* resident bytes they gave back */
     uint64_t trim_quiet_until_ms;  /* loop time before which no threshold trim runs */
+    uint64_t trim_quiet_ms;        /* the wait after a trim that gave little back:
+                                      doubles each time, to TRIM_QUIET_MAX_MS */
     bool trim_wanted;              /* a worker was freed: trim on the next tick */
     int shutting_down;
     int exit_code;
@@ -87,6 +92,10 @@ json_t *sup__iso_now(void);
 /* sup__worker_create adds a worker in the stopped state (its timers, its
  * service and control subscription), taking over wc's json reference. */
 sup_worker *sup__worker_create(struct sup *s, sup_worker_config *wc);
+/* sup__worker_take_config moves wc into *dst (sw->cfg or sw->next_cfg, whose
+ * old JSON is released), its JSON copied into the worker's account; wc is
+ * left empty. */
+void sup__worker_take_config(sup_worker *sw, sup_worker_config *dst, sup_worker_config *wc);
 /* sup__worker_destroy unlinks a worker without an instance and closes its
  * handles; it is freed once they are closed. */
 void sup__worker_destroy(sup_worker *sw);
@@ -135,6 +144,7 @@ void sup__kind_names(char *buf, size_t size);
 #define SUP_HTTP_WRITE_TIMEOUT_MS 30000
 #define SUP_HTTP_MAX_STREAM_QUEUE_BYTES (256u * 1024)
 #define SUP_HTTP_MAX_UNSENT_BYTES (32u * 1024 * 1024)
+#define SUP_HTTP_MAX_EXTRA_HEADER_BYTES 1024u
 
 /* The limits of one server; a field left 0 takes the SUP_HTTP_ default. */
 typedef struct sup_http_limits {
@@ -217,6 +227,16 @@ bool sup__http_req_alive(const sup_http_req *r);
  * closed). */
 int sup__http_respond(sup_http_req *r, int status, const char *content_type, const void *body,
                       size_t len);
+/* sup__http_respond_headers is sup__http_respond with headers (copied;
+ * NULL or "" for none) after the server's own: "Name: value\r\n" lines, a
+ * name of [A-Za-z0-9-], a value of printable ASCII and tabs, at most
+ * SUP_HTTP_MAX_EXTRA_HEADER_BYTES in all. The server's own (Server, Date,
+ * Content-Type, Content-Length, Connection, Cache-Control: no-store) are
+ * not to be repeated. -EINVAL when headers are not such lines: nothing
+ * is sent, the caller still answers. The 503 that replaces a response
+ * over max_unsent_bytes has none of them. */
+int sup__http_respond_headers(sup_http_req *r, int status, const char *content_type,
+                              const char *headers, const void *body, size_t len);
 /* sup__http_respond_buf is sup__http_respond taking body's bytes (body is
  * left empty). */
 int sup__http_respond_buf(sup_http_req *r, int status, const char *content_type, base_buf *body);
@@ -239,8 +259,16 @@ int sup__http_stream_start(sup_http_req *r, const char *content_type,
  * it is cut off (on_close has run); -ENOTCONN when it is gone. */
 int sup__http_stream_write(sup_http_req *r, const void *data, size_t len);
 
-/* http_api.c: herdd's routes on the server: /healthz, /metrics,
- * /api/status, /api/events. */
+/* dashboard_html.c, generated at build time from supervisor/dashboard.html
+ * by supervisor/dashboard_embed.py: the page `/` serves (not
+ * NUL-terminated), and the Content-Security-Policy it is served with
+ * (NUL-terminated; its inline script and style allowed by their SHA-256). */
+extern const char sup__dashboard_html[];
+extern const size_t sup__dashboard_html_len;
+extern const char sup__dashboard_csp[];
+
+/* http_api.c: herdd's routes on the server: / (the dashboard), /healthz,
+ * /metrics, /api/status, /api/events. */
 typedef struct sup_http_api sup_http_api;
 /* sup__http_api_open listens on listen for b (borrowed; it must outlive
  * the API), within limits (NULL: the defaults). Until
@@ -270,5 +298,45 @@ bool sup__metrics_field_name(const char *key, const char *sub, char *out, size_t
 /* sup__metrics_label_value appends v escaped for a label value (\\, \",
  * \n). */
 int sup__metrics_label_value(base_buf *b, const char *v);
+
+/* ---- systemd notify: notify.c ------------------------------------------- */
+
+/*
+ * herdd's side of sd_notify(3), without libsystemd. Process-wide (one
+ * $NOTIFY_SOCKET per process); every function runs on the loop thread, and
+ * without $NOTIFY_SOCKET every one but open and close is a no-op. Errors
+ * are logged once and never fatal. What is sent, and when, is in notify.c.
+ */
+/* sup__notify_open reads $NOTIFY_SOCKET, $WATCHDOG_USEC and $WATCHDOG_PID,
+ * removes them from the environment (no child may notify in herdd's name)
+ * and, when NOTIFY_SOCKET is usable, opens the socket and starts the
+ * WATCHDOG=1 timer on loop. Call it before any thread or child starts. 0
+ * (also when not under systemd, or when a value is bad: logged); -EBUSY
+ * when open already, or its handles are still closing. */
+int sup__notify_open(uv_loop_t *loop);
+/* sup__notify_close stops notifying and closes the handles (asynchronously:
+ * run the loop once more). Harmless when not open. */
+void sup__notify_close(void);
+bool sup__notify_enabled(void);
+/* sup__notify_watchdog_ms is the WATCHDOG=1 period (half WATCHDOG_USEC),
+ * 0 when there is no watchdog. */
+uint64_t sup__notify_watchdog_ms(void);
+/* sup__notify_attach reports on s (borrowed; NULL: no more) from now on:
+ * STATUS= on every change of the running and failed counts, READY=1 once
+ * start-up has settled. Detach (or close) before s is freed: in
+ * sup_shutdown's on_closed at the latest. */
+void sup__notify_attach(struct sup *s);
+/* sup__notify_changed: a worker of s changed state (lifecycle.c); the
+ * counts are looked at on the next loop turn. */
+void sup__notify_changed(struct sup *s);
+/* sup__notify_reloading: a reload begins (SIGHUP or the reload op; call it
+ * before sup_reload): RELOADING=1 and MONOTONIC_USEC= now, READY=1 once
+ * the reload has settled. */
+void sup__notify_reloading(void);
+/* sup__notify_stopping: shutdown begins: STOPPING=1, and no READY=1 after. */
+void sup__notify_stopping(void);
+/* sup__notify_send sends one message (printf-style, at most 1023 bytes,
+ * cut beyond). 0, or the send's negative errno (logged once). */
+int sup__notify_send(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

@@ -76,6 +76,10 @@ json_t *sup__worker_health(sup_worker *sw)
     json_object_set_new(
         o, "heap_bytes",
         json_integer(sw->inst != NULL ? (json_int_t)worker_heap_bytes(sw->inst) : 0));
+    /* A process worker's own resident set: its memory, not herdd's. */
+    if (sw->inst != NULL && worker_child_memory_bytes(sw->inst) > 0)
+        json_object_set_new(o, "child_rss_bytes",
+                            json_integer((json_int_t)worker_child_memory_bytes(sw->inst)));
     json_object_set_new(o, "memory_max",
                         sw->cfg.memory_max ? json_integer((json_int_t)sw->cfg.memory_max)
                                            : json_null());
@@ -120,6 +124,9 @@ void sup__worker_set_state(sup_worker *sw, enum sup_state to, const char *reason
     sup__worker_publish_health(sw);
     if (to == SUP_RUNNING || to == SUP_STOPPED || to == SUP_FAILED || to == SUP_BACKOFF)
         answer_waiters(sw);
+    /* systemd's STATUS= and READY=1 follow the counts (notify.c); a no-op
+     * outside systemd. */
+    sup__notify_changed(sw->sup);
 }
 
 /* ---- instance callbacks (possibly deep inside kind code: defer) --------- */
@@ -189,11 +196,13 @@ static void apply_policy(sup_worker *sw, int clean, uint64_t uptime_ms)
         sup__worker_set_state(sw, SUP_STOPPED, sw->last_error);
         break;
     case SUP_DECIDE_GIVE_UP:
+        /* The cause first, as in the backoff reason: "memory_max: ...;
+         * not restarted (temporary)". */
         if (sw->cfg.policy.restart == SUP_RESTART_TEMPORARY)
-            snprintf(reason, sizeof(reason), "not restarted (temporary): %s", sw->last_error);
+            snprintf(reason, sizeof(reason), "%s; not restarted (temporary)", sw->last_error);
         else
-            snprintf(reason, sizeof(reason), "gave up (%d restarts within %d s): %s",
-                     sw->cfg.policy.max_restarts, sw->cfg.policy.period_s, sw->last_error);
+            snprintf(reason, sizeof(reason), "%s; gave up (%d restarts within %d s)",
+                     sw->last_error, sw->cfg.policy.max_restarts, sw->cfg.policy.period_s);
         snprintf(sw->last_error, sizeof(sw->last_error), "%.500s", reason);
         sup__worker_set_state(sw, SUP_FAILED, reason);
         if (s->cfg.on_give_up_exit && !s->shutting_down) {
@@ -300,6 +309,7 @@ void sup__worker_start(sup_worker *sw, const char *reason)
         .runtime_dir = bus_dir(s->bus),
         .host_name = s->cfg.host,
         .host = &h,
+        .mem_slot = sw->mem_slot,
     };
     int rv;
 
@@ -440,8 +450,11 @@ void sup__worker_set_health_period(sup_worker *sw, uint64_t period_ms)
 
 void sup__worker_fail(sup_worker *sw, const char *reason)
 {
+    /* Through the runtime, so the instance is marked ended: a kind that
+     * then ends by itself (the child killed meanwhile) cannot replace this
+     * reason with its own. */
     if (sw->inst != NULL)
-        on_ended(sw->inst, -1, reason, sw);
+        worker_fail(sw->inst, "%s", reason);
 }
 
 /* ---- creation and destruction ----------------------------------------- */
@@ -453,10 +466,12 @@ static void handle_closed(uv_handle_t *h)
 
     if (--sw->handles_open > 0)
         return;
+    uint32_t slot = sw->mem_slot;
     json_decref(sw->cfg.json);
     json_decref(sw->next_cfg.json);
     sup_history_free(&sw->history);
-    free(sw);
+    base_free(sw);
+    base_mem_slot_release(slot);
     sup__handle_released(s);
 }
 
@@ -485,16 +500,40 @@ void sup__worker_destroy(sup_worker *sw)
 }
 
 /* worker_create takes over wc (its json reference). */
+/* A config parsed with the whole file is charged to nobody: the worker
+ * keeps a copy in its own account. */
+void sup__worker_take_config(sup_worker *sw, sup_worker_config *dst, sup_worker_config *wc)
+{
+    uint32_t prev = base_mem_switch(sw->mem_slot);
+    json_t *copy = wc->json != NULL ? json_deep_copy(wc->json) : NULL;
+    base_mem_switch(prev);
+    json_decref(dst->json);
+    *dst = *wc;
+    if (copy != NULL) {
+        json_decref(dst->json);
+        dst->json = copy;
+    } /* else out of memory: keep the shared one */
+    memset(wc, 0, sizeof(*wc));
+}
+
 sup_worker *sup__worker_create(struct sup *s, sup_worker_config *wc)
 {
-    sup_worker *sw = calloc(1, sizeof(*sw));
+    /* Everything herdd keeps for a worker is charged to the worker's
+     * account, so heap_bytes is what it costs (DESIGN.md section 4). */
+    uint32_t slot = base_mem_slot_acquire();
+    uint32_t prev = base_mem_switch(slot);
+    sup_worker *sw = base_calloc(1, sizeof(*sw));
     char topic[128];
 
-    if (sw == NULL)
+    base_mem_switch(prev);
+    if (sw == NULL) {
+        base_mem_slot_release(slot);
         return NULL;
+    }
     sw->sup = s;
-    sw->cfg = *wc;
-    memset(wc, 0, sizeof(*wc));
+    sw->mem_slot = slot;
+    sup__worker_take_config(sw, &sw->cfg, wc);
+    prev = base_mem_switch(slot);
     uv_timer_init(s->loop, &sw->timer);
     uv_timer_init(s->loop, &sw->health);
     sw->timer.data = sw->health.data = sw;
@@ -505,6 +544,7 @@ sup_worker *sup__worker_create(struct sup *s, sup_worker_config *wc)
     snprintf(topic, sizeof(topic), "system.%s.control", sw->cfg.name);
     if (bus_subscribe(s->bus, topic, 64, on_control, sw, &sw->control) < 0)
         sup_log(BASE_LOG_ERROR, sw->cfg.name, "cannot subscribe to %s", topic);
+    base_mem_switch(prev);
     sup__worker_set_health_period(sw, (uint64_t)sw->cfg.health_interval_s * 1000);
     /* Append: the list keeps config order. */
     sup_worker **pp = &s->workers;

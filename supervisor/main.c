@@ -30,7 +30,9 @@ static const char usage[] =
     "  -V, --version        show the version and exit\n"
     "\n"
     "Environment: HERD_RUNTIME_DIR (bus directory when the config names none),\n"
-    "HERD_STATE_DIR (state directory when the config names none).\n"
+    "HERD_STATE_DIR (state directory when the config names none); under systemd,\n"
+    "NOTIFY_SOCKET and WATCHDOG_USEC (READY=1, STATUS=, WATCHDOG=1; not passed on\n"
+    "to workers' children).\n"
     "Signals: SIGTERM and SIGINT stop every worker in reverse start order, then\n"
     "herdd (exit 0); SIGHUP reloads the configuration file.\n";
 
@@ -57,6 +59,7 @@ static void on_sup_closed(int exit_code, void *data)
 
     if (exit_code > h->exit_code)
         h->exit_code = exit_code;
+    sup__notify_close();
     /* The supervisor is gone: HTTP closes before the bus its streams use. */
     sup__http_api_close(h->http);
     h->http = NULL;
@@ -71,6 +74,7 @@ static void stop(herdd *h, const char *why)
     if (h->stopping)
         return;
     h->stopping = 1;
+    sup__notify_stopping();
     sup_log(BASE_LOG_INFO, "supervisor", "%s: stopping every worker, then herdd", why);
     sup_shutdown(h->sup, on_sup_closed, h);
 }
@@ -89,6 +93,13 @@ static void on_signal(uv_signal_t *s, int signum)
     if (signum == SIGHUP) {
         char err[1024];
         json_t *summary = NULL;
+        /* Workers are being stopped for good: a reload would start some
+         * again, and systemd has been told STOPPING=1. */
+        if (h->stopping) {
+            sup_log(BASE_LOG_WARN, "supervisor", "SIGHUP ignored: herdd is stopping");
+            return;
+        }
+        sup__notify_reloading();
         if (sup_reload(h->sup, &summary, err, sizeof(err)) < 0)
             sup_log(BASE_LOG_ERROR, "supervisor", "SIGHUP: reload refused, nothing changed: %s",
                     err);
@@ -185,6 +196,9 @@ int main(int argc, char **argv)
         sup_log(BASE_LOG_WARN, "supervisor", "state_dir %s was open to other users; now mode 0750",
                 cfg.state_dir);
     h.loop = uv_default_loop();
+    /* Before the bus starts nng's threads and before any child: it takes
+     * NOTIFY_SOCKET out of the environment they would inherit. */
+    sup__notify_open(h.loop);
     bus_config bc = {
         .dir = cfg.runtime_dir,
         .max_message_bytes = cfg.max_message_bytes,
@@ -204,6 +218,8 @@ int main(int argc, char **argv)
     };
     if ((rv = bus_open(h.loop, &bc, &h.bus, err, sizeof(err))) < 0) {
         fprintf(stderr, "herdd: %s\n", err);
+        sup__notify_send("STATUS=cannot open the bus: %s", err);
+        sup__notify_close();
         sup_config_free(&cfg);
         uv_run(h.loop, UV_RUN_DEFAULT);
         uv_loop_close(h.loop);
@@ -220,6 +236,8 @@ int main(int argc, char **argv)
         sup__http_api_open(h.loop, h.bus, cfg.http_listen, &http_limits, &h.http, err,
                            sizeof(err)) < 0) {
         fprintf(stderr, "herdd: %s\n", err);
+        sup__notify_send("STATUS=cannot listen for HTTP: %s", err);
+        sup__notify_close();
         sup_config_free(&cfg);
         bus_close(h.bus, NULL, NULL);
         uv_run(h.loop, UV_RUN_DEFAULT);
@@ -251,6 +269,9 @@ int main(int argc, char **argv)
         on_sup_closed(1, &h);
     } else {
         sup_set_exit_handler(h.sup, on_give_up, &h);
+        /* Every enabled worker's start has been attempted: READY=1 follows
+         * on the next loop turn at which none is still starting. */
+        sup__notify_attach(h.sup);
         if (rv < 0) {
             sup_log(BASE_LOG_ERROR, "supervisor", "cannot start the workers: %s", strerror(-rv));
             h.exit_code = 1;

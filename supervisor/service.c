@@ -60,26 +60,82 @@ static int workers_start(struct sup *s)
 
 /* ---- memory ----------------------------------------------------------- */
 
+/*
+ * memory_check runs from the 1 s tick over every running worker's charged
+ * bytes (worker_memory_bytes: its heap account, what its kind reports it
+ * holds besides, and a process worker's child RSS, which that kind samples
+ * every second too):
+ * - over memory_high: one warning, published on system.<w>.warning and
+ *   logged, per crossing. It is re-armed only once the figure falls below
+ *   90% of memory_high (MEMORY_HIGH_REARM_GAP), so a figure hovering at the
+ *   line warns once, not every other tick. A new instance starts re-armed
+ *   (lifecycle.c clears memory_high_warned).
+ * - over memory_max: the worker fails with a reason that starts with
+ *   "memory_max:", and is restarted per its policy (sup__worker_fail). A
+ *   figure that jumps over both in one tick warns first, then fails.
+ * The two timers are not in phase, so a process worker's crossing is seen
+ * within two seconds: up to 1 s until its kind samples the RSS, up to 1 s
+ * more until this tick reads it.
+ */
+#define MEMORY_HIGH_REARM_GAP 10 /* re-armed below memory_high - memory_high / 10 */
+
+/* limit_text writes a limit as the config gave it: "100M (104857600)",
+ * or the bare number when it was given as one. */
+static void limit_text(const sup_worker *sw, const char *key, uint64_t bytes, char *buf,
+                       size_t size)
+{
+    const json_t *v = json_object_get(sw->cfg.json, key);
+
+    if (json_is_string(v))
+        snprintf(buf, size, "%.32s (%llu)", json_string_value(v), (unsigned long long)bytes);
+    else
+        snprintf(buf, size, "%llu", (unsigned long long)bytes);
+}
+
+/* The warning's payload names the figure that crossed the line
+ * (memory_bytes) and its parts as health has them: heap_bytes (what the
+ * worker costs herdd) and, for a worker with a process of its own,
+ * child_rss_bytes. */
+static void memory_high_warn(sup_worker *sw, uint64_t bytes)
+{
+    char topic[128], limit[80];
+    uint64_t child = worker_child_memory_bytes(sw->inst);
+    json_t *ev;
+
+    sw->memory_high_warned = 1;
+    limit_text(sw, "memory_high", sw->cfg.memory_high, limit, sizeof(limit));
+    sup_log(BASE_LOG_WARN, sw->cfg.name, "memory %llu bytes over memory_high %s",
+            (unsigned long long)bytes, limit);
+    snprintf(topic, sizeof(topic), "system.%s.warning", sw->cfg.name);
+    ev = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:o}", "worker", sw->cfg.name, "kind", sw->cfg.kind,
+                   "warning", "memory_high", "memory_bytes", (json_int_t)bytes, "heap_bytes",
+                   (json_int_t)worker_heap_bytes(sw->inst), "memory_high",
+                   (json_int_t)sw->cfg.memory_high, "ts", sup__iso_now());
+    if (ev != NULL && child > 0)
+        json_object_set_new(ev, "child_rss_bytes", json_integer((json_int_t)child));
+    if (ev != NULL) {
+        bus_publish_json(sw->sup->bus, topic, ev);
+        json_decref(ev);
+    }
+    sup__worker_publish_health(sw);
+}
+
 static void memory_check(struct sup *s)
 {
     for (sup_worker *sw = s->workers; sw != NULL; sw = sw->next) {
         if (sw->inst == NULL || sw->state != SUP_RUNNING || sw->ended)
             continue;
-        uint64_t heap = worker_heap_bytes(sw->inst);
-        if (sw->cfg.memory_max && heap > sw->cfg.memory_max) {
-            char msg[200];
-            snprintf(msg, sizeof(msg), "memory %llu bytes over memory_max %llu",
-                     (unsigned long long)heap, (unsigned long long)sw->cfg.memory_max);
-            sup__worker_fail(sw, msg);
-        } else if (sw->cfg.memory_high && heap > sw->cfg.memory_high) {
-            if (!sw->memory_high_warned) {
-                sw->memory_high_warned = 1;
-                sup_log(BASE_LOG_WARN, sw->cfg.name, "memory %llu bytes over memory_high %llu",
-                        (unsigned long long)heap, (unsigned long long)sw->cfg.memory_high);
-                sup__worker_publish_health(sw);
-            }
-        } else {
+        uint64_t bytes = worker_memory_bytes(sw->inst), high = sw->cfg.memory_high;
+        if (high && bytes > high && !sw->memory_high_warned)
+            memory_high_warn(sw, bytes);
+        else if (high && sw->memory_high_warned && bytes < high - high / MEMORY_HIGH_REARM_GAP)
             sw->memory_high_warned = 0;
+        if (sw->cfg.memory_max && bytes > sw->cfg.memory_max) {
+            char msg[200], limit[80];
+            limit_text(sw, "memory_max", sw->cfg.memory_max, limit, sizeof(limit));
+            snprintf(msg, sizeof(msg), "memory_max: %llu bytes over %s", (unsigned long long)bytes,
+                     limit);
+            sup__worker_fail(sw, msg);
         }
     }
 }
@@ -93,12 +149,16 @@ static void memory_check(struct sup *s)
  * of a heap. malloc_trim(0) gives the free pages of every arena back
  * (madvise), at the cost of a walk over every free chunk, so:
  * - it runs from the 1 s tick, at most once a tick, and only when mallinfo2
- *   counts more than TRIM_FREE_BYTES free in the heap;
+ *   counts more than TRIM_FREE_BYTES free in the heap, or more than
+ *   TRIM_FREE_MIN_BYTES that is also over a quarter of what is in use
+ *   (the holes starting a few hundred workers leaves: 1.3 to 2 MiB
+ *   resident for 500 idle workers, tests/integration/mem_truth.sh);
  * - pages it gave back still count as free in mallinfo2, so that figure
  *   alone would ask for a trim on every tick for as long as the chunks
  *   stay free: after a trim that gave back less than TRIM_MEANINGFUL_BYTES,
- *   the next waits TRIM_QUIET_MS. A trim that did give back memory may be
- *   followed by another on the next tick (a burst still being freed);
+ *   the next waits TRIM_QUIET_MS, doubled after every such trim up to
+ *   TRIM_QUIET_MAX_MS (an idle herdd walks its free chunks once a minute). A trim that did give
+ * back memory may be followed by another on the next tick (a burst still being freed);
  * - after a worker's instance is freed (sup__heap_trim_soon), the next tick
  *   trims regardless of the free figure and of the quiet period: its memory
  *   is known to have just been freed, and stops are rare (a worker
@@ -110,8 +170,10 @@ static void memory_check(struct sup *s)
  * counted below zero.
  */
 #define TRIM_FREE_BYTES (8u << 20)
+#define TRIM_FREE_MIN_BYTES (1u << 20)
 #define TRIM_MEANINGFUL_BYTES (1u << 20)
 #define TRIM_QUIET_MS 5000
+#define TRIM_QUIET_MAX_MS 60000
 
 /* heap_trim_setup runs once, at start, and turns glibc's fastbins off
  * (tcache still serves small blocks first). malloc_trim begins by
@@ -125,6 +187,13 @@ static void heap_trim_setup(void)
 {
 #ifdef HAVE_MALLINFO2
     mallopt(M_MXFAST, 0);
+    /* One arena for every thread. glibc gives each thread that allocates
+     * (the libuv pool loading catalog indexes and jobs metadata, nng's
+     * workers) an arena of its own, whose holes malloc_trim can only
+     * partly give back: 1,000 idle catalog workers kept 5.5 KiB each in
+     * pool-thread arenas (bench/idle). herdd's threads allocate little and
+     * briefly; the tcache serves most of it without the arena lock. */
+    mallopt(M_ARENA_MAX, 1);
 #endif
 }
 
@@ -143,8 +212,11 @@ static void heap_trim(struct sup *s)
     if (!wanted) {
         if (now < s->trim_quiet_until_ms)
             return;
+        /* Free space worth a walk: a lot of it, or much of the heap (what
+         * starting many workers leaves behind once they run). */
         struct mallinfo2 mi = mallinfo2();
-        if (mi.fordblks <= TRIM_FREE_BYTES)
+        if (mi.fordblks <= TRIM_FREE_BYTES &&
+            (mi.fordblks <= TRIM_FREE_MIN_BYTES || mi.fordblks <= mi.uordblks / 4))
             return;
     }
     sup_memory_resident(&before);
@@ -155,7 +227,15 @@ static void heap_trim(struct sup *s)
     released = before > after ? before - after : 0;
     s->malloc_trims++;
     s->malloc_trimmed_bytes += released;
-    s->trim_quiet_until_ms = released < TRIM_MEANINGFUL_BYTES ? now + TRIM_QUIET_MS : 0;
+    if (released < TRIM_MEANINGFUL_BYTES) {
+        s->trim_quiet_ms = s->trim_quiet_ms ? s->trim_quiet_ms * 2 : TRIM_QUIET_MS;
+        if (s->trim_quiet_ms > TRIM_QUIET_MAX_MS)
+            s->trim_quiet_ms = TRIM_QUIET_MAX_MS;
+        s->trim_quiet_until_ms = now + s->trim_quiet_ms;
+    } else {
+        s->trim_quiet_ms = 0;
+        s->trim_quiet_until_ms = 0;
+    }
     sup_log(BASE_LOG_DEBUG, "supervisor", "malloc_trim%s: %llu bytes given back in %llu us",
             wanted ? " (a worker was freed)" : "", (unsigned long long)released,
             (unsigned long long)took_us);
@@ -219,18 +299,14 @@ static void apply_config(struct sup *s, sup_config *next, json_t *summary)
         }
         add_name(summary, removing ? "added" : "changed", wc->name);
         if (sw->inst != NULL) {
-            json_decref(sw->next_cfg.json);
-            sw->next_cfg = *wc;
-            memset(wc, 0, sizeof(*wc));
+            sup__worker_take_config(sw, &sw->next_cfg, wc);
             if (sw->state == SUP_STOPPING)
                 sw->stop_reason = SUP_STOP_CHANGE;
             else
                 sup__worker_begin_stop(sw, SUP_STOP_CHANGE, "config changed");
         } else {
             uv_timer_stop(&sw->timer);
-            json_decref(sw->cfg.json);
-            sw->cfg = *wc;
-            memset(wc, 0, sizeof(*wc));
+            sup__worker_take_config(sw, &sw->cfg, wc);
             sup_history_free(&sw->history);
             if (sw->cfg.enabled)
                 sup__worker_start(sw, "config changed");
@@ -307,6 +383,7 @@ json_t *sup_health(sup *s)
             json_object_set_new(counts, sup__state_name(i), json_integer(n));
     }
     json_object_set_new(o, "pid", json_integer(getpid()));
+    json_object_set_new(o, "host", json_string(s->cfg.host)); /* its name in fleet topics */
     json_object_set_new(o, "version", json_string(HERD_VERSION));
     json_object_set_new(o, "uptime_s",
                         json_integer((json_int_t)((uv_hrtime() - s->started_ns) / 1000000000u)));
@@ -338,29 +415,66 @@ static json_t *status(sup *s)
     return r;
 }
 
+/*
+ * mem_report answers the `mem` op: herdd's resident, proportional and
+ * unique sets; glibc's heap (mallinfo2, which sums every arena): arena_bytes
+ * is what the arenas took from the system, mmap_bytes the large blocks
+ * mapped on their own, in_use_bytes every live block (both), free_bytes
+ * what is free inside the arenas (what malloc_trim can give back; pages it
+ * gave back still count); the accounts: slot 0 (unaccounted_heap_bytes:
+ * herdd's own code and other threads) and the sum of every other account
+ * (worker_accounts_bytes: what is held for each worker and its instance,
+ * and what freed ones left behind, so a leak shows as a figure that grows
+ * with every start and stop of the same workers); then one row per worker
+ * in config order: heap_bytes (what it costs herdd) and child_rss_bytes (its
+ * own process's) as health reports them, their sum memory_bytes (what
+ * memory_high and memory_max are checked against), all 0 without an
+ * instance. Under a sanitizer the heap figures are glibc's, which the
+ * sanitizer's allocator bypasses.
+ */
 static json_t *mem_report(sup *s)
 {
     sup_memory mem;
-    size_t arena = 0, in_use = 0, free_bytes = 0;
-    json_t *workers = json_object();
+    size_t arena = 0, mmapped = 0, in_use = 0, free_bytes = 0;
+    uint64_t accounted = 0;
+    json_t *workers = json_array();
 
+    if (workers == NULL)
+        return NULL;
 #ifdef HAVE_MALLINFO2
     struct mallinfo2 mi = mallinfo2();
     arena = mi.arena;
-    in_use = mi.uordblks;
+    mmapped = mi.hblkhd;
+    in_use = mi.uordblks + mi.hblkhd;
     free_bytes = mi.fordblks;
 #endif
-    for (sup_worker *sw = s->workers; sw != NULL; sw = sw->next)
-        json_object_set_new(
-            workers, sw->cfg.name,
-            json_integer(sw->inst != NULL ? (json_int_t)worker_heap_bytes(sw->inst) : 0));
+    for (uint32_t slot = 1; slot < BASE_MEM_SLOTS; slot++)
+        accounted += base_mem_slot_bytes(slot);
+    for (sup_worker *sw = s->workers; sw != NULL; sw = sw->next) {
+        worker *w = sw->inst;
+        json_t *row = json_pack(
+            "{s:s,s:s,s:s,s:I,s:I,s:I,s:o,s:o}", "worker", sw->cfg.name, "kind", sw->cfg.kind,
+            "state", sup__state_name(sw->state), "heap_bytes",
+            w != NULL ? (json_int_t)worker_heap_bytes(w) : 0, "child_rss_bytes",
+            w != NULL ? (json_int_t)worker_child_memory_bytes(w) : 0, "memory_bytes",
+            w != NULL ? (json_int_t)worker_memory_bytes(w) : 0, "memory_high",
+            sw->cfg.memory_high ? json_integer((json_int_t)sw->cfg.memory_high) : json_null(),
+            "memory_max",
+            sw->cfg.memory_max ? json_integer((json_int_t)sw->cfg.memory_max) : json_null());
+        if (row == NULL || json_array_append_new(workers, row) < 0) {
+            json_decref(workers);
+            return NULL;
+        }
+    }
     sup_memory_read(0, &mem);
-    return json_pack("{s:{s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I},s:o}", "supervisor", "rss_bytes",
-                     (json_int_t)mem.rss_bytes, "pss_bytes", (json_int_t)mem.pss_bytes, "uss_bytes",
-                     (json_int_t)mem.uss_bytes, "unaccounted_heap_bytes",
-                     (json_int_t)base_mem_slot_bytes(0), "malloc", "arena_bytes", (json_int_t)arena,
-                     "in_use_bytes", (json_int_t)in_use, "free_bytes", (json_int_t)free_bytes,
-                     "trims", (json_int_t)s->malloc_trims, "trimmed_bytes",
+    return json_pack("{s:I,s:{s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I},s:o}", "pid",
+                     (json_int_t)getpid(), "supervisor", "rss_bytes", (json_int_t)mem.rss_bytes,
+                     "pss_bytes", (json_int_t)mem.pss_bytes, "uss_bytes", (json_int_t)mem.uss_bytes,
+                     "unaccounted_heap_bytes", (json_int_t)base_mem_slot_bytes(0),
+                     "worker_accounts_bytes", (json_int_t)accounted, "malloc", "arena_bytes",
+                     (json_int_t)arena, "mmap_bytes", (json_int_t)mmapped, "in_use_bytes",
+                     (json_int_t)in_use, "free_bytes", (json_int_t)free_bytes, "trims",
+                     (json_int_t)s->malloc_trims, "trimmed_bytes",
                      (json_int_t)s->malloc_trimmed_bytes, "workers", workers);
 }
 
@@ -410,12 +524,17 @@ static void on_request(bus_request *req, void *data)
     if (strcmp(op, "status") == 0) {
         bus_reply_ok(req, status(s));
     } else if (strcmp(op, "mem") == 0) {
-        bus_reply_ok(req, mem_report(s));
+        json_t *r = mem_report(s);
+        if (r != NULL)
+            bus_reply_ok(req, r);
+        else
+            bus_reply_error(req, "internal", "out of memory");
     } else if (strcmp(op, "start") == 0 || strcmp(op, "stop") == 0 || strcmp(op, "restart") == 0) {
         worker_op(s, req, op);
     } else if (strcmp(op, "reload") == 0) {
         char err[1024];
         json_t *summary = NULL;
+        sup__notify_reloading(); /* systemd: RELOADING=1 now, READY=1 once settled */
         if (sup_reload(s, &summary, err, sizeof(err)) < 0)
             bus_reply_error(req, "bad_request", "%s", err);
         else

@@ -46,11 +46,12 @@ struct worker {
     worker_host host;
     void *state;
     uint32_t slot;
+    bool own_slot; /* acquired by worker_new (else the host's, released by it) */
     worker_subscription *subs;
     int started, stopping, stopped, ended;
     int pid;
-    int memory_reported;
-    uint64_t memory_bytes;
+    uint64_t memory_bytes;       /* worker_set_memory: held outside the account */
+    uint64_t child_memory_bytes; /* worker_set_child_memory */
     char last_error[512];
 };
 
@@ -163,13 +164,27 @@ void worker_set_pid(worker *w, int pid)
 
 void worker_set_memory(worker *w, uint64_t bytes)
 {
-    w->memory_reported = 1;
     w->memory_bytes = bytes;
+}
+
+void worker_set_child_memory(worker *w, uint64_t bytes)
+{
+    w->child_memory_bytes = bytes;
 }
 
 uint64_t worker_heap_bytes(const worker *w)
 {
-    return w->memory_reported ? w->memory_bytes : base_mem_slot_bytes(w->slot);
+    return base_mem_slot_bytes(w->slot) + w->memory_bytes;
+}
+
+uint64_t worker_child_memory_bytes(const worker *w)
+{
+    return w->child_memory_bytes;
+}
+
+uint64_t worker_memory_bytes(const worker *w)
+{
+    return worker_heap_bytes(w) + w->child_memory_bytes;
 }
 
 const char *worker_last_error(const worker *w)
@@ -347,17 +362,18 @@ int worker_subscribe(worker *w, const char *pattern, size_t queue_max, bus_event
         if (json_is_integer(q) && json_integer_value(q) > 0)
             queue_max = (size_t)json_integer_value(q);
     }
-    s = calloc(1, sizeof(*s));
-    if (s == NULL)
-        return -ENOMEM;
+    worker *prev = worker_enter(w);
+    s = base_calloc(1, sizeof(*s));
+    rv = s != NULL ? bus_subscribe(w->bus, pattern, queue_max, deliver, s, &s->sub) : -ENOMEM;
+    if (rv < 0) {
+        base_free(s);
+        worker_leave(prev);
+        return rv;
+    }
+    worker_leave(prev);
     s->w = w;
     s->cb = cb;
     s->data = data;
-    rv = bus_subscribe(w->bus, pattern, queue_max, deliver, s, &s->sub);
-    if (rv < 0) {
-        free(s);
-        return rv;
-    }
     s->next = w->subs;
     w->subs = s;
     if (out != NULL)
@@ -383,33 +399,34 @@ int worker_new(const worker_params *p, worker **out)
 
     if (p->kind == NULL || p->name == NULL || strlen(p->name) >= sizeof(w->name))
         return -EINVAL;
-    w = calloc(1, sizeof(*w));
-    if (w == NULL)
-        return -ENOMEM;
-    w->slot = base_mem_slot_acquire();
-    if (p->kind->size) {
-        worker *prev = worker_enter(w);
-        w->state = base_calloc(1, p->kind->size);
-        worker_leave(prev);
-        if (w->state == NULL) {
-            base_mem_slot_release(w->slot);
-            free(w);
-            return -ENOMEM;
+    /* The worker's own record is charged to its account too: it is part
+     * of what an instance costs herdd. */
+    uint32_t slot = p->mem_slot != 0 ? p->mem_slot : base_mem_slot_acquire();
+    uint32_t prev_slot = base_mem_switch(slot);
+    size_t len = strlen(p->state_dir) + strlen(p->name) + 2;
+    w = base_calloc(1, sizeof(*w));
+    if (w != NULL) {
+        w->slot = slot;
+        w->own_slot = p->mem_slot == 0;
+        w->state = p->kind->size ? base_calloc(1, p->kind->size) : NULL;
+        w->state_dir = base_malloc(len);
+        w->runtime_dir = base_strdup(p->runtime_dir);
+    }
+    base_mem_switch(prev_slot);
+    if (w == NULL || (p->kind->size && w->state == NULL) || w->state_dir == NULL ||
+        w->runtime_dir == NULL) {
+        if (w != NULL) {
+            base_free(w->state_dir);
+            base_free(w->runtime_dir);
+            base_free(w->state);
+            base_free(w);
         }
+        if (p->mem_slot == 0)
+            base_mem_slot_release(slot);
+        return -ENOMEM;
     }
     w->kind = p->kind;
     snprintf(w->name, sizeof(w->name), "%s", p->name);
-    size_t len = strlen(p->state_dir) + strlen(p->name) + 2;
-    w->state_dir = malloc(len);
-    w->runtime_dir = strdup(p->runtime_dir);
-    if (w->state_dir == NULL || w->runtime_dir == NULL) {
-        free(w->state_dir);
-        free(w->runtime_dir);
-        base_free(w->state);
-        base_mem_slot_release(w->slot);
-        free(w);
-        return -ENOMEM;
-    }
     snprintf(w->state_dir, len, "%s/%s", p->state_dir, p->name);
     w->config = json_incref((json_t *)p->config);
     w->loop = p->loop;
@@ -468,7 +485,7 @@ void worker_stop(worker *w)
         worker_subscription *s = w->subs;
         w->subs = s->next;
         bus_unsubscribe(s->sub);
-        free(s);
+        base_free(s);
     }
     if (!w->started) {
         worker_stopped(w);
@@ -504,14 +521,17 @@ void worker_free(worker *w)
         worker_subscription *s = w->subs;
         w->subs = s->next;
         bus_unsubscribe(s->sub);
-        free(s);
+        base_free(s);
     }
+    uint32_t slot = w->slot;
+    bool own_slot = w->own_slot;
     base_free(w->state);
     json_decref(w->config);
-    free(w->state_dir);
-    free(w->runtime_dir);
-    base_mem_slot_release(w->slot);
-    free(w);
+    base_free(w->state_dir);
+    base_free(w->runtime_dir);
+    base_free(w);
+    if (own_slot)
+        base_mem_slot_release(slot);
 }
 
 void worker_health_fields(worker *w, json_t *obj)

@@ -137,10 +137,13 @@ void worker_stopped(worker *w);
  * kind), 0 when none; shown in health. */
 void worker_set_pid(worker *w, int pid);
 
-/* worker_set_memory reports memory the kind measures itself (a child's
- * resident set); it replaces the heap figure in health and is checked
- * against memory_high and memory_max. */
+/* worker_set_memory reports what the kind holds in herdd outside its
+ * account (a library's own allocations, such as a catalog index): added to
+ * heap_bytes. worker_set_child_memory reports the resident set of the
+ * worker's own process (process kind): not herdd's memory, so apart from
+ * heap_bytes, but counted with it against memory_high and memory_max. */
 void worker_set_memory(worker *w, uint64_t bytes);
+void worker_set_child_memory(worker *w, uint64_t bytes);
 
 /* worker_config_int is the integer `key` of the worker's config (checked
  * by validate), def when it is absent. */
@@ -195,6 +198,8 @@ typedef struct worker_params {
     const char *host_name;   /* this host in fleet topics (config `host`), borrowed for the
                                 instance's life; NULL: "localhost" */
     const worker_host *host;
+    uint32_t mem_slot; /* the account to charge (base_mem), the host's record for the
+                          worker already in it; 0: the instance takes one of its own */
 } worker_params;
 
 /* worker_new creates an instance (not started). */
@@ -216,9 +221,13 @@ void worker_health_fields(worker *w, json_t *obj);
 void worker_handle_request(worker *w, bus_request *req);
 
 int worker_pid(const worker *w);
-/* worker_heap_bytes is the memory charged to w, or what the kind reported
- * with worker_set_memory. */
+/* worker_heap_bytes is what w costs herdd: its account (every block
+ * allocated for it, its record included) plus what the kind reported with
+ * worker_set_memory. worker_child_memory_bytes is its process's resident
+ * set; worker_memory_bytes the two together, what the limits check. */
 uint64_t worker_heap_bytes(const worker *w);
+uint64_t worker_child_memory_bytes(const worker *w);
+uint64_t worker_memory_bytes(const worker *w);
 const char *worker_last_error(const worker *w);
 
 /* ---- kinds built into workers/ ------------------------------------------ */

@@ -1,5 +1,5 @@
 # Topics herdd owns (system.<w>.state, system.<w>.health,
-# system.supervisor.>, job.>, catalog.>) are refused when a client
+# system.<w>.warning, system.supervisor.>, job.>, catalog.>) are refused when a client
 # publishes them on publish.ipc: dropped, counted as "reserved", never
 # delivered to a subscriber. Look-alike topics and system.<w>.control stay
 # open. herdctl pub refuses a reserved topic itself (usage error, exit 2)
@@ -32,6 +32,7 @@ in0=$(bus_stat remote_in)
 n=0
 for topic in job.jobs.state job.jobs.0123456789abcdef0123456789abcdef.state \
     job.jobs.0123456789abcdef0123456789abcdef.output system.jobs.state system.jobs.health \
+    system.jobs.warning \
     system.supervisor.health system.supervisor.x.y catalog.cat.reloaded; do
     n=$((n + 1))
     raw_push "$topic" "{\"status\":\"completed\",\"forged\":$n}"

@@ -176,7 +176,7 @@ PY
 # Refusals.
 [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$URL/healthz")" = 405 ] || fail "POST not 405"
 curl -s -D - -o /dev/null -X DELETE "$URL/metrics" | grep -qi '^Allow: GET, HEAD' || fail "405 without Allow"
-[ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/")" = 404 ] || fail "/ not 404"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/")" = 200 ] || fail "/ (the dashboard) not 200"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/nothing")" = 404 ] || fail "/nothing not 404"
 [ "$(curl -s -o /dev/null -w '%{http_code}' --data 'x=1' -X GET "$URL/healthz")" = 413 ] || fail "body not 413"
 [ "$(client bigheader)" = 431 ] || fail "9 KiB header not 431"

@@ -5,7 +5,8 @@
  * pipelining, HTTP/1.0, answers given later and clients gone before them,
  * the connection limit (503, and idle keep-alive connections evicted),
  * head and idle timeouts, event streams and a client that does not read
- * cut off; the listen-address parser and the metric-name rules of
+ * cut off; extra response headers (well-formed lines, bounded, or
+ * refused with nothing sent); the listen-address parser and the metric-name rules of
  * supervisor/metrics.c, case tables. Every test ends with the loop closed
  * cleanly.
  */
@@ -110,9 +111,59 @@ static void route_stream(sup_http_req *r, void *data)
     assert_int_equal(sup__http_stream_write(r, "data: 1\n\n", 9), 0);
 }
 
+/* /hdr: every malformed header set is refused (nothing sent), then a
+ * good one answers. /hdrmax: headers of exactly the limit. */
+static void route_headers(sup_http_req *r, void *data)
+{
+    static const char *const bad[] = {
+        "X-A: 1",               /* no CRLF */
+        "X-A: 1\n",             /* a bare LF */
+        "X-A: 1\r\nX-B\r\n",    /* no colon */
+        ": v\r\n",              /* no name */
+        "X A: 1\r\n",           /* a space in the name */
+        "X-A: 1\r\n\r\n",       /* an empty line would end the head */
+        "X-A: a\rb\r\n",        /* a bare CR in a value */
+        "X-A: \x7f\r\n",        /* a control byte */
+        "X-A: caf\xc3\xa9\r\n", /* not ASCII */
+    };
+    char big[SUP_HTTP_MAX_EXTRA_HEADER_BYTES + 2];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (sup__http_respond_headers(r, 200, "text/plain", bad[i], "no", 2) != -EINVAL)
+            fail_msg("headers case %zu accepted", i);
+    /* One byte over the limit. */
+    memset(big, 'a', sizeof(big) - 1);
+    memcpy(big, "X-Big: ", 7);
+    memcpy(big + sizeof(big) - 3, "\r\n", 2);
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(strlen(big), SUP_HTTP_MAX_EXTRA_HEADER_BYTES + 1);
+    assert_int_equal(sup__http_respond_headers(r, 200, "text/plain", big, "no", 2), -EINVAL);
+    assert_int_equal(sup__http_respond_headers(r, 200, "text/plain",
+                                               "X-A: 1\r\nX-Empty:\r\nX-B: two words\t\r\n", "ok",
+                                               2),
+                     0);
+}
+
+static void route_headers_max(sup_http_req *r, void *data)
+{
+    char big[SUP_HTTP_MAX_EXTRA_HEADER_BYTES + 1];
+
+    memset(big, 'm', sizeof(big) - 1);
+    memcpy(big, "X-Max: ", 7);
+    memcpy(big + sizeof(big) - 3, "\r\n", 2);
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(sup__http_respond_headers(r, 200, "text/plain", big, "max", 3), 0);
+}
+
 static const sup_http_route test_routes[] = {
-    {"/hello", route_hello},   {"/q", route_echo_query}, {"/later", route_later},
-    {"/stream", route_stream}, {"/big", route_big},      {NULL, NULL},
+    {"/hello", route_hello},
+    {"/q", route_echo_query},
+    {"/later", route_later},
+    {"/stream", route_stream},
+    {"/big", route_big},
+    {"/hdr", route_headers},
+    {"/hdrmax", route_headers_max},
+    {NULL, NULL},
 };
 
 static int free_port(void)
@@ -409,6 +460,40 @@ static void test_head_method(void **state)
     assert_non_null(strstr(c.got.data, "Content-Length: 2\r\n"));
     /* nothing after the head */
     assert_string_equal(strstr(c.got.data, "\r\n\r\n"), "\r\n\r\n");
+    client_close(&c);
+    world_close(&w);
+}
+
+static void test_extra_headers(void **state)
+{
+    world w;
+    client c;
+    const char *end;
+    char expect[SUP_HTTP_MAX_EXTRA_HEADER_BYTES + 16];
+
+    world_open(&w, NULL);
+    exchange(&w, &c, "GET /hdr HTTP/1.1\r\nConnection: close\r\n\r\n", 3000);
+    assert_true(c.eof);
+    assert_int_equal(count_of(&c.got, "HTTP/1.1 "), 1); /* the refused ones sent nothing */
+    assert_non_null(strstr(c.got.data, "HTTP/1.1 200 OK\r\n"));
+    assert_non_null(strstr(c.got.data, "\r\nCache-Control: no-store\r\n"));
+    end = strstr(c.got.data, "\r\nX-A: 1\r\nX-Empty:\r\nX-B: two words\t\r\n\r\n");
+    assert_non_null(end);
+    assert_string_equal(strstr(end, "\r\n\r\n"), "\r\n\r\nok");
+    client_close(&c);
+    /* HEAD: the same head, no body. */
+    exchange(&w, &c, "HEAD /hdr HTTP/1.1\r\nConnection: close\r\n\r\n", 3000);
+    assert_non_null(strstr(c.got.data, "Content-Length: 2\r\n"));
+    end = strstr(c.got.data, "X-B: two words\t\r\n\r\n");
+    assert_non_null(end);
+    assert_string_equal(end, "X-B: two words\t\r\n\r\n");
+    client_close(&c);
+    /* Exactly the limit is sent whole. */
+    exchange(&w, &c, "GET /hdrmax HTTP/1.1\r\nConnection: close\r\n\r\n", 3000);
+    memcpy(expect, "\r\nX-Max: ", 9);
+    memset(expect + 9, 'm', SUP_HTTP_MAX_EXTRA_HEADER_BYTES - 9);
+    strcpy(expect + SUP_HTTP_MAX_EXTRA_HEADER_BYTES, "\r\n\r\nmax");
+    assert_non_null(strstr(c.got.data, expect));
     client_close(&c);
     world_close(&w);
 }
@@ -783,6 +868,7 @@ int main(void)
         cmocka_unit_test(test_routes_and_refusals),
         cmocka_unit_test(test_head_limit_431),
         cmocka_unit_test(test_head_method),
+        cmocka_unit_test(test_extra_headers),
         cmocka_unit_test(test_keep_alive_and_pipelining),
         cmocka_unit_test(test_answer_later),
         cmocka_unit_test(test_connection_limit),
