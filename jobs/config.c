@@ -266,7 +266,7 @@ int jobs_config_parse(const json_t *obj, const char *path, const char *const *ho
             cfg->allow_argv = json_is_true(v);
         } else if (strcmp(key, "kill_timeout_s") == 0) {
             if (!json_is_number(v) || json_number_value(v) <= 0 || json_number_value(v) > 3600) {
-                base_errf(err, err_size, "%s.kill_timeout_s: expected seconds from 0 to 3600",
+                base_errf(err, err_size, "%s.kill_timeout_s: expected seconds over 0, at most 3600",
                           path);
                 goto fail;
             }

@@ -322,9 +322,12 @@ static int render_supervisor(struct sup *s, base_buf *b)
     int rc = 0;
 
     sup_memory_read(0, &mem);
-    rc |= family(b, "herd_build_info", "gauge", "herd's version (the value is always 1).");
+    rc |= family(b, "herd_build_info", "gauge",
+                 "herd's version and this host's name in fleet topics (the value is always 1).");
     rc |= base_buf_adds(b, "herd_build_info{version=\"");
     rc |= sup__metrics_label_value(b, HERD_VERSION);
+    rc |= base_buf_adds(b, "\",host=\"");
+    rc |= sup__metrics_label_value(b, s->cfg.host);
     rc |= base_buf_adds(b, "\"} 1\n");
     rc |= single_u(b, "herd_supervisor_rss_bytes", "gauge",
                    "herdd's resident set size (smaps_rollup Rss).", mem.rss_bytes);

@@ -119,6 +119,8 @@ assert not any(n.startswith("herd_worker_lanes") for n in types), "lanes exporte
 assert not any(n == "herd_worker_rss_bytes" and dict(l)["worker"] == "idle" for n, l in samples)
 assert get("herd_worker_rss_bytes", worker="w", kind="process") > 0
 sup = status["supervisor"]
+# the host's name in fleet topics, so a dashboard can join instance and host
+assert any(n == "herd_build_info" and dict(l).get("host") == sup["host"] for n, l in samples)
 assert get("herd_supervisor_uss_bytes") > 0 and get("herd_supervisor_rss_bytes") > 0
 assert abs(get("herd_supervisor_rss_bytes") - sup["rss_bytes"]) < 16 << 20
 assert get("herd_bus_dropped_total", reason="reserved") == sup["bus"]["dropped"]["reserved"]

@@ -166,7 +166,7 @@ static const struct {
     {"{\"types\": {\"Bad\": {\"argv\": [\"a\"]}}}",
      "workers[3].types.Bad: type names are 1-64 of [a-z0-9_-]"},
     {"{\"allow_argv\": \"yes\"}", "workers[3].allow_argv: expected true or false"},
-    {"{\"kill_timeout_s\": 0}", "workers[3].kill_timeout_s: expected seconds from 0 to 3600"},
+    {"{\"kill_timeout_s\": 0}", "workers[3].kill_timeout_s: expected seconds over 0, at most 3600"},
     {"{\"inflight_lines\": 1}", "workers[3].inflight_lines: expected an integer from 2 to 1000000"},
     {"{\"retained_lines\": 0}", "workers[3].retained_lines: expected an integer from 1 to 1000000"},
     {"{\"log_max_bytes\": \"64Q\"}",
