@@ -227,10 +227,10 @@ static int parse_bus(const json_t *o, sup_config *cfg, char *err, size_t err_siz
 static int parse_http(const json_t *o, sup_config *cfg, char *err, size_t err_size)
 {
     static const char *const int_keys[] = {"max_connections", "max_streams", "idle_timeout_s",
-                                           NULL};
-    static const long int_min[] = {1, 1, 1}, int_max[] = {10000, 1000, 3600};
+                                           "fleet_max_hosts", NULL};
+    static const long int_min[] = {1, 1, 1, 0}, int_max[] = {10000, 1000, 3600, 100000};
     int *const int_out[] = {&cfg->http_max_connections, &cfg->http_max_streams,
-                            &cfg->http_idle_timeout_s};
+                            &cfg->http_idle_timeout_s, &cfg->http_fleet_max_hosts};
     const char *key;
     json_t *v;
 
@@ -246,11 +246,14 @@ static int parse_http(const json_t *o, sup_config *cfg, char *err, size_t err_si
                 json_integer_value(v) > int_max[i])
                 FAIL("http.%s: expected an integer from %ld to %ld", key, int_min[i], int_max[i]);
             *int_out[i] = (int)json_integer_value(v);
+            /* The field's 0 is "not set" (the default): the file's 0 is -1. */
+            if (int_out[i] == &cfg->http_fleet_max_hosts && *int_out[i] == 0)
+                *int_out[i] = -1;
             continue;
         }
         if (strcmp(key, "listen") != 0)
             FAIL("http.%.64s: unknown key (expected listen, max_connections, max_streams, "
-                 "idle_timeout_s)",
+                 "idle_timeout_s, fleet_max_hosts)",
                  key);
         const char *s = json_string_value(v);
         const char *colon = s != NULL ? strrchr(s, ':') : NULL;

@@ -46,7 +46,7 @@ typedef struct sup_worker {
     uint64_t started_ms; /* loop time the instance began running */
     int restarts;
     sup_history history;
-    char last_error[512];
+    char *last_error;      /* NULL none (sup__worker_set_error, in the worker's account) */
     int ended, ended_code; /* reported by the instance, handled on the timer */
     int stopped;           /* instance finished stopping, handled on the timer */
     int memory_high_warned;
@@ -109,6 +109,11 @@ void sup__worker_set_state(sup_worker *sw, enum sup_state to, const char *reason
 void sup__worker_start(sup_worker *sw, const char *reason);
 /* sup__worker_begin_stop stops the instance; why decides what follows. */
 void sup__worker_begin_stop(sup_worker *sw, enum sup_stop_reason why, const char *reason);
+/* sup__worker_set_error keeps the worker's last error (at most 512
+ * bytes; "" or NULL clears it); sup__worker_error is it, "" when none. */
+void sup__worker_set_error(sup_worker *sw, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+const char *sup__worker_error(const sup_worker *sw);
 /* sup__worker_fail ends the running instance as a failure (memory_max). */
 void sup__worker_fail(sup_worker *sw, const char *reason);
 /* sup__worker_action: "start", "stop" or "restart"; req (may be NULL) is
@@ -145,6 +150,8 @@ void sup__kind_names(char *buf, size_t size);
 #define SUP_HTTP_MAX_STREAM_QUEUE_BYTES (256u * 1024)
 #define SUP_HTTP_MAX_UNSENT_BYTES (32u * 1024 * 1024)
 #define SUP_HTTP_MAX_EXTRA_HEADER_BYTES 1024u
+#define SUP_HTTP_FLEET_MAX_HOSTS 1000
+#define SUP_HTTP_FLEET_MAX_WORKERS 1024u
 
 /* The limits of one server; a field left 0 takes the SUP_HTTP_ default. */
 typedef struct sup_http_limits {
@@ -160,6 +167,8 @@ typedef struct sup_http_limits {
                                       that does not read past it is cut off */
     size_t max_unsent_bytes;       /* responses held unsent, every connection's; a
                                       response over it is replaced by a 503 */
+    int fleet_max_hosts;           /* http_api.c: hosts the fleet store keeps (its
+                                      other bounds in http_api.c); < 0: no fleet view */
 } sup_http_limits;
 
 /* The status codes the server answers and counts, in stats.responses:
@@ -177,7 +186,8 @@ typedef struct sup_http_stats {
     uint64_t streams_total;   /* event streams started */
     uint64_t streams_cut;     /* cut off for not reading */
     uint64_t stream_events;   /* events written to streams (http_api.c counts) */
-    uint64_t heap_bytes;      /* what the server's account holds now */
+    uint64_t heap_bytes;      /* what the server's account holds now (http_api.c
+                                 adds its fleet store's) */
     uint64_t unsent_bytes;    /* response bytes not yet written */
     int connections, streams; /* open now */
 } sup_http_stats;
@@ -268,11 +278,13 @@ extern const size_t sup__dashboard_html_len;
 extern const char sup__dashboard_csp[];
 
 /* http_api.c: herdd's routes on the server: / (the dashboard), /healthz,
- * /metrics, /api/status, /api/events. */
+ * /metrics, /api/status, /api/events, /api/fleet. */
 typedef struct sup_http_api sup_http_api;
 /* sup__http_api_open listens on listen for b (borrowed; it must outlive
  * the API), within limits (NULL: the defaults). Until
- * sup__http_api_attach, the routes answer 503. */
+ * sup__http_api_attach, the routes answer 503, but / and /api/fleet: the
+ * fleet store (limits->fleet_max_hosts) subscribes to fleet.*.system.>
+ * at once and keeps what comes until sup__http_api_close. */
 int sup__http_api_open(uv_loop_t *loop, bus *b, const char *listen, const sup_http_limits *limits,
                        sup_http_api **out, char *err, size_t err_size);
 /* sup__http_api_attach gives the API the supervisor to report on (NULL:

@@ -23,6 +23,7 @@
 #include "supervisor/internal.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,29 @@ void sup__worker_publish_health(sup_worker *sw)
     }
 }
 
+void sup__worker_set_error(sup_worker *sw, const char *fmt, ...)
+{
+    char buf[512];
+    char *copy = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (buf[0] != '\0') {
+        uint32_t prev = base_mem_switch(sw->mem_slot);
+        copy = base_strdup(buf);
+        base_mem_switch(prev);
+    }
+    base_free(sw->last_error);
+    sw->last_error = copy; /* out of memory: no text; the state still tells */
+}
+
+const char *sup__worker_error(const sup_worker *sw)
+{
+    return sw->last_error != NULL ? sw->last_error : "";
+}
+
 json_t *sup__worker_health(sup_worker *sw)
 {
     json_t *o = json_object();
@@ -63,7 +87,7 @@ json_t *sup__worker_health(sup_worker *sw)
 
     if (o == NULL)
         return NULL;
-    if (err == NULL && sw->last_error[0])
+    if (err == NULL && sw->last_error != NULL)
         err = sw->last_error;
     if (sw->inst != NULL && sw->state == SUP_RUNNING)
         up = (now_ms(sw) - sw->started_ms) / 1000;
@@ -144,7 +168,7 @@ static void on_ended(worker *w, int exit_code, const char *error, void *data)
         return; /* an abandoned instance */
     sw->ended = 1;
     sw->ended_code = exit_code;
-    snprintf(sw->last_error, sizeof(sw->last_error), "%s", error != NULL ? error : "");
+    sup__worker_set_error(sw, "%s", error != NULL ? error : "");
     kick(sw);
 }
 
@@ -187,23 +211,24 @@ static void apply_policy(sup_worker *sw, int clean, uint64_t uptime_ms)
     switch (d) {
     case SUP_DECIDE_RESTART:
         sw->restarts++;
-        snprintf(reason, sizeof(reason), "%s; restart in %llu ms", sw->last_error,
+        snprintf(reason, sizeof(reason), "%s; restart in %llu ms", sup__worker_error(sw),
                  (unsigned long long)delay);
         sup__worker_set_state(sw, SUP_BACKOFF, reason);
         uv_timer_start(&sw->timer, on_timer, delay, 0);
         break;
     case SUP_DECIDE_STOP:
-        sup__worker_set_state(sw, SUP_STOPPED, sw->last_error);
+        sup__worker_set_state(sw, SUP_STOPPED, sup__worker_error(sw));
         break;
     case SUP_DECIDE_GIVE_UP:
         /* The cause first, as in the backoff reason: "memory_max: ...;
          * not restarted (temporary)". */
         if (sw->cfg.policy.restart == SUP_RESTART_TEMPORARY)
-            snprintf(reason, sizeof(reason), "%s; not restarted (temporary)", sw->last_error);
+            snprintf(reason, sizeof(reason), "%s; not restarted (temporary)",
+                     sup__worker_error(sw));
         else
             snprintf(reason, sizeof(reason), "%s; gave up (%d restarts within %d s)",
-                     sw->last_error, sw->cfg.policy.max_restarts, sw->cfg.policy.period_s);
-        snprintf(sw->last_error, sizeof(sw->last_error), "%.500s", reason);
+                     sup__worker_error(sw), sw->cfg.policy.max_restarts, sw->cfg.policy.period_s);
+        sup__worker_set_error(sw, "%.500s", reason);
         sup__worker_set_state(sw, SUP_FAILED, reason);
         if (s->cfg.on_give_up_exit && !s->shutting_down) {
             sup_log(BASE_LOG_ERROR, "supervisor", "%s failed and on_give_up is \"exit\"",
@@ -280,14 +305,14 @@ static void on_timer(uv_timer_t *t)
          * memory, not the whole supervisor's shutdown. */
         sup_log(BASE_LOG_ERROR, sw->cfg.name, "did not stop within %d s: abandoned",
                 sw->cfg.stop_timeout_s + STOP_GRACE_MS / 1000);
-        snprintf(sw->last_error, sizeof(sw->last_error), "did not stop within %d s",
-                 sw->cfg.stop_timeout_s + STOP_GRACE_MS / 1000);
+        sup__worker_set_error(sw, "did not stop within %d s",
+                              sw->cfg.stop_timeout_s + STOP_GRACE_MS / 1000);
         worker_detach(sw->inst);
         after_stop(sw, 1);
     } else if (sw->ended) {
         sw->ended = 0;
         if (sw->inst != NULL && (sw->state == SUP_RUNNING || sw->state == SUP_STARTING))
-            sup__worker_begin_stop(sw, SUP_STOP_ENDED, sw->last_error);
+            sup__worker_begin_stop(sw, SUP_STOP_ENDED, sup__worker_error(sw));
     } else if (sw->state == SUP_BACKOFF && !sw->sup->shutting_down) {
         sup__worker_start(sw, "backoff over");
     }
@@ -329,11 +354,11 @@ void sup__worker_start(sup_worker *sw, const char *reason)
         snprintf(err, sizeof(err), "cannot create the worker: %s", strerror(-rv));
     }
     if (rv < 0) {
-        snprintf(sw->last_error, sizeof(sw->last_error), "start failed: %.480s", err);
+        sup__worker_set_error(sw, "start failed: %.480s", err);
         apply_policy(sw, 0, 0);
         return;
     }
-    sw->last_error[0] = '\0';
+    sup__worker_set_error(sw, "%s", "");
     sw->memory_high_warned = 0;
     sup__worker_set_state(sw, SUP_RUNNING, "started");
 }
@@ -467,6 +492,7 @@ static void handle_closed(uv_handle_t *h)
     if (--sw->handles_open > 0)
         return;
     uint32_t slot = sw->mem_slot;
+    base_free(sw->last_error);
     json_decref(sw->cfg.json);
     json_decref(sw->next_cfg.json);
     sup_history_free(&sw->history);

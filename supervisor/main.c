@@ -231,6 +231,7 @@ int main(int argc, char **argv)
         .max_connections = cfg.http_max_connections,
         .max_streams = cfg.http_max_streams,
         .idle_timeout_ms = (uint64_t)cfg.http_idle_timeout_s * 1000,
+        .fleet_max_hosts = cfg.http_fleet_max_hosts,
     };
     if (cfg.http_listen[0] != '\0' &&
         sup__http_api_open(h.loop, h.bus, cfg.http_listen, &http_limits, &h.http, err,
@@ -249,7 +250,7 @@ int main(int argc, char **argv)
         sup__http_api_address(h.http, where, sizeof(where));
         sup_log(BASE_LOG_INFO, "http",
                 "listening on http://%s/ (/healthz, /metrics, /api/status, "
-                "/api/events)",
+                "/api/events, /api/fleet)",
                 where);
     }
     uv_signal_init(h.loop, &h.sig_term);

@@ -94,6 +94,8 @@ typedef struct sup_config {
     int http_max_connections;   /* http.max_connections (default 64) */
     int http_max_streams;       /* http.max_streams: /api/events clients (default 16) */
     int http_idle_timeout_s;    /* http.idle_timeout_s: keep-alive (default 30) */
+    int http_fleet_max_hosts;   /* http.fleet_max_hosts: hosts in the fleet view; 0: not
+                                   set (1000), -1: the file's 0, no fleet view */
     char state_dir[PATH_MAX];   /* state_dir, or the default */
     int health_interval_s;      /* health_interval_s (supervisor heartbeat) */
     int on_give_up_exit;        /* on_give_up: "exit" */

@@ -52,8 +52,34 @@ struct worker {
     int pid;
     uint64_t memory_bytes;       /* worker_set_memory: held outside the account */
     uint64_t child_memory_bytes; /* worker_set_child_memory */
-    char last_error[512];
+    char *last_error;            /* NULL none: allocated only when there is one */
 };
+
+#define WORKER_ERROR_MAX 512
+
+/* set_error_text keeps text (NULL or "": none) as the instance's last
+ * error, in its own account. */
+static void set_error_text(worker *w, const char *text)
+{
+    char *copy = NULL;
+    if (text != NULL && *text) {
+        uint32_t prev = base_mem_switch(w->slot);
+        copy = base_strdup(text);
+        base_mem_switch(prev);
+    }
+    base_free(w->last_error);
+    w->last_error = copy; /* out of memory: no text, the state still says it */
+}
+
+static void vset_error(worker *w, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void vset_error(worker *w, const char *fmt, va_list ap)
+{
+    char buf[WORKER_ERROR_MAX];
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    set_error_text(w, buf);
+}
 
 static int is_common_key(const char *key)
 {
@@ -189,7 +215,7 @@ uint64_t worker_memory_bytes(const worker *w)
 
 const char *worker_last_error(const worker *w)
 {
-    return w->last_error[0] ? w->last_error : NULL;
+    return w->last_error;
 }
 
 /* ---- logging and errors ------------------------------------------------- */
@@ -217,7 +243,7 @@ void worker_set_error(worker *w, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(w->last_error, sizeof(w->last_error), fmt, ap);
+    vset_error(w, fmt, ap);
     va_end(ap);
 }
 
@@ -229,10 +255,10 @@ static void vend(worker *w, int exit_code, const char *fmt, va_list ap)
 {
     if (w->ended || w->stopping || !w->started)
         return;
-    vsnprintf(w->last_error, sizeof(w->last_error), fmt, ap);
+    vset_error(w, fmt, ap);
     w->ended = 1;
     if (w->host.ended != NULL)
-        w->host.ended(w, exit_code, w->last_error, w->host.data);
+        w->host.ended(w, exit_code, w->last_error != NULL ? w->last_error : "", w->host.data);
 }
 
 void worker_fail(worker *w, const char *fmt, ...)
@@ -453,20 +479,23 @@ int worker_start(worker *w, char *err, size_t err_size)
     rv = base_private_dir(w->state_dir, 0750, true, true, &tightened, why, sizeof(why));
     if (rv < 0) {
         snprintf(err, err_size, "%s: state directory %s", w->name, why);
-        snprintf(w->last_error, sizeof(w->last_error), "%s", err);
+        set_error_text(w, err);
         return rv;
     }
     if (tightened)
         worker_log(w, BASE_LOG_WARN, "%s was open to other users; now mode 0750", w->state_dir);
     w->started = 1;
-    w->last_error[0] = '\0';
+    set_error_text(w, NULL);
     prev = worker_enter(w);
     rv = w->kind->start(w, w->state);
     worker_leave(prev);
     if (rv < 0) {
-        if (w->last_error[0] == '\0')
-            snprintf(w->last_error, sizeof(w->last_error), "start failed: %s", strerror(-rv));
-        snprintf(err, err_size, "%s", w->last_error);
+        if (w->last_error == NULL) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "start failed: %s", strerror(-rv));
+            set_error_text(w, msg);
+        }
+        snprintf(err, err_size, "%s", w->last_error != NULL ? w->last_error : "start failed");
         /* A failed start owns nothing: the kind must have undone it all. */
         w->stopping = w->stopped = 1;
         return rv;
@@ -525,6 +554,7 @@ void worker_free(worker *w)
     }
     uint32_t slot = w->slot;
     bool own_slot = w->own_slot;
+    base_free(w->last_error);
     base_free(w->state);
     json_decref(w->config);
     base_free(w->state_dir);

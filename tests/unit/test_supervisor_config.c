@@ -66,6 +66,13 @@ static const struct {
     {"{\"http\": {\"idle_timeout_s\": 3601}}", "http.idle_timeout_s: expected an integer"},
     {"{\"http\": {\"listen\": \"nowhere\"}}", "http.listen: expected \"HOST:PORT\""},
     {"{\"http\": {\"port\": 1}}", "http.port: unknown key"},
+    {"{\"http\": {\"fleet_max_hosts\": 0}}", NULL},
+    {"{\"http\": {\"fleet_max_hosts\": 100000}}", NULL},
+    {"{\"http\": {\"fleet_max_hosts\": -1}}",
+     "http.fleet_max_hosts: expected an integer from 0 to 100000"},
+    {"{\"http\": {\"fleet_max_hosts\": 100001}}", "http.fleet_max_hosts: expected an integer"},
+    {"{\"http\": {\"fleet_max_hosts\": \"10\"}}", "http.fleet_max_hosts: expected an integer"},
+    {"{\"http\": {\"fleet\": 1}}", "fleet_max_hosts)"},
 };
 
 static void test_cases(void **state)
@@ -113,6 +120,33 @@ static void test_worker_defaults(void **state)
     sup_config_free(&cfg);
 }
 
+/* http.fleet_max_hosts: absent is the default (0 in the field, 1000 in
+ * http_api.c); the file's 0 turns the fleet view off (-1 in the field). */
+static void test_fleet_max_hosts(void **state)
+{
+    static const struct {
+        const char *json;
+        int want;
+    } fm[] = {
+        {"{}", 0},
+        {"{\"http\": {\"listen\": \"\"}}", 0},
+        {"{\"http\": {\"fleet_max_hosts\": 0}}", -1},
+        {"{\"http\": {\"fleet_max_hosts\": 1}}", 1},
+        {"{\"http\": {\"fleet_max_hosts\": 2500}}", 2500},
+    };
+    for (size_t i = 0; i < sizeof(fm) / sizeof(fm[0]); i++) {
+        json_t *root = json_loads(fm[i].json, 0, NULL);
+        sup_config cfg;
+        char err[256];
+        assert_non_null(root);
+        sup_config_defaults(&cfg);
+        assert_int_equal(sup_config_parse(root, &cfg, err, sizeof(err)), 0);
+        assert_int_equal(cfg.http_fleet_max_hosts, fm[i].want);
+        json_decref(root);
+        sup_config_free(&cfg);
+    }
+}
+
 static void test_sizes(void **state)
 {
     static const struct {
@@ -148,6 +182,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cases),
         cmocka_unit_test(test_worker_defaults),
+        cmocka_unit_test(test_fleet_max_hosts),
         cmocka_unit_test(test_sizes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
