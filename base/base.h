@@ -67,7 +67,7 @@ int base_log_level_parse(const char *s, enum base_log_level *out);
  * freed memory; a slot is reused only once its owner is gone and its
  * balance is back to zero.
  */
-#define BASE_MEM_SLOTS 4096
+#define BASE_MEM_SLOTS 65536 /* one a worker: 10,000 workers and their leftovers fit */
 
 void *base_malloc(size_t size);
 void *base_calloc(size_t n, size_t size);
@@ -97,6 +97,9 @@ uint32_t base_mem_slot_acquire(void);
 void base_mem_slot_release(uint32_t slot);
 /* base_mem_slot_bytes is what slot holds now. */
 uint64_t base_mem_slot_bytes(uint32_t slot);
+/* base_mem_accounts_bytes is what every slot but 0 holds now, live owners'
+ * and leftovers alike. */
+uint64_t base_mem_accounts_bytes(void);
 /* base_mem_switch makes slot the calling thread's account and returns the
  * previous one, for the caller to switch back to. */
 uint32_t base_mem_switch(uint32_t slot);

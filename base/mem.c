@@ -38,14 +38,22 @@ typedef struct mem_slot {
 
 static mem_slot slots[BASE_MEM_SLOTS];
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Under slots_lock: where the search for a free slot starts, and one past
+ * the highest slot ever handed out (the table's pages beyond it are never
+ * touched, so its size costs nothing until it is used). */
+static uint32_t slots_next = 1, slots_high = 1;
 static _Thread_local uint32_t current_slot;
 
 uint32_t base_mem_slot_acquire(void)
 {
     pthread_mutex_lock(&slots_lock);
-    for (uint32_t i = 1; i < BASE_MEM_SLOTS; i++) {
+    for (uint32_t n = 1; n < BASE_MEM_SLOTS; n++) {
+        uint32_t i = slots_next;
+        slots_next = slots_next + 1 < BASE_MEM_SLOTS ? slots_next + 1 : 1;
         if (!slots[i].live && __atomic_load_n(&slots[i].bytes, __ATOMIC_RELAXED) == 0) {
             slots[i].live = true;
+            if (i + 1 > slots_high)
+                slots_high = i + 1;
             pthread_mutex_unlock(&slots_lock);
             return i;
         }
@@ -67,6 +75,17 @@ void base_mem_slot_release(uint32_t slot)
 uint64_t base_mem_slot_bytes(uint32_t slot)
 {
     return slot < BASE_MEM_SLOTS ? __atomic_load_n(&slots[slot].bytes, __ATOMIC_RELAXED) : 0;
+}
+
+uint64_t base_mem_accounts_bytes(void)
+{
+    uint64_t sum = 0;
+    pthread_mutex_lock(&slots_lock);
+    uint32_t high = slots_high;
+    pthread_mutex_unlock(&slots_lock);
+    for (uint32_t i = 1; i < high; i++)
+        sum += __atomic_load_n(&slots[i].bytes, __ATOMIC_RELAXED);
+    return sum;
 }
 
 uint32_t base_mem_switch(uint32_t slot)

@@ -448,8 +448,7 @@ static json_t *mem_report(sup *s)
     in_use = mi.uordblks + mi.hblkhd;
     free_bytes = mi.fordblks;
 #endif
-    for (uint32_t slot = 1; slot < BASE_MEM_SLOTS; slot++)
-        accounted += base_mem_slot_bytes(slot);
+    accounted = base_mem_accounts_bytes();
     for (sup_worker *sw = s->workers; sw != NULL; sw = sw->next) {
         worker *w = sw->inst;
         json_t *row = json_pack(

@@ -200,7 +200,8 @@ void worker_set_child_memory(worker *w, uint64_t bytes)
 
 uint64_t worker_heap_bytes(const worker *w)
 {
-    return base_mem_slot_bytes(w->slot) + w->memory_bytes;
+    /* Slot 0 (the table was full) is everyone's: nothing of it is w's. */
+    return (w->slot != 0 ? base_mem_slot_bytes(w->slot) : 0) + w->memory_bytes;
 }
 
 uint64_t worker_child_memory_bytes(const worker *w)

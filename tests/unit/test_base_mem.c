@@ -54,9 +54,11 @@ static void test_charge(void **state)
     assert_int_not_equal(slot, 0);
     uint32_t prev = base_mem_switch(slot);
 
+    uint64_t accounts = base_mem_accounts_bytes();
     char *a = base_malloc(100);
     assert_non_null(a);
     assert_int_equal(base_mem_slot_bytes(slot), base_mem_charge(100));
+    assert_int_equal(base_mem_accounts_bytes(), accounts + base_mem_charge(100));
     assert_int_equal(base_mem_charge(100), 128); /* 100 + 16 + 8, rounded to 16 */
     assert_int_equal(base_mem_charge(0), 32);
     assert_int_equal(base_mem_charge(8), 32);
