@@ -221,6 +221,7 @@ static size_t jobs_worker_paths(const json_t *cfg, worker_path *out, size_t max)
 const worker_kind jobs_worker_kind = {
     .name = "jobs",
     .size = sizeof(jobs_worker),
+    .uses_state_dir = true,
     .validate = jobs_worker_validate,
     .start = jobs_worker_start,
     .stop = jobs_worker_stop,

@@ -414,8 +414,10 @@ static int parse_workers(const json_t *a, sup_config *cfg, char *err, size_t err
 
     if (!json_is_array(a))
         FAIL("workers: expected an array of worker objects");
-    if (json_array_size(a) > 4000)
-        FAIL("workers: at most 4000 workers");
+    /* Each worker has an account of its own (BASE_MEM_SLOTS) and two fds
+     * at most while idle; 20,000 leaves room for leftovers of removed ones. */
+    if (json_array_size(a) > SUP_MAX_WORKERS)
+        FAIL("workers: at most %d workers", SUP_MAX_WORKERS);
     cfg->workers = calloc(json_array_size(a) + 1, sizeof(*cfg->workers));
     if (cfg->workers == NULL)
         FAIL("workers: out of memory");

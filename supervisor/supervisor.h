@@ -78,6 +78,8 @@ typedef struct sup_worker_config {
     int stop_timeout_s;
 } sup_worker_config;
 
+#define SUP_MAX_WORKERS 20000 /* workers in one config */
+
 typedef struct sup_config {
     char runtime_dir[PATH_MAX];                              /* bus.dir, or the default */
     uint64_t max_message_bytes;                              /* bus.max_message_bytes */

@@ -475,9 +475,11 @@ int worker_start(worker *w, char *err, size_t err_size)
         return -EALREADY;
     } /* The worker's own directory: the user's, no wider than 0750 (an
        * older, wider one is narrowed, and the log says so). */
-    bool tightened;
+    bool tightened = false;
     char why[512];
-    rv = base_private_dir(w->state_dir, 0750, true, true, &tightened, why, sizeof(why));
+    rv = w->kind->uses_state_dir
+             ? base_private_dir(w->state_dir, 0750, true, true, &tightened, why, sizeof(why))
+             : 0;
     if (rv < 0) {
         snprintf(err, err_size, "%s: state directory %s", w->name, why);
         set_error_text(w, err);

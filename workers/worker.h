@@ -46,7 +46,10 @@ typedef struct worker_path {
 
 typedef struct worker_kind {
     const char *name;
-    size_t size; /* private state, zeroed, owned by the runtime */
+    size_t size;         /* private state, zeroed, owned by the runtime */
+    bool uses_state_dir; /* worker_state_dir is created (0750) before start; kinds that
+                            keep nothing there leave it alone (a mkdir per worker was
+                            most of the start of 1,000 archive workers) */
 
     /* validate checks cfg, the worker's whole config object (borrowed): the
      * kind's own keys, refusing unknown ones; the common keys
@@ -97,7 +100,8 @@ const char *worker_kind_name(const worker *w);
 const json_t *worker_config(const worker *w);
 uv_loop_t *worker_loop(const worker *w);
 bus *worker_bus(const worker *w);
-/* worker_state_dir is <state_dir>/<name>, created (0750) before start. */
+/* worker_state_dir is <state_dir>/<name>, created (0750) before start when
+ * the kind's uses_state_dir is set. */
 const char *worker_state_dir(const worker *w);
 /* worker_runtime_dir is the bus directory (for HERD_RUNTIME_DIR). */
 const char *worker_runtime_dir(const worker *w);

@@ -31,16 +31,15 @@ conf() { # conf ARCHIVE_FILE_NAME
   {"name": "child", "kind": "process",
    "argv": ["sh", "-c", "env >'$T/child.env'; exec sleep $MARK"]},
   {"name": "archive", "kind": "archive", "subscribe": ["system.*.state"], "path": "$T/$1"},
-  {"name": "broken", "kind": "archive", "subscribe": ["x.>"], "path": "$T/broken.jsonl",
+  {"name": "broken", "kind": "exec", "subscribe": ["x.>"], "argv": ["$T/no-such-program"],
    "restart": "temporary"},
   {"name": "off", "kind": "archive", "subscribe": ["x.>"], "path": "$T/off.jsonl",
    "enabled": false}
 ]}
 JSON
 }
-# broken's state directory is a file: its start fails, and it must not keep
+# broken's program does not exist: its start fails, and it must not keep
 # READY=1 from systemd.
-mkdir -p "$STATE" && : >"$STATE/broken"
 conf a.jsonl
 
 # messages: the messages received, without their times.

@@ -257,9 +257,9 @@ typedef struct env {
     bool sup_closed, bus_closed;
 } env;
 
-/* write_config: archive workers a (path a_path), b (its state dir is a
- * file: its start fails; temporary, so it goes to failed), c (disabled),
- * and d when with_d. */
+/* write_config: archive workers a (path a_path), b (an exec worker whose
+ * program does not exist: its start fails; temporary, so it goes to
+ * failed), c (disabled), and d when with_d. */
 static void write_config(env *e, const char *a_path, bool with_d)
 {
     FILE *f = fopen(e->config, "w");
@@ -268,8 +268,8 @@ static void write_config(env *e, const char *a_path, bool with_d)
             "{\"state_dir\": \"%s\", \"http\": {\"listen\": \"\"}, \"workers\": [\n"
             " {\"name\": \"a\", \"kind\": \"archive\", \"subscribe\": [\"x.>\"], \"path\": "
             "\"%s/%s\"},\n"
-            " {\"name\": \"b\", \"kind\": \"archive\", \"subscribe\": [\"x.>\"], \"path\": "
-            "\"%s/b.jsonl\", \"restart\": \"temporary\"},\n"
+            " {\"name\": \"b\", \"kind\": \"exec\", \"subscribe\": [\"x.>\"], \"argv\": "
+            "[\"%s/no-such-program\"], \"restart\": \"temporary\"},\n"
             " {\"name\": \"c\", \"kind\": \"archive\", \"subscribe\": [\"x.>\"], \"path\": "
             "\"%s/c.jsonl\", \"enabled\": false}%s%s%s%s\n]}\n",
             e->state, e->dir, a_path, e->dir, e->dir, with_d ? ",\n {\"name\": \"d\", " : "",
@@ -301,7 +301,7 @@ static void test_supervisor(void **state)
 {
     listener l;
     env e;
-    char err[512], blocker[400], cmd[600];
+    char err[512], cmd[600];
     sup_config cfg;
     struct timespec ts;
 
@@ -312,11 +312,6 @@ static void test_supervisor(void **state)
     snprintf(e.state, sizeof(e.state), "%s/state", e.dir);
     snprintf(e.config, sizeof(e.config), "%s/herd.json", e.dir);
     assert_int_equal(mkdir(e.state, 0750), 0);
-    /* b's state dir is a file: worker_start cannot create it. */
-    snprintf(blocker, sizeof(blocker), "%s/b", e.state);
-    FILE *f = fopen(blocker, "w");
-    assert_non_null(f);
-    fclose(f);
     write_config(&e, "a.jsonl", false);
 
     assert_int_equal(uv_loop_init(&e.loop), 0);
@@ -395,7 +390,7 @@ static void test_supervisor(void **state)
 
     /* A refused reload (a bad file) changes nothing: RELOADING=1, then
      * READY=1 on the next turn. */
-    f = fopen(e.config, "w");
+    FILE *f = fopen(e.config, "w");
     assert_non_null(f);
     fputs("{\"workers\": [{\"name\": \"a\"}]}\n", f);
     fclose(f);
