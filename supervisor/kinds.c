@@ -7,8 +7,9 @@
 #include <string.h>
 
 static const worker_kind *const kinds[] = {
-    &worker_process_kind, &jobs_worker_kind, &catalog_worker_kind, &worker_webhook_kind,
-    &worker_archive_kind, &worker_exec_kind, &worker_forward_kind, NULL,
+    &worker_process_kind, &jobs_worker_kind,    &catalog_worker_kind,
+    &worker_webhook_kind, &worker_archive_kind, &worker_exec_kind,
+    &worker_forward_kind, &worker_nats_kind,    NULL,
 };
 
 const worker_kind *sup__kind_find(const char *name)

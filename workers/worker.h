@@ -256,6 +256,10 @@ extern const worker_kind worker_webhook_kind;
  * a prefix (workers/forward.c, DESIGN.md section 5). */
 extern const worker_kind worker_forward_kind;
 
+/* nats: the fleet bridge to a NATS server, libnats opened with dlopen by
+ * the first one that starts (workers/nats.c, DESIGN.md sections 5, 7b). */
+extern const worker_kind worker_nats_kind;
+
 /* worker_exec_main is the exec trampoline of the process kind: a host binary
  * (herdd) calls it first thing in main(). When argv is
  * `--worker-exec PPID -- PROG ARGS...` it sets PR_SET_PDEATHSIG and execs
