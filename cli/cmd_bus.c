@@ -8,14 +8,6 @@
 
 #define STDIN_MAX (256u << 20)
 
-static int unreachable(const cli_ctx *ctx, int rv)
-{
-    fprintf(stderr, "herdctl: herdd not reachable in %s: %s\n",
-            ctx->runtime_dir != NULL ? ctx->runtime_dir : "the default runtime directory",
-            rv == -ECONNREFUSED ? "no herdd listening" : strerror(-rv));
-    return CLI_UNREACHABLE;
-}
-
 static char *read_all(FILE *f, size_t *len)
 {
     size_t cap = 4096, n = 0;
@@ -84,15 +76,9 @@ static int cmd_pub(cli_ctx *ctx, int argc, char **argv)
         free(payload);
         return cli_usage_error(cmd, "the payload is not one valid JSON value");
     }
-    rv = bus_client_publish(ctx->client, argv[1], payload, len);
+    rv = cli_publish(ctx, argv[1], payload, len);
     free(payload);
-    if (rv == -ECONNREFUSED)
-        return unreachable(ctx, rv);
-    if (rv < 0) {
-        fprintf(stderr, "herdctl pub: %s\n", cli_bus_error(ctx, rv));
-        return CLI_ERROR;
-    }
-    return CLI_OK;
+    return rv < 0 ? cli_fail(ctx, "pub", rv, CLI_ERROR) : CLI_OK;
 }
 
 static int cmd_sub(cli_ctx *ctx, int argc, char **argv)
@@ -127,17 +113,13 @@ static int cmd_sub(cli_ctx *ctx, int argc, char **argv)
         return cli_usage_error(cmd, "expected a pattern");
     if (bus_pattern_check(pattern, strlen(pattern)) < 0)
         return cli_usage_error(cmd, "invalid pattern \"%s\"", pattern);
-    rv = bus_client_subscribe(ctx->client, pattern);
-    if (rv == -ECONNREFUSED)
-        return unreachable(ctx, rv);
-    if (rv < 0) {
-        fprintf(stderr, "herdctl sub: %s\n", cli_bus_error(ctx, rv));
-        return CLI_ERROR;
-    }
+    rv = cli_subscribe(ctx, pattern);
+    if (rv < 0)
+        return cli_fail(ctx, "sub", rv, CLI_ERROR);
     for (long n = 0; count < 0 || n < count; n++) {
-        rv = bus_client_next(ctx->client, -1, &ev);
+        rv = cli_next(ctx, -1, &ev);
         if (rv < 0) {
-            fprintf(stderr, "herdctl sub: %s\n", strerror(-rv));
+            fprintf(stderr, "herdctl sub: %s\n", cli_bus_error(ctx, rv));
             return CLI_ERROR;
         }
         if (ctx->json) {

@@ -436,16 +436,9 @@ static int run_follow(cli_ctx *ctx, const job_sub *sub, int argc, char **argv)
         int n = snprintf(pattern, sizeof(pattern), "job.%s.%s.%s", w, id, suffixes[k]);
         if (n < 0 || (size_t)n >= sizeof(pattern) || bus_pattern_check(pattern, (size_t)n) < 0)
             return sub_usage(sub, "invalid job id \"%s\"", id);
-        rv = bus_client_subscribe(ctx->client, pattern);
-        if (rv == -ECONNREFUSED) {
-            fprintf(stderr, "herdctl: herdd not reachable in %s: no herdd listening\n",
-                    ctx->runtime_dir != NULL ? ctx->runtime_dir : "the default runtime directory");
-            return CLI_UNREACHABLE;
-        }
-        if (rv < 0) {
-            fprintf(stderr, "herdctl job follow: %s\n", cli_bus_error(ctx, rv));
-            return CLI_ERROR;
-        }
+        rv = cli_subscribe(ctx, pattern);
+        if (rv < 0)
+            return cli_fail(ctx, "job follow", rv, CLI_ERROR);
     }
     if ((rv = get_meta(ctx, w, id, &meta)) != CLI_OK)
         return rv;
@@ -471,7 +464,7 @@ static int run_follow(cli_ctx *ctx, const job_sub *sub, int argc, char **argv)
 
     for (;;) {
         bus_event ev;
-        rv = bus_client_next(ctx->client, POLL_MS, &ev);
+        rv = cli_next(ctx, POLL_MS, &ev);
         if (rv < 0 && rv != -ETIMEDOUT) {
             fprintf(stderr, "herdctl job follow: %s\n", cli_bus_error(ctx, rv));
             return CLI_ERROR;

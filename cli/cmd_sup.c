@@ -9,18 +9,6 @@ static json_int_t geti(const json_t *o, const char *key)
     return json_integer_value(json_object_get(o, key));
 }
 
-static void format_uptime(char *buf, size_t size, json_int_t s)
-{
-    if (s < 120)
-        snprintf(buf, size, "%llds", (long long)s);
-    else if (s < 7200)
-        snprintf(buf, size, "%lldm", (long long)s / 60);
-    else if (s < 172800)
-        snprintf(buf, size, "%lldh", (long long)s / 3600);
-    else
-        snprintf(buf, size, "%lldd", (long long)s / 86400);
-}
-
 static void print_status(const json_t *r)
 {
     const json_t *s = json_object_get(r, "supervisor");
@@ -36,7 +24,7 @@ static void print_status(const json_t *r)
     cli_format_bytes(rss, sizeof(rss), (double)geti(s, "rss_bytes"));
     cli_format_bytes(pss, sizeof(pss), (double)geti(s, "pss_bytes"));
     cli_format_bytes(uss, sizeof(uss), (double)geti(s, "uss_bytes"));
-    format_uptime(up, sizeof(up), geti(s, "uptime_s"));
+    cli_format_uptime(up, sizeof(up), geti(s, "uptime_s"));
     printf("herdd %s  pid %lld  up %s  rss %s  pss %s  uss %s\n",
            json_string_value(json_object_get(s, "version")), (long long)geti(s, "pid"), up, rss,
            pss, uss);
@@ -59,7 +47,7 @@ static void print_status(const json_t *r)
         char heap[32], pid[16] = "-";
         const json_t *err = json_object_get(v, "last_error");
         cli_format_bytes(heap, sizeof(heap), (double)geti(v, "heap_bytes"));
-        format_uptime(up, sizeof(up), geti(v, "uptime_s"));
+        cli_format_uptime(up, sizeof(up), geti(v, "uptime_s"));
         if (geti(v, "pid") > 0)
             snprintf(pid, sizeof(pid), "%lld", (long long)geti(v, "pid"));
         printf("%-20s %-10s %-9s %8s %7s %8lld %10s  %s\n",
