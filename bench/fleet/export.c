@@ -16,7 +16,6 @@
 
 #include "workers/worker.h"
 
-
 #define WINDOW 20000
 #define CHUNK 1000
 

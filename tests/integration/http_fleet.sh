@@ -214,7 +214,7 @@ start_herdd "$T/herd.json"
 wait_until curl -sf "$URL/healthz" || fail "no HTTP"
 cat >"$T/keep.sh" <<SH
 . "$T/fns.sh"
-while :; do sup_health edge9 1; sleep 0.5; done
+while :; do sup_health edge9 1; sleep 0.2; done
 SH
 hrow() { printf "document.querySelector('tr[data-host=\"%s\"]')" "$1"; }
 python3 "$(dirname "$0")/cdp.py" --chromium "$CHROMIUM" --timeout 30 --pidfile "$T/chromium.pgid" \

@@ -22,7 +22,6 @@
 
 #include "workers/worker.h"
 
-
 #define U "\"url\": \"nats://127.0.0.1:4222\""
 
 static const struct {
