@@ -28,6 +28,9 @@ struct bus_sub {
     base_ring queue; /* bus_msg references, at most queue_max */
     unsigned paused : 1, removed : 1, in_ready : 1, dispatching : 1;
     struct bus_sub *prev, *next; /* all live subscriptions */
+    struct bus_sub *inext;       /* its chain in the index (broker.c) */
+    uint32_t ihash;              /* the index key's hash */
+    unsigned exact : 1;          /* no wildcard: keyed by the whole pattern */
     struct bus_sub *ready_next;  /* FIFO of subs with deliverable events */
     size_t pattern_len;
     char pattern[]; /* NUL-terminated: one allocation per subscription */
@@ -105,6 +108,12 @@ struct bus {
     const char *tls_cert_file, *tls_key_file; /* borrowed: used only in bus_open */
 
     bus_sub *subs;
+    /* The subscriptions indexed for publish (broker.c): chains by hash of
+     * the whole pattern (no wildcard) or of its first token (a literal
+     * one), and the few whose first token is a wildcard. */
+    bus_sub **index;
+    size_t n_index, n_indexed;
+    bus_sub *wild;
     bus_sub *ready_head, *ready_tail;
     uv_idle_t dispatch;
     int dispatch_active;

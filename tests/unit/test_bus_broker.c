@@ -88,6 +88,69 @@ static void test_dispatch_later_and_match(void **state)
     close_bus(&loop, b);
 }
 
+/* The subscription index: exact patterns, literal-first patterns and
+ * wildcard-first ones, many of each (the table grows several times), some
+ * unsubscribed; every subscriber gets exactly what bus_topic_match says,
+ * each event once. */
+/* fill writes shape with its "%d", if any, replaced by v. */
+static void fill(char *out, size_t size, const char *shape, int v)
+{
+    const char *d = strstr(shape, "%d");
+    if (d == NULL)
+        snprintf(out, size, "%s", shape);
+    else
+        snprintf(out, size, "%.*s%d%s", (int)(d - shape), shape, v, d + 2);
+}
+
+static void test_index_matches_like_a_scan(void **state)
+{
+    enum { N_PATTERNS = 600, N_TOPICS = 40 };
+    static char patterns[N_PATTERNS][48];
+    static seen got[N_PATTERNS];
+    static bus_sub *subs[N_PATTERNS];
+    const char *shapes[] = {"system.w%d.control",
+                            "idle.%d.>",
+                            "system.*.state",
+                            "*.w%d.health",
+                            ">",
+                            "job.w%d.*.state",
+                            "a",
+                            "a.%d"};
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    bus *b = open_bus(&loop, 4096);
+
+    memset(got, 0, sizeof(got));
+    for (int i = 0; i < N_PATTERNS; i++) {
+        fill(patterns[i], sizeof(patterns[i]), shapes[i % 8], i % 50);
+        assert_int_equal(bus_subscribe(b, patterns[i], 0, on_event, &got[i], &subs[i]), 0);
+    }
+    for (int i = 0; i < N_PATTERNS; i += 7) /* gone before anything is published */
+        bus_unsubscribe(subs[i]);
+    char topics[N_TOPICS][48];
+    const char *tshapes[] = {"system.w%d.control",
+                             "idle.%d.x",
+                             "system.w%d.state",
+                             "x.w%d.health",
+                             "job.w%d.7.state",
+                             "a",
+                             "a.%d",
+                             "b.%d.c"};
+    for (int t = 0; t < N_TOPICS; t++) {
+        fill(topics[t], sizeof(topics[t]), tshapes[t % 8], t % 50);
+        assert_int_equal(bus_publish(b, topics[t], "{}", 2), 0);
+    }
+    uv_run(&loop, UV_RUN_NOWAIT);
+    for (int i = 0; i < N_PATTERNS; i++) {
+        int want = 0;
+        for (int t = 0; i % 7 != 0 && t < N_TOPICS; t++)
+            want += bus_topic_match(patterns[i], strlen(patterns[i]), topics[t], strlen(topics[t]));
+        if (got[i].n != want)
+            fail_msg("%s: %d events, want %d", patterns[i], got[i].n, want);
+    }
+    close_bus(&loop, b);
+}
+
 static void test_drop_oldest(void **state)
 {
     uv_loop_t loop;
@@ -212,9 +275,12 @@ static void test_local_requests(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dispatch_later_and_match), cmocka_unit_test(test_drop_oldest),
-        cmocka_unit_test(test_unsubscribe_in_callback),  cmocka_unit_test(test_pause_resume),
+        cmocka_unit_test(test_dispatch_later_and_match),
+        cmocka_unit_test(test_drop_oldest),
+        cmocka_unit_test(test_unsubscribe_in_callback),
+        cmocka_unit_test(test_pause_resume),
         cmocka_unit_test(test_local_requests),
+        cmocka_unit_test(test_index_matches_like_a_scan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
