@@ -403,8 +403,11 @@ static int check_dups(struct build *b, catalog__raw v, const char *where)
         }
         b->keys[b->n_keys++] = k;
     }
-    catalog__raw *keys = b->keys + base;
     size_t n = b->n_keys - base;
+    if (n == 0)
+        return 0; /* an empty object: nothing to compare, nothing below (and no
+                     b->keys yet to offset: tests/fuzz found it) */
+    catalog__raw *keys = b->keys + base;
     const catalog__raw *dup = NULL;
     if (n <= 16) {
         for (size_t i = 1; i < n && dup == NULL; i++)

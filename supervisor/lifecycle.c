@@ -470,7 +470,14 @@ static void on_health_timer(uv_timer_t *t)
 
 void sup__worker_set_health_period(sup_worker *sw, uint64_t period_ms)
 {
-    uv_timer_start(&sw->health, on_health_timer, period_ms, period_ms);
+    /* The first beat lands somewhere in the second half of the period, by
+     * the worker's name: workers started together would otherwise all beat
+     * in the same loop turn, 10,000 events at once every period, more than
+     * a remote subscriber's queue (bus.subscriber_buffer) takes. */
+    uint64_t spread = period_ms / 2;
+    uint64_t first =
+        period_ms - (spread ? base_hash(sw->cfg.name, strlen(sw->cfg.name), 0) % spread : 0);
+    uv_timer_start(&sw->health, on_health_timer, first, period_ms);
 }
 
 void sup__worker_fail(sup_worker *sw, const char *reason)
