@@ -278,6 +278,11 @@ typedef struct nb_shared {
     unsigned gen; /* attaches so far */
     bool read, write, detached;
     bool up;             /* attached and not read-removed since */
+    bool established;    /* libnats said connected (handshakes done) and not
+                            disconnected since: a socket is attached before
+                            a TLS handshake that may yet fail, and what was
+                            handed to libnats then was counted exported but
+                            lost (nats_tls.sh, a wrong CA, under ASan) */
     bool closed;         /* the closed callback ran */
     uint64_t reconnects; /* reconnected callbacks */
     char url[URL_MAX];   /* the server connected to, "" when none yet */
@@ -698,6 +703,7 @@ static void record_url(nats_bridge *n, natsConnection *nc)
         url[0] = '\0';
     pthread_mutex_lock(&n->mu);
     snprintf(n->shared.url, sizeof(n->shared.url), "%s", url);
+    n->shared.established = true;
     kick_locked(n);
     pthread_mutex_unlock(&n->mu);
 }
@@ -722,6 +728,7 @@ static void on_disconnected(natsConnection *nc, void *closure)
     (void)nc;
     pthread_mutex_lock(&n->mu);
     n->shared.up = false;
+    n->shared.established = false;
     kick_locked(n);
     pthread_mutex_unlock(&n->mu);
 }
@@ -822,7 +829,7 @@ static void reconcile(nats_bridge *n)
     pthread_mutex_lock(&n->mu);
     s = n->shared;
     pthread_mutex_unlock(&n->mu);
-    n->up = s.up && !n->stopping;
+    n->up = s.up && s.established && !n->stopping;
     if (n->freeze_polls)
         return;
     if (n->poll != NULL && (s.detached || s.gen != n->poll_gen))

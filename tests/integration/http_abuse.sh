@@ -155,5 +155,11 @@ wait_until settled || fail "connections left open: $(curl -s "$URL/metrics" | gr
 kill -0 "$HERDD_PID" || fail "herdd died"
 RSS1=$(rss)
 echo "herdd RSS: $((RSS0 / 1024)) KiB before, $((RSS1 / 1024)) KiB after"
-[ "$RSS1" -lt $((RSS0 + 16 * 1024 * 1024)) ] || fail "RSS grew from $RSS0 to $RSS1"
+# Under ASan freed blocks wait in its quarantine (256 MiB) before reuse: the
+# bound says something of herdd only with glibc's allocator.
+if [ "${HERD_SANITIZE:-0}" = "1" ] || [ "${HERD_SANITIZE:-}" = "ON" ]; then
+    echo "(RSS bound not checked under the sanitizers)"
+else
+    [ "$RSS1" -lt $((RSS0 + 16 * 1024 * 1024)) ] || fail "RSS grew from $RSS0 to $RSS1"
+fi
 pass "200 concurrent clients and 1,000 malformed requests: every one answered or closed, herdd answering"
