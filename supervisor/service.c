@@ -150,9 +150,9 @@ static void memory_check(struct sup *s)
  * (madvise), at the cost of a walk over every free chunk, so:
  * - it runs from the 1 s tick, at most once a tick, and only when mallinfo2
  *   counts more than TRIM_FREE_BYTES free in the heap, or more than
- *   TRIM_FREE_MIN_BYTES that is also over a quarter of what is in use
- *   (the holes starting a few hundred workers leaves: 1.3 to 2 MiB
- *   resident for 500 idle workers, tests/integration/mem_truth.sh);
+ *   TRIM_FREE_MIN_BYTES (256 KiB) that is also over a quarter of what is
+ *   in use (the holes starting a few hundred workers leaves: 0.5 to 2 MiB
+ *   resident for 300 to 500 idle workers, tests/integration/mem_truth.sh);
  * - pages it gave back still count as free in mallinfo2, so that figure
  *   alone would ask for a trim on every tick for as long as the chunks
  *   stay free: after a trim that gave back less than TRIM_MEANINGFUL_BYTES,
@@ -170,7 +170,7 @@ static void memory_check(struct sup *s)
  * counted below zero.
  */
 #define TRIM_FREE_BYTES (8u << 20)
-#define TRIM_FREE_MIN_BYTES (1u << 20)
+#define TRIM_FREE_MIN_BYTES (256u << 10)
 #define TRIM_MEANINGFUL_BYTES (1u << 20)
 #define TRIM_QUIET_MS 5000
 #define TRIM_QUIET_MAX_MS 60000
