@@ -272,7 +272,10 @@ static void sync_dir(archive *a)
 /* open_file opens path, or creates it (and its directory). */
 static int open_file(archive *a)
 {
-    const int flags = O_RDWR | O_APPEND | O_CLOEXEC;
+    /* O_NOFOLLOW: whoever can write in the archive's directory could
+     * otherwise aim herdd's appends at any file herdd may write (another
+     * worker's jobs.json) with a symlink in place of the file. */
+    const int flags = O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW;
     char dir[PATH_MAX];
     struct stat st;
     bool created = false;
@@ -285,6 +288,8 @@ static int open_file(archive *a)
         fd = open(a->cfg.path, flags | O_CREAT, 0640);
         created = true;
     }
+    if (fd < 0 && errno == ELOOP)
+        return job_error(&a->job, 0, "is a symbolic link; refusing it (name the real file)", 0);
     if (fd < 0)
         return job_error(&a->job, -errno, "open", 0);
     if (fstat(fd, &st) < 0) {
